@@ -1,0 +1,1 @@
+"""Thin mains of the four services (installed as ``opensqt_services``)."""

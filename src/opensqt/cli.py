@@ -1,0 +1,88 @@
+"""The ``opensqt`` command line."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from opensqt.certs import generate_dev_pki
+from opensqt.config import IDENTITIES
+
+app = typer.Typer(help="OpenSQT: crypto trading agents as four mTLS gRPC services.", no_args_is_help=True)
+
+
+@app.command()
+def certs(
+    out: Annotated[Path, typer.Option(help="Directory for ca.pem and <identity>.pem/.key")] = Path(".certs"),
+    namespace: Annotated[
+        str, typer.Option(help="Kubernetes namespace for the service DNS names")
+    ] = "opensqt",
+) -> None:
+    """Generate a development CA and one mTLS certificate per identity."""
+    pki = generate_dev_pki(out, IDENTITIES, namespace=namespace)
+    typer.echo(f"wrote {pki.ca} and certificates for {', '.join(pki.identities)} to {out}")
+
+
+@app.command()
+def run(
+    workdir: Annotated[Path, typer.Option(help="Data and logs of the local constellation")] = Path(".run"),
+    cert_dir: Annotated[Path, typer.Option(help="Development certificates (made if missing)")] = Path(
+        ".certs"
+    ),
+    seconds: Annotated[float, typer.Option(help="Stop after this many seconds (0: until Ctrl-C)")] = 0,
+) -> None:
+    """Run nats-server, redis-server and the four services on loopback until Ctrl-C."""
+    from opensqt.local import SERVICES, LocalConstellation
+
+    constellation = LocalConstellation(workdir=workdir, cert_dir=cert_dir)
+    typer.echo("starting nats-server, redis-server and the four services ...")
+    started = time.monotonic()
+    constellation.start()
+    typer.echo(f"constellation up in {time.monotonic() - started:.1f}s (logs in {workdir}/)\n")
+    typer.echo(f"{'service':<10} {'gRPC (mTLS)':<17} {'probe (health)':<17} metrics")
+    for name in SERVICES:
+        p = constellation.ports[name]
+        typer.echo(
+            f"{name:<10} 127.0.0.1:{p.api:<7} 127.0.0.1:{p.probe:<7} http://127.0.0.1:{p.metrics}/metrics"
+        )
+    if constellation.nats is not None and constellation.redis is not None:
+        typer.echo(f"\nNATS {constellation.nats.url}   Redis {constellation.redis.url}")
+    c = cert_dir
+    typer.echo(
+        "\ntry:\n"
+        f"  .venv/bin/grpcurl -cacert {c}/ca.pem -cert {c}/operator.pem -key {c}/operator.key "
+        "127.0.0.1:50054 list\n"
+        f"  .venv/bin/grpcurl -cacert {c}/ca.pem -cert {c}/operator.pem -key {c}/operator.key "
+        '-d \'{"reason":"drill"}\' 127.0.0.1:50054 opensqt.v1.RiskService/Halt\n'
+        f"  .venv/bin/grpcurl -cacert {c}/ca.pem -cert {c}/operator.pem -key {c}/operator.key "
+        "127.0.0.1:50053 opensqt.v1.ExecutorService/GetStatus\n"
+    )
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    deadline = time.monotonic() + seconds if seconds > 0 else None
+    try:
+        while not stop and (deadline is None or time.monotonic() < deadline):
+            for name, proc in constellation.processes.items():
+                if proc.poll() is not None:
+                    typer.echo(f"{name} exited with {proc.returncode}; see {workdir}/{name}.log", err=True)
+                    stop = True
+            time.sleep(0.2)
+    finally:
+        codes = constellation.stop()
+        typer.echo("stopped: " + ", ".join(f"{k} exit {v}" for k, v in codes.items()))
+    if any(codes.values()):
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Engines that drive the agents, and the strategy service around them."""

@@ -1,0 +1,146 @@
+"""The strategy service's gRPC API over the agents it runs.
+
+Agents register an :class:`AgentHandle`; the service answers status, slot and leg queries and
+pauses or resumes agents. With no agent configured every query answers honestly (no agents,
+NOT_FOUND for a named one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import grpc
+
+from opensqt.errors import InvalidArgument, NotFound
+from opensqt.model import InventorySlot, Leg, TradingState, TradingStateKind
+from opensqt.telemetry import get_logger
+from opensqt.transport import codec
+from opensqt.transport.bus import EventContext
+from opensqt.v1 import strategy_pb2, strategy_pb2_grpc
+
+__all__ = ["AgentHandle", "AgentRegistry", "StrategyServicer"]
+
+log = get_logger(__name__)
+
+
+class AgentHandle(Protocol):
+    """What the service needs of a running agent."""
+
+    name: str
+    kind: str  # "market_maker" or "arbitrage_bot"
+    symbols: tuple[str, ...]
+    paused: bool
+    pause_reason: str
+
+    async def slots(self, symbol: str = "") -> list[InventorySlot]: ...
+
+    async def legs(self) -> list[Leg]: ...
+
+    def pause(self, reason: str) -> None: ...
+
+    def resume(self) -> None: ...
+
+
+_KINDS = {
+    "market_maker": strategy_pb2.AGENT_KIND_MARKET_MAKER,
+    "arbitrage_bot": strategy_pb2.AGENT_KIND_ARBITRAGE_BOT,
+}
+
+
+@dataclass(slots=True)
+class AgentRegistry:
+    """The agents of this strategy service and the trading state it follows."""
+
+    agents: dict[str, AgentHandle] = field(default_factory=dict)
+    trading_state: TradingState = field(
+        default_factory=lambda: TradingState(state=TradingStateKind.ACTIVE, reason="initial")
+    )
+
+    def add(self, agent: AgentHandle) -> None:
+        if agent.name in self.agents:
+            raise ValueError(f"agent {agent.name!r} is configured twice")
+        self.agents[agent.name] = agent
+
+    def select(self, name: str) -> list[AgentHandle]:
+        """One agent by name, or all of them for an empty name."""
+        if not name:
+            return list(self.agents.values())
+        agent = self.agents.get(name)
+        if agent is None:
+            known = ", ".join(sorted(self.agents)) or "none"
+            raise NotFound(f"no agent {name!r} (configured agents: {known})")
+        return [agent]
+
+    async def on_trading_state(self, state: TradingState, ctx: EventContext) -> None:
+        if state.version > self.trading_state.version:
+            self.trading_state = state
+            log.info("trading_state_followed", state=state.state.value, version=state.version)
+
+
+def _status(agent: AgentHandle) -> strategy_pb2.AgentStatus:
+    return strategy_pb2.AgentStatus(
+        agent=agent.name,
+        kind=_KINDS.get(agent.kind, strategy_pb2.AGENT_KIND_UNSPECIFIED),
+        symbols=list(agent.symbols),
+        paused=agent.paused,
+        pause_reason=agent.pause_reason,
+    )
+
+
+class StrategyServicer(strategy_pb2_grpc.StrategyServiceServicer):
+    """Serves StrategyService from an :class:`AgentRegistry`."""
+
+    def __init__(self, registry: AgentRegistry) -> None:
+        self._registry = registry
+
+    async def GetStatus(
+        self, request: strategy_pb2.GetStrategyStatusRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> strategy_pb2.GetStrategyStatusResponse:
+        return strategy_pb2.GetStrategyStatusResponse(
+            agents=[_status(a) for a in self._registry.agents.values()],
+            trading_state=codec.trading_state_to_proto(self._registry.trading_state),
+        )
+
+    async def ListSlots(
+        self, request: strategy_pb2.ListSlotsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> strategy_pb2.ListSlotsResponse:
+        if not request.agent:
+            raise InvalidArgument("agent", "is required (a market_maker agent name)")
+        (agent,) = self._registry.select(request.agent)
+        if agent.kind != "market_maker":
+            raise InvalidArgument("agent", f"{request.agent!r} is a {agent.kind}, which has no grid slots")
+        if request.symbol and request.symbol not in agent.symbols:
+            raise NotFound(f"agent {agent.name!r} does not trade {request.symbol!r}")
+        slots = await agent.slots(request.symbol)
+        return strategy_pb2.ListSlotsResponse(slots=[codec.inventory_slot_to_proto(s) for s in slots])
+
+    async def ListLegs(
+        self, request: strategy_pb2.ListLegsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> strategy_pb2.ListLegsResponse:
+        agents = [a for a in self._registry.select(request.agent) if a.kind == "arbitrage_bot"]
+        if request.agent and not agents:
+            raise InvalidArgument("agent", f"{request.agent!r} is not an arbitrage_bot")
+        legs: list[Leg] = []
+        for agent in agents:
+            legs.extend(await agent.legs())
+        return strategy_pb2.ListLegsResponse(
+            legs=[codec.leg_to_proto(leg) for leg in legs],
+            delta_neutral=sum(leg.size for leg in legs) == 0,
+        )
+
+    async def Pause(
+        self, request: strategy_pb2.PauseRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> strategy_pb2.PauseResponse:
+        agents = self._registry.select(request.agent)
+        for agent in agents:
+            agent.pause(request.reason or "paused by operator")
+        return strategy_pb2.PauseResponse(agents=[_status(a) for a in agents])
+
+    async def Resume(
+        self, request: strategy_pb2.ResumeStrategyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> strategy_pb2.ResumeStrategyResponse:
+        agents = self._registry.select(request.agent)
+        for agent in agents:
+            agent.resume()
+        return strategy_pb2.ResumeStrategyResponse(agents=[_status(a) for a in agents])

@@ -1,0 +1,1 @@
+"""Order execution: the trading-state gate, the executor service, (later) DBOS workflows."""

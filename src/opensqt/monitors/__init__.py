@@ -1,0 +1,1 @@
+"""Market and account monitors: what the monitor service knows and serves."""

@@ -1,0 +1,141 @@
+"""The risk service's gRPC API: the durable trading state and operator controls.
+
+Halt and Resume write the state to Redis (durable: an executor that starts later reads it),
+record the caller's certificate identity in the audit log, and broadcast the new state on
+NATS (JetStream, de-duplicated by version) so every executor follows at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from opensqt.clock import Clock
+from opensqt.errors import InvalidArgument
+from opensqt.model import RiskAlert, TradingState, TradingStateKind
+from opensqt.telemetry import ServiceMetrics, get_logger
+from opensqt.transport import codec
+from opensqt.transport.authz import identity_of
+from opensqt.transport.bus import EventBus
+from opensqt.transport.redis_keys import ALERTS
+from opensqt.transport.redis_store import RedisStore, TradingStateStore
+from opensqt.transport.subjects import RISK_ALERT, RISK_STATE
+from opensqt.v1 import events_pb2, risk_pb2, risk_pb2_grpc
+
+__all__ = ["RiskServicer", "TradingStateController"]
+
+log = get_logger(__name__)
+
+MAX_ALERTS = 1000
+
+
+class TradingStateController:
+    """Changes the trading state: Redis first (durable), then the NATS broadcast."""
+
+    def __init__(self, store: RedisStore, bus: EventBus, clock: Clock, metrics: ServiceMetrics) -> None:
+        self._redis = store
+        self._states = TradingStateStore(store)
+        self._bus = bus
+        self._clock = clock
+        self._metrics = metrics
+
+    async def current(self) -> TradingState:
+        return await self._states.get()
+
+    async def change(
+        self, target: TradingStateKind, *, reason: str, set_by: str, action: str
+    ) -> TradingState:
+        now = self._clock.now_ms()
+        state = await self._states.set(target, reason=reason, set_by=set_by, now_ms=now)
+        await self._states.audit(
+            action=action,
+            identity=set_by,
+            reason=reason,
+            now_ms=now,
+            state=target.value,
+            version=state.version,
+        )
+        await self._bus.publish(RISK_STATE, RISK_STATE.subject(), state, msg_id=f"risk-state-{state.version}")
+        for kind in TradingStateKind:
+            self._metrics.trading_state.labels(kind.value).set(1 if kind is target else 0)
+        log.warning(
+            "trading_state_changed", state=target.value, version=state.version, set_by=set_by, reason=reason
+        )
+        return state
+
+    async def record_alert(self, alert: RiskAlert) -> None:
+        """Keep the alert (capped) and publish it."""
+        payload = codec.risk_alert_to_proto(alert).SerializeToString()
+        await self._redis.client.xadd(
+            self._redis.writable(ALERTS), {"pb": payload}, maxlen=10_000, approximate=True
+        )
+        await self._bus.publish(
+            RISK_ALERT, RISK_ALERT.subject(), alert, msg_id=f"risk-alert-{alert.alert_id}"
+        )
+
+    async def list_alerts(self, limit: int, since_ms: int) -> list[RiskAlert]:
+        entries: Any = await self._redis.client.xrevrange(self._redis.readable(ALERTS), count=limit)
+        alerts: list[RiskAlert] = []
+        for _entry_id, fields in entries:
+            message = events_pb2.RiskAlert.FromString(fields[b"pb"])
+            alert = codec.risk_alert_from_proto(message)
+            if alert.created_ms >= since_ms:
+                alerts.append(alert)
+        return alerts
+
+
+def _halt_target(value: int) -> TradingStateKind:
+    if value in (0, codec.TRADING_STATE_KIND.to_proto(TradingStateKind.HALTED)):
+        return TradingStateKind.HALTED
+    if value == codec.TRADING_STATE_KIND.to_proto(TradingStateKind.REDUCING):
+        return TradingStateKind.REDUCING
+    raise InvalidArgument("state", "Halt takes HALTED or REDUCING; use Resume to go back to ACTIVE")
+
+
+class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
+    """Serves RiskService."""
+
+    def __init__(self, controller: TradingStateController) -> None:
+        self._controller = controller
+
+    async def GetTradingState(
+        self, request: risk_pb2.GetTradingStateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> risk_pb2.GetTradingStateResponse:
+        state = await self._controller.current()
+        return risk_pb2.GetTradingStateResponse(trading_state=codec.trading_state_to_proto(state))
+
+    async def Halt(
+        self, request: risk_pb2.HaltRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> risk_pb2.HaltResponse:
+        reason = request.reason.strip()
+        if not reason:
+            raise InvalidArgument("reason", "is required: say why trading stops (it goes to the audit log)")
+        target = _halt_target(request.state)
+        identity = identity_of(context) or "unknown"
+        state = await self._controller.change(target, reason=reason, set_by=identity, action="halt")
+        return risk_pb2.HaltResponse(trading_state=codec.trading_state_to_proto(state))
+
+    async def Resume(
+        self, request: risk_pb2.ResumeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> risk_pb2.ResumeResponse:
+        reason = request.reason.strip()
+        if not reason:
+            raise InvalidArgument(
+                "reason", "is required: say why trading may resume (it goes to the audit log)"
+            )
+        identity = identity_of(context) or "unknown"
+        state = await self._controller.change(
+            TradingStateKind.ACTIVE, reason=reason, set_by=identity, action="resume"
+        )
+        return risk_pb2.ResumeResponse(trading_state=codec.trading_state_to_proto(state))
+
+    async def ListAlerts(
+        self, request: risk_pb2.ListAlertsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> risk_pb2.ListAlertsResponse:
+        if request.limit > MAX_ALERTS:
+            raise InvalidArgument("limit", f"must be at most {MAX_ALERTS}, got {request.limit}")
+        if request.since_ms < 0:
+            raise InvalidArgument("since_ms", f"must not be negative, got {request.since_ms}")
+        alerts = await self._controller.list_alerts(request.limit or 100, request.since_ms)
+        return risk_pb2.ListAlertsResponse(alerts=[codec.risk_alert_to_proto(a) for a in alerts])

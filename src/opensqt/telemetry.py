@@ -1,0 +1,166 @@
+"""Structured logs (structlog), Prometheus metrics and OpenTelemetry traces.
+
+Logging is configured once per process by :func:`configure_logging`. Metrics and tracing are
+objects owned by each service (:class:`ServiceMetrics`, a ``TracerProvider``), so several
+services can run in one process (as the integration tests do) without sharing state.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+import structlog
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from opensqt import __version__
+
+__all__ = ["ServiceMetrics", "configure_logging", "configure_tracing", "get_logger"]
+
+
+def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    span = trace.get_current_span()
+    ctx = span.get_span_context()
+    if ctx.is_valid:
+        event_dict.setdefault("trace_id", format(ctx.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(ctx.span_id, "016x"))
+    return event_dict
+
+
+def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
+    """Configure structlog and bridge stdlib logging into it. Idempotent."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_ids,
+    ]
+    renderer: Any
+    if log_format == "json":
+        renderer = structlog.processors.JSONRenderer()
+        shared.append(structlog.processors.format_exc_info)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    handler.set_name("opensqt")
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if h.get_name() != "opensqt"]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("nats", "asyncio", "grpc"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger
+
+
+def configure_tracing(
+    service_name: str,
+    *,
+    otlp_endpoint: str | None = None,
+    extra_processors: Sequence[SpanProcessor] = (),
+) -> TracerProvider:
+    """A tracer provider for one service: OTLP/gRPC export when an endpoint is set.
+
+    ``extra_processors`` lets tests attach an in-memory exporter.
+    """
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"opensqt-{service_name}", "service.version": __version__})
+    )
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+    for processor in extra_processors:
+        provider.add_span_processor(processor)
+    return provider
+
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServiceMetrics:
+    """The Prometheus metrics of one service, in its own registry.
+
+    Label values are bounded: methods and subject kinds, never symbols of unbounded sets or ids.
+    """
+
+    def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
+        self.service = service
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.build_info = Gauge("opensqt_build_info", "Build information", ["service", "version"], registry=r)
+        self.build_info.labels(service, __version__).set(1)
+        self.grpc_requests = Counter(
+            "opensqt_grpc_requests_total", "gRPC requests served", ["method", "code"], registry=r
+        )
+        self.grpc_latency = Histogram(
+            "opensqt_grpc_request_seconds",
+            "gRPC request latency",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.grpc_denied = Counter(
+            "opensqt_grpc_permission_denied_total",
+            "gRPC calls refused by the authorization table",
+            ["method", "identity"],
+            registry=r,
+        )
+        self.nats_published = Counter(
+            "opensqt_nats_published_total", "Events published on NATS", ["kind"], registry=r
+        )
+        self.nats_received = Counter(
+            "opensqt_nats_received_total", "Events received and decoded from NATS", ["kind"], registry=r
+        )
+        self.nats_malformed = Counter(
+            "opensqt_nats_malformed_total",
+            "NATS messages dropped because they could not be decoded",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.nats_handler_errors = Counter(
+            "opensqt_nats_handler_errors_total", "Event handlers that raised", ["kind"], registry=r
+        )
+        self.trading_state = Gauge(
+            "opensqt_trading_state",
+            "Trading state this service follows (1 for the current one)",
+            ["state"],
+            registry=r,
+        )
+        self._http: WSGIServer | None = None
+        self._http_thread: threading.Thread | None = None
+
+    def serve(self, host: str, port: int) -> int:
+        """Serve ``/metrics`` on ``host:port`` (0: pick a free port). Returns the bound port."""
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        self._http, self._http_thread = server, thread
+        return int(server.server_port)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None

@@ -1,0 +1,1 @@
+"""Edges: protobuf codec, NATS bus and subjects, Redis store and keys, gRPC server and client."""

@@ -1,0 +1,249 @@
+"""Typed publish/subscribe of v1 events over NATS, with trace context in the headers.
+
+Publishers hand domain events to :meth:`EventBus.publish`; subscribers get domain events. A
+message that cannot be decoded is counted in ``opensqt_nats_malformed_total`` and dropped (for
+JetStream, terminated so it is not redelivered); the subscription keeps running. A handler that
+raises is counted and, for JetStream, the message is redelivered later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import nats
+from google.protobuf.message import DecodeError
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, TracerProvider
+
+from opensqt.config import NatsSettings
+from opensqt.telemetry import ServiceMetrics, get_logger
+from opensqt.transport.codec import CodecError
+from opensqt.transport.subjects import STREAMS, Delivery, EventKind, StreamSpec
+
+__all__ = ["EventBus", "EventContext", "Handler"]
+
+T = TypeVar("T")
+log = get_logger(__name__)
+
+#: Header carrying the JetStream de-duplication id.
+MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+@dataclass(frozen=True, slots=True)
+class EventContext:
+    """What a handler knows about the message besides the event itself."""
+
+    subject: str
+    trace_id: str
+    headers: dict[str, str] = field(default_factory=dict)
+    redelivered: bool = False
+
+
+Handler = Callable[[T, EventContext], Awaitable[None]]
+
+
+class EventBus:
+    """A service's connection to NATS: typed, traced, counted."""
+
+    def __init__(
+        self,
+        nc: NatsClient,
+        *,
+        service: str,
+        metrics: ServiceMetrics,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self._nc = nc
+        self._js: JetStreamContext = nc.jetstream()
+        self._service = service
+        self._metrics = metrics
+        self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("opensqt.transport.bus")
+        self._subscriptions: list[Any] = []
+
+    @classmethod
+    async def connect(
+        cls,
+        settings: NatsSettings,
+        *,
+        service: str,
+        metrics: ServiceMetrics,
+        tracer_provider: TracerProvider | None = None,
+    ) -> EventBus:
+        """Connect to NATS (reconnecting forever with backoff once connected)."""
+        options: dict[str, Any] = {
+            "servers": [settings.url],
+            "name": f"opensqt-{service}",
+            "connect_timeout": settings.connect_timeout_seconds,
+            "max_reconnect_attempts": -1,
+            "reconnect_time_wait": 0.5,
+            "allow_reconnect": True,
+        }
+        if settings.user:
+            options["user"] = settings.user
+        if settings.password is not None:
+            options["password"] = settings.password.get_secret_value()
+        if settings.token is not None:
+            options["token"] = settings.token.get_secret_value()
+
+        async def _error(exc: Exception) -> None:
+            log.warning("nats_error", error=str(exc))
+
+        async def _disconnected() -> None:
+            log.warning("nats_disconnected")
+
+        async def _reconnected() -> None:
+            log.info("nats_reconnected")
+
+        nc = await nats.connect(
+            **options, error_cb=_error, disconnected_cb=_disconnected, reconnected_cb=_reconnected
+        )
+        log.info("nats_connected", url=settings.url)
+        return cls(nc, service=service, metrics=metrics, tracer_provider=tracer_provider)
+
+    @property
+    def client(self) -> NatsClient:
+        return self._nc
+
+    @property
+    def is_connected(self) -> bool:
+        return bool(self._nc.is_connected)
+
+    async def ensure_streams(self, streams: tuple[StreamSpec, ...] = STREAMS, *, replicas: int = 1) -> None:
+        """Create the JetStream streams, or update them to this configuration. Idempotent."""
+        for spec in streams:
+            config = StreamConfig(
+                name=spec.name,
+                subjects=list(spec.subjects),
+                retention=RetentionPolicy.LIMITS,
+                storage=StorageType.FILE,
+                max_age=float(spec.max_age_seconds),
+                duplicate_window=float(spec.duplicate_window_seconds),
+                max_msgs_per_subject=spec.max_msgs_per_subject,
+                num_replicas=replicas,
+            )
+            try:
+                await self._js.add_stream(config)
+            except BadRequestError:
+                await self._js.update_stream(config)
+            log.debug("stream_ready", stream=spec.name)
+
+    async def publish(self, kind: EventKind[T], subject: str, event: T, *, msg_id: str | None = None) -> None:
+        """Publish ``event`` on ``subject`` (a concrete subject of ``kind``).
+
+        For JetStream kinds, ``msg_id`` is the de-duplication key (a repeat within the stream's
+        duplicate window is stored once) and the call returns after the server stored it.
+        """
+        if not kind.matches(subject):
+            raise ValueError(f"subject {subject!r} is not a {kind.name} subject ({kind.template})")
+        payload = kind.encode(event)
+        with self._tracer.start_as_current_span(
+            f"publish {kind.name}",
+            kind=SpanKind.PRODUCER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": subject},
+        ):
+            headers: dict[str, str] = {}
+            propagate.inject(headers)
+            if kind.delivery is Delivery.JETSTREAM:
+                if msg_id:
+                    headers[MSG_ID_HEADER] = msg_id
+                await self._js.publish(subject, payload, headers=headers)
+            else:
+                await self._nc.publish(subject, payload, headers=headers)
+        self._metrics.nats_published.labels(kind.name).inc()
+
+    async def subscribe(
+        self,
+        kind: EventKind[T],
+        subject: str,
+        handler: Handler[T],
+        *,
+        durable: str | None = None,
+        queue: str | None = None,
+        deliver_policy: DeliverPolicy | None = None,
+    ) -> None:
+        """Deliver every event of ``kind`` on ``subject`` (a pattern allowed) to ``handler``.
+
+        Handlers of one subscription run one at a time, in order. For JetStream kinds a
+        ``durable`` name makes the consumer survive restarts (no lost events).
+        """
+
+        async def _on_message(msg: Msg) -> None:
+            await self._dispatch(kind, msg, handler)
+
+        sub: Any
+        if kind.delivery is Delivery.JETSTREAM:
+            sub = await self._js.subscribe(
+                subject,
+                queue=queue,
+                cb=_on_message,
+                durable=durable,
+                stream=kind.stream,
+                manual_ack=True,
+                deliver_policy=deliver_policy,
+            )
+        else:
+            sub = await self._nc.subscribe(subject, queue=queue or "", cb=_on_message)
+        self._subscriptions.append(sub)
+
+    async def _dispatch(self, kind: EventKind[T], msg: Msg, handler: Handler[T]) -> None:
+        headers = dict(msg.headers or {})
+        parent = propagate.extract(headers)
+        jetstream = kind.delivery is Delivery.JETSTREAM
+        with self._tracer.start_as_current_span(
+            f"receive {kind.name}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject},
+        ) as span:
+            try:
+                event = kind.decode(msg.data)
+            except (DecodeError, CodecError) as exc:
+                reason = "codec" if isinstance(exc, CodecError) else "protobuf"
+                self._metrics.nats_malformed.labels(kind.name, reason).inc()
+                log.warning("nats_message_malformed", kind=kind.name, subject=msg.subject, error=str(exc))
+                if jetstream:
+                    await msg.term()
+                return
+            self._metrics.nats_received.labels(kind.name).inc()
+            context = EventContext(
+                subject=msg.subject,
+                trace_id=format(span.get_span_context().trace_id, "032x"),
+                headers=headers,
+                redelivered=bool(jetstream and msg.metadata.num_delivered > 1),
+            )
+            try:
+                await handler(event, context)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._metrics.nats_handler_errors.labels(kind.name).inc()
+                span.record_exception(exc)
+                log.exception("nats_handler_failed", kind=kind.name, subject=msg.subject)
+                if jetstream:
+                    await msg.nak(delay=1.0)
+                return
+            if jetstream:
+                await msg.ack()
+
+    async def close(self) -> None:
+        """Unsubscribe, then drain and close the connection."""
+        for sub in self._subscriptions:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:  # connection already closed
+                log.debug("nats_unsubscribe_failed", error=str(exc))
+        self._subscriptions.clear()
+        if not self._nc.is_closed:
+            try:
+                await asyncio.wait_for(self._nc.drain(), timeout=5)
+            except (TimeoutError, Exception) as exc:
+                log.warning("nats_drain_failed", error=str(exc))
+                await self._nc.close()

@@ -1,0 +1,121 @@
+"""Redis connection handling, key ownership and the durable trading state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from opensqt.config import RedisSettings
+from opensqt.model import TradingState, TradingStateKind
+from opensqt.telemetry import get_logger
+from opensqt.transport.redis_keys import AUDIT_LOG, TRADING_STATE, KeySpec
+
+__all__ = ["KeyOwnershipError", "RedisStore", "TradingStateStore"]
+
+log = get_logger(__name__)
+
+
+class KeyOwnershipError(PermissionError):
+    """A service tried to write a key another service owns."""
+
+
+class RedisStore:
+    """A service's Redis connection. ``writable`` refuses keys the service does not own."""
+
+    def __init__(self, client: aioredis.Redis, *, service: str) -> None:
+        self.client = client
+        self.service = service
+
+    @classmethod
+    async def connect(cls, settings: RedisSettings, *, service: str) -> RedisStore:
+        client = aioredis.from_url(
+            settings.url.get_secret_value(),
+            socket_timeout=settings.socket_timeout_seconds,
+            socket_connect_timeout=settings.socket_timeout_seconds,
+            health_check_interval=15,
+            decode_responses=False,
+        )
+        await client.ping()
+        log.info("redis_connected")
+        return cls(client, service=service)
+
+    def readable(self, spec: KeySpec, **tokens: str) -> str:
+        return spec.key(**tokens)
+
+    def writable(self, spec: KeySpec, **tokens: str) -> str:
+        """The key, if this service owns it; otherwise :class:`KeyOwnershipError`."""
+        if spec.owner != self.service:
+            raise KeyOwnershipError(f"{self.service} may not write {spec.name} (owned by {spec.owner})")
+        return spec.key(**tokens)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+# KEYS[1]: the trading-state hash. ARGV: state, reason, set_by, updated_ms.
+# Bumps the version and writes the state in one step, so concurrent writers never reuse a version.
+_SET_STATE_LUA = """
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'set_by', ARGV[3], 'updated_ms', ARGV[4])
+return version
+"""
+
+
+def _text(raw: dict[bytes, bytes], name: str) -> str:
+    return raw.get(name.encode(), b"").decode()
+
+
+class TradingStateStore:
+    """The durable trading state. Risk writes it; every executor reads it."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+        self._set_state = store.client.register_script(_SET_STATE_LUA)
+
+    async def get(self) -> TradingState:
+        """The current state; ACTIVE at version 0 when it was never set."""
+        raw: dict[bytes, bytes] = await self._store.client.hgetall(  # type: ignore[assignment]
+            self._store.readable(TRADING_STATE)
+        )
+        if not raw or not raw.get(b"state"):
+            return TradingState(state=TradingStateKind.ACTIVE, reason="never set", version=0)
+        state_name = _text(raw, "state")
+        try:
+            state = TradingStateKind(state_name)
+        except ValueError:
+            # Never trade on a state we cannot read.
+            log.error("trading_state_unreadable", state=state_name)
+            return TradingState(state=TradingStateKind.HALTED, reason=f"unreadable state {state_name!r}")
+        return TradingState(
+            state=state,
+            reason=_text(raw, "reason"),
+            set_by=_text(raw, "set_by"),
+            updated_ms=int(_text(raw, "updated_ms") or 0),
+            version=int(_text(raw, "version") or 0),
+        )
+
+    async def set(self, state: TradingStateKind, *, reason: str, set_by: str, now_ms: int) -> TradingState:
+        """Write a new state atomically; returns it with its new version."""
+        key = self._store.writable(TRADING_STATE)
+        version = await self._set_state(keys=[key], args=[state.value, reason, set_by, str(now_ms)])
+        return TradingState(
+            state=state, reason=reason, set_by=set_by, updated_ms=now_ms, version=int(version)
+        )
+
+    async def audit(self, *, action: str, identity: str, reason: str, now_ms: int, **extra: Any) -> None:
+        """Append an operator action to the audit log (capped at about 100,000 entries)."""
+        fields = {"action": action, "identity": identity, "reason": reason, "ms": str(now_ms)}
+        fields.update({k: str(v) for k, v in extra.items()})
+        await self._store.client.xadd(
+            self._store.writable(AUDIT_LOG),
+            fields,  # type: ignore[arg-type]
+            maxlen=100_000,
+            approximate=True,
+        )
