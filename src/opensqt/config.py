@@ -2,25 +2,27 @@
 
 One pydantic-settings class per service, built in ``main`` and passed down (no import-time
 singletons). Sources, highest priority first: constructor arguments, environment variables
-(prefix ``OPENSQT_``, nested with ``__``, e.g. ``OPENSQT_NATS__URL``), the YAML file named by
-``OPENSQT_CONFIG_FILE``, and secret files in ``OPENSQT_SECRETS_DIR`` (one file per field, as
-Kubernetes mounts them). Secrets are :class:`~pydantic.SecretStr` and never printed.
+(prefix ``OPENSQT_``, nested with ``__``, e.g. ``OPENSQT_NATS__URL``), secret files in
+``OPENSQT_SECRETS_DIR`` (named like the variables, e.g. a file ``OPENSQT_REDIS__URL``, as
+Kubernetes mounts a Secret), then the YAML file named by ``OPENSQT_CONFIG_FILE``. Secrets are
+:class:`~pydantic.SecretStr` and never printed.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
-from pydantic_settings.sources import SecretsSettingsSource
 
 __all__ = [
     "GrpcSettings",
@@ -36,6 +38,28 @@ __all__ = [
 IDENTITIES = ("monitor", "strategy", "executor", "risk", "operator")
 
 _DEFAULT_CERT_DIR = Path(".certs")
+
+
+class SecretFilesSource(EnvSettingsSource):
+    """Settings from files whose names are variable names (``OPENSQT_REDIS__URL``) in a directory.
+
+    Each file holds one value (trailing newline stripped); nesting works as for the environment.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], directory: Path) -> None:
+        if not directory.is_dir():
+            raise NotADirectoryError(f"OPENSQT_SECRETS_DIR={directory}: not a directory")
+        self._directory = directory
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        values: dict[str, str | None] = {}
+        for path in sorted(self._directory.iterdir()):
+            # Kubernetes mounts keys as symlinks into a hidden ..data directory.
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            values[path.name.lower()] = path.read_text().rstrip("\n")
+        return values
 
 
 class TlsSettings(BaseModel):
@@ -143,13 +167,13 @@ class ServiceSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        secrets_dir = os.environ.get("OPENSQT_SECRETS_DIR")
+        if secrets_dir:
+            sources.append(SecretFilesSource(settings_cls, Path(secrets_dir)))
         config_file = os.environ.get("OPENSQT_CONFIG_FILE")
         if config_file:
             path = Path(config_file)
             if not path.is_file():
                 raise FileNotFoundError(f"OPENSQT_CONFIG_FILE={config_file}: no such file")
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
-        secrets_dir = os.environ.get("OPENSQT_SECRETS_DIR")
-        if secrets_dir:
-            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir))
         return tuple(sources)

@@ -1,0 +1,41 @@
+"""The four services as real processes (as `opensqt run` starts them): serve, then stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from opensqt.certs import DevPki
+from opensqt.devstack import free_port
+from opensqt.local import SERVICES, LocalConstellation, ServicePorts
+from tests.support.grpcurl import grpcurl
+
+pytestmark = pytest.mark.integration
+
+
+async def test_service_processes_serve_over_mtls_and_exit_zero_on_sigterm(
+    tmp_path: Path, pki: DevPki
+) -> None:
+    ports = {name: ServicePorts(free_port(), free_port(), free_port()) for name in SERVICES}
+    constellation = LocalConstellation(workdir=tmp_path / "run", cert_dir=pki.directory, ports=ports)
+    await asyncio.to_thread(constellation.start)
+    try:
+        for name in SERVICES:
+            listed = await grpcurl(f"127.0.0.1:{ports[name].api}", "list", pki=pki)
+            assert listed.returncode == 0, listed.stderr
+            assert f"opensqt.v1.{name.capitalize()}Service" in listed.stdout
+            reader = asyncio.open_connection("127.0.0.1", ports[name].metrics)
+            r, w = await reader
+            w.write(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            body = (await r.read()).decode()
+            w.close()
+            assert f'opensqt_build_info{{service="{name}"' in body
+    finally:
+        codes = await asyncio.to_thread(constellation.stop)
+    assert codes == dict.fromkeys(SERVICES, 0)
+    for name in SERVICES:
+        log = (tmp_path / "run" / f"{name}.log").read_text()
+        assert "service_stopped" in log, name
+        assert "Traceback" not in log, name

@@ -1,0 +1,82 @@
+"""Real servers for tests: nats-server (JetStream), redis-server, dev certificates, services.
+
+Every server binds 127.0.0.1 on a free port and is owned (start, readiness, teardown) here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opensqt.certs import DevPki, generate_dev_pki
+from opensqt.config import GrpcSettings, NatsSettings, RedisSettings, ServiceSettings, TlsSettings
+from opensqt.devstack import NatsServer, RedisServer, free_port
+from opensqt.runtime import ServiceRuntime
+
+
+@contextlib.contextmanager
+def nats_server(tmp: Path) -> Iterator[NatsServer]:
+    server = NatsServer(tmp / "nats").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def redis_server(tmp: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def make_pki(directory: Path) -> DevPki:
+    return generate_dev_pki(directory)
+
+
+@dataclass
+class Infra:
+    """Addresses of the real servers one test uses."""
+
+    nats: NatsServer
+    redis: RedisServer
+    pki: DevPki
+
+    def service_settings(self, cls: type[ServiceSettings], **overrides: Any) -> Any:
+        """Settings for a service on free loopback ports, pointed at these servers."""
+        return cls(
+            grpc=GrpcSettings(port=free_port(), probe_port=free_port(), grace_seconds=0.5),
+            tls=TlsSettings(cert_dir=self.pki.directory),
+            nats=NatsSettings(url=self.nats.url),
+            redis=RedisSettings(url=self.redis.url),  # type: ignore[arg-type]
+            **overrides,
+        )
+
+
+RunFn = Callable[..., Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def running_service(run: RunFn, settings: Any, **kwargs: Any) -> AsyncIterator[ServiceRuntime]:
+    """Run a service's ``run(settings, stop=..., started=...)`` in this event loop."""
+    stop = asyncio.Event()
+    started: asyncio.Future[ServiceRuntime] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(run(settings, stop=stop, started=started, **kwargs))
+    done, _ = await asyncio.wait({task, started}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()  # raises the start-up error
+        raise RuntimeError("service stopped before it started")
+    if not done:
+        task.cancel()
+        raise TimeoutError("service did not start within 20 s")
+    try:
+        yield started.result()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=20)
