@@ -8,6 +8,9 @@ from __future__ import annotations
 
 __all__ = [
     "AuthFailed",
+    "DuplicateOrder",
+    "PostOnlyRejected",
+    "OrderNotFound",
     "ExchangeError",
     "ExchangeUnavailable",
     "InsufficientFunds",
@@ -58,9 +61,14 @@ class ExchangeError(OpenSQTError):
 
 
 class Retryable(ExchangeError):
-    """Transient: network error or timeout. Retry with backoff (after resolving ambiguity)."""
+    """Transient: network error or timeout. Retry with backoff (after resolving ambiguity).
+
+    ``ambiguous`` is True when an order submission may have reached the venue anyway: look the
+    order up by its client id before sending it again.
+    """
 
     grpc_code = "UNAVAILABLE"
+    ambiguous: bool = False
 
 
 class RateLimited(Retryable):
@@ -95,6 +103,20 @@ class Rejected(ExchangeError):
     """The venue refused the order for a reason other than the above (e.g. post-only would cross)."""
 
     grpc_code = "FAILED_PRECONDITION"
+
+
+class PostOnlyRejected(Rejected):
+    """A post-only order would have taken liquidity; nothing was placed."""
+
+
+class DuplicateOrder(Rejected):
+    """The venue already has an order with this client order id: look it up, do not resend."""
+
+
+class OrderNotFound(ExchangeError):
+    """The venue knows no such order (unknown id, or too old). Final for a cancel."""
+
+    grpc_code = "NOT_FOUND"
 
 
 class AuthFailed(ExchangeError):

@@ -19,6 +19,7 @@ __all__ = [
     "KEYS",
     "LEGS",
     "RATE_BUDGET",
+    "SUBMIT_MARK",
     "TRADING_STATE",
     "KeySpec",
 ]
@@ -96,6 +97,13 @@ RATE_BUDGET = KeySpec(
     redis_type="hash",
     description="token bucket shared by every executor replica on one exchange account",
 )
+SUBMIT_MARK = KeySpec(
+    "submit_mark",
+    PREFIX + ":executor:submit:{venue}:{account}:{client_order_id}",
+    owner="executor",
+    redis_type="string",
+    description="set (NX, 1 day) before an order is first sent; present again means look it up first",
+)
 EXECUTOR_REGISTRY = KeySpec(
     "executor_registry",
     PREFIX + ":executor:registry",
@@ -112,5 +120,6 @@ KEYS: tuple[KeySpec, ...] = (
     GRID_ANCHOR,
     LEGS,
     RATE_BUDGET,
+    SUBMIT_MARK,
     EXECUTOR_REGISTRY,
 )

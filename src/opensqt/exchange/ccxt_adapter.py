@@ -1,0 +1,395 @@
+"""The exchange port over ccxt (``ccxt.pro``: REST and WebSocket), for real venues and the paper one.
+
+- ccxt is told to return numbers as strings (``exchange.number = str``), so prices and
+  quantities become ``Decimal`` exactly, never through a float;
+- every URL can be pointed elsewhere (the paper exchange) with ``rest_url`` / ``ws_url``;
+- every ccxt exception is translated by :func:`opensqt.exchange.errors.translate`;
+- API keys are ``SecretStr`` and are handed to ccxt only, never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import ccxt.pro as ccxtpro
+from pydantic import SecretStr
+
+from opensqt.errors import InvalidOrder
+from opensqt.exchange.errors import translate
+from opensqt.exchange.port import Balance, VenueCapabilities
+from opensqt.model import (
+    Candle,
+    FundingRate,
+    Instrument,
+    MarketType,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    PriceChange,
+    Side,
+    TimeInForce,
+)
+from opensqt.model.money import ZERO, parse_decimal
+from opensqt.telemetry import get_logger
+
+__all__ = ["CcxtExchange", "CcxtVenueConfig", "rewrite_urls"]
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+_STATUS = {
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+_TIF = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK, "PO": TimeInForce.GTC}
+_INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
+
+
+@dataclass(frozen=True, slots=True)
+class CcxtVenueConfig:
+    """How to reach one venue account through ccxt.
+
+    ``exchange_id`` is the ccxt class (``binanceusdm`` for USDⓈ-M futures, ``binance`` for spot
+    and margin). ``rest_url``/``ws_url`` replace the scheme and host of every URL (the path stays),
+    which is how the paper exchange is reached.
+    """
+
+    venue: str
+    exchange_id: str
+    market_type: MarketType
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    rest_url: str | None = None
+    ws_url: str | None = None
+    timeout_ms: int = 10_000
+    default_funding_interval_hours: int = 8
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def rewrite_urls(urls: Any, rest_url: str | None, ws_url: str | None) -> Any:
+    """A copy of ccxt's ``urls['api']`` with every http(s) URL moved to ``rest_url`` and every
+    ws(s) URL to ``ws_url`` (scheme and host replaced, path kept)."""
+    if isinstance(urls, dict):
+        return {k: rewrite_urls(v, rest_url, ws_url) for k, v in urls.items()}
+    if isinstance(urls, str):
+        parts = urlsplit(urls)
+        target = (
+            rest_url
+            if parts.scheme in ("http", "https")
+            else ws_url
+            if parts.scheme in ("ws", "wss")
+            else None
+        )
+        if target:
+            base = urlsplit(target)
+            return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, ""))
+    return urls
+
+
+def _d(value: Any, field_name: str, *, default: Decimal | None = ZERO) -> Decimal:
+    if value is None or value == "":
+        if default is None:
+            raise InvalidOrder(f"venue response has no {field_name}")
+        return default
+    return parse_decimal(str(value), field=field_name)
+
+
+class CcxtExchange:
+    """:class:`~opensqt.exchange.port.ExchangePort` over one ccxt.pro exchange instance."""
+
+    def __init__(self, config: CcxtVenueConfig, capabilities: VenueCapabilities | None = None) -> None:
+        self.venue = config.venue
+        self.config = config
+        self.capabilities = capabilities or VenueCapabilities(
+            perpetuals=config.market_type is MarketType.PERPETUAL,
+            spot=config.market_type is not MarketType.PERPETUAL,
+            margin_borrow=config.market_type is MarketType.MARGIN,
+            watch_mark_price=config.market_type is MarketType.PERPETUAL,
+            watch_positions=config.market_type is MarketType.PERPETUAL,
+        )
+        params: dict[str, Any] = {
+            "enableRateLimit": False,  # the executor owns the rate budget
+            "timeout": config.timeout_ms,
+            "options": {"fetchCurrencies": False, **dict(config.options)},
+        }
+        if config.api_key is not None and config.api_secret is not None:
+            params["apiKey"] = config.api_key.get_secret_value()
+            params["secret"] = config.api_secret.get_secret_value()
+        exchange_class = getattr(ccxtpro, config.exchange_id, None)
+        if exchange_class is None:
+            raise ValueError(f"ccxt has no exchange {config.exchange_id!r}")
+        self._ex: Any = exchange_class(params)
+        self._ex.number = str
+        if config.rest_url or config.ws_url:
+            self._ex.urls["api"] = rewrite_urls(self._ex.urls["api"], config.rest_url, config.ws_url)
+        self._instruments: dict[str, Instrument] = {}
+        self._unified: dict[str, str] = {}
+
+    @property
+    def client(self) -> Any:
+        """The underlying ccxt exchange (for tests and diagnostics)."""
+        return self._ex
+
+    async def _call(self, awaitable: Awaitable[T], *, submit: bool = False) -> T:
+        try:
+            return await awaitable
+        except Exception as exc:
+            raise translate(
+                exc, headers=getattr(self._ex, "last_response_headers", None), submit=submit
+            ) from exc
+
+    # --- markets ---------------------------------------------------------------------------
+
+    async def load_markets(self, *, reload: bool = False) -> dict[str, Instrument]:
+        markets: dict[str, Any] = await self._call(self._ex.load_markets(reload))
+        instruments: dict[str, Instrument] = {}
+        for unified, market in markets.items():
+            if not self._wanted(market):
+                continue
+            instrument = self._instrument(market)
+            instruments[instrument.symbol] = instrument
+            self._unified[instrument.symbol] = unified
+        self._instruments = instruments
+        return dict(instruments)
+
+    def _wanted(self, market: Mapping[str, Any]) -> bool:
+        if self.config.market_type is MarketType.PERPETUAL:
+            return bool(market.get("swap")) and bool(market.get("linear"))
+        return bool(market.get("spot"))
+
+    def _instrument(self, market: Mapping[str, Any]) -> Instrument:
+        precision = market.get("precision") or {}
+        limits = market.get("limits") or {}
+        return Instrument(
+            venue=self.venue,
+            symbol=str(market["id"]),
+            market_type=self.config.market_type,
+            base=str(market["base"]),
+            quote=str(market["quote"]),
+            tick_size=_d(precision.get("price"), "precision.price", default=None),
+            step_size=_d(precision.get("amount"), "precision.amount", default=None),
+            min_qty=_d((limits.get("amount") or {}).get("min"), "limits.amount.min"),
+            min_notional=_d((limits.get("cost") or {}).get("min"), "limits.cost.min"),
+            funding_interval_hours=self.config.default_funding_interval_hours
+            if self.config.market_type is MarketType.PERPETUAL
+            else 0,
+            max_client_order_id_length=self.capabilities.max_client_order_id_length,
+        )
+
+    def instrument(self, symbol: str) -> Instrument:
+        try:
+            return self._instruments[symbol]
+        except KeyError:
+            raise InvalidOrder(f"unknown symbol {symbol!r} on {self.venue} (load_markets first)") from None
+
+    def _u(self, symbol: str) -> str:
+        self.instrument(symbol)
+        return self._unified[symbol]
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def _order_params(self, order: Order) -> dict[str, Any]:
+        if not order.client_order_id:
+            raise InvalidOrder("client_order_id is required: it is the idempotency key")
+        params: dict[str, Any] = {"clientOrderId": order.client_order_id}
+        if order.order_type is OrderType.LIMIT:
+            params["timeInForce"] = order.time_in_force.value
+        if order.post_only:
+            params["postOnly"] = True
+        if order.reduce_only and self.config.market_type is MarketType.PERPETUAL:
+            params["reduceOnly"] = True
+        if self.config.market_type is MarketType.MARGIN:
+            params["marginMode"] = "cross"
+            # borrow to sell short; repay automatically when buying back
+            params["sideEffectType"] = "AUTO_REPAY" if order.reduce_only else "MARGIN_BUY"
+        return params
+
+    async def create_order(self, order: Order) -> Order:
+        raw = await self._call(
+            self._ex.create_order(
+                self._u(order.symbol),
+                order.order_type.value.lower(),
+                order.side.value.lower(),
+                str(order.quantity),
+                str(order.price) if order.order_type is OrderType.LIMIT else None,
+                self._order_params(order),
+            ),
+            submit=True,
+        )
+        return self._order(raw, fallback=order)
+
+    @staticmethod
+    def _ref_params(client_order_id: str, exchange_order_id: str) -> tuple[str | None, dict[str, Any]]:
+        if exchange_order_id:
+            return exchange_order_id, {}
+        if client_order_id:
+            return None, {"origClientOrderId": client_order_id}
+        raise InvalidOrder("give a client_order_id or an exchange_order_id")
+
+    async def cancel_order(
+        self, symbol: str, *, client_order_id: str = "", exchange_order_id: str = ""
+    ) -> Order:
+        order_id, params = self._ref_params(client_order_id, exchange_order_id)
+        raw = await self._call(self._ex.cancel_order(order_id, self._u(symbol), params))
+        return self._order(raw)
+
+    async def fetch_order(
+        self, symbol: str, *, client_order_id: str = "", exchange_order_id: str = ""
+    ) -> Order:
+        order_id, params = self._ref_params(client_order_id, exchange_order_id)
+        raw = await self._call(self._ex.fetch_order(order_id, self._u(symbol), params))
+        return self._order(raw)
+
+    async def fetch_open_orders(self, symbol: str = "") -> list[Order]:
+        raws = await self._call(self._ex.fetch_open_orders(self._u(symbol) if symbol else None))
+        return [self._order(r) for r in raws]
+
+    def _order(self, raw: Mapping[str, Any], fallback: Order | None = None) -> Order:
+        unified = raw.get("symbol")
+        market = self._ex.markets.get(unified) if unified else None
+        symbol = str(market["id"]) if market else (fallback.symbol if fallback else str(unified))
+        filled = _d(raw.get("filled"), "filled")
+        status_text = str(raw.get("status") or "open")
+        status = _STATUS.get(status_text)
+        if status is None:
+            status = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.NEW
+        order_type = OrderType.MARKET if str(raw.get("type", "")).lower() == "market" else OrderType.LIMIT
+        tif = _TIF.get(str(raw.get("timeInForce") or "GTC"), TimeInForce.GTC)
+        return Order(
+            symbol=symbol,
+            side=Side.BUY if str(raw.get("side")).lower() == "buy" else Side.SELL,
+            order_type=order_type,
+            quantity=_d(raw.get("amount"), "amount", default=fallback.quantity if fallback else ZERO),
+            price=_d(raw.get("price"), "price") if order_type is OrderType.LIMIT else ZERO,
+            client_order_id=str(raw.get("clientOrderId") or (fallback.client_order_id if fallback else "")),
+            exchange_order_id=str(raw.get("id") or ""),
+            venue=self.venue,
+            market_type=self.config.market_type,
+            time_in_force=tif,
+            post_only=bool(raw.get("postOnly")) or raw.get("timeInForce") == "PO",
+            reduce_only=bool(raw.get("reduceOnly")),
+            status=status,
+            filled_qty=filled,
+            average_price=_d(raw.get("average"), "average"),
+            created_ms=int(raw.get("timestamp") or 0),
+            updated_ms=int(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0),
+        )
+
+    # --- account ---------------------------------------------------------------------------
+
+    async def fetch_positions(self, symbols: list[str] | None = None) -> list[Position]:
+        unified = [self._u(s) for s in symbols] if symbols else None
+        raws = await self._call(self._ex.fetch_positions(unified))
+        return [p for p in (self._position(r) for r in raws) if p is not None]
+
+    def _position(self, raw: Mapping[str, Any]) -> Position | None:
+        market = self._ex.markets.get(raw.get("symbol"))
+        if market is None:
+            return None
+        contracts = _d(raw.get("contracts"), "contracts")
+        size = -contracts if str(raw.get("side")) == "short" else contracts
+        return Position(
+            symbol=str(market["id"]),
+            size=size,
+            entry_price=_d(raw.get("entryPrice"), "entryPrice"),
+            mark_price=_d(raw.get("markPrice"), "markPrice"),
+            liquidation_price=_d(raw.get("liquidationPrice"), "liquidationPrice"),
+            unrealized_pnl=_d(raw.get("unrealizedPnl"), "unrealizedPnl"),
+            leverage=_d(raw.get("leverage"), "leverage"),
+            venue=self.venue,
+            market_type=self.config.market_type,
+            updated_ms=int(raw.get("timestamp") or 0),
+        )
+
+    async def fetch_balances(self) -> dict[str, Balance]:
+        raw = await self._call(self._ex.fetch_balance())
+        balances: dict[str, Balance] = {}
+        for asset, total in (raw.get("total") or {}).items():
+            balances[asset] = Balance(
+                asset=asset,
+                free=_d((raw.get("free") or {}).get(asset), "free"),
+                used=_d((raw.get("used") or {}).get(asset), "used"),
+                total=_d(total, "total"),
+            )
+        return balances
+
+    # --- funding ---------------------------------------------------------------------------
+
+    def _funding(self, raw: Mapping[str, Any]) -> FundingRate:
+        market = self._ex.markets.get(raw.get("symbol"))
+        interval = str(raw.get("interval") or "")
+        hours = int(interval[:-1]) if interval.endswith("h") and interval[:-1].isdigit() else 0
+        return FundingRate(
+            symbol=str(market["id"]) if market else str(raw.get("symbol")),
+            rate=_d(raw.get("fundingRate"), "fundingRate", default=None),
+            interval_hours=hours or self.config.default_funding_interval_hours,
+            next_funding_ms=int(raw.get("nextFundingTimestamp") or raw.get("fundingTimestamp") or 0),
+            mark_price=_d(raw.get("markPrice"), "markPrice"),
+            index_price=_d(raw.get("indexPrice"), "indexPrice"),
+            venue=self.venue,
+            time_ms=int(raw.get("timestamp") or 0),
+        )
+
+    async def fetch_funding_rate(self, symbol: str) -> FundingRate:
+        return self._funding(await self._call(self._ex.fetch_funding_rate(self._u(symbol))))
+
+    async def fetch_funding_history(
+        self, symbol: str, *, since_ms: int = 0, limit: int = 100
+    ) -> list[FundingRate]:
+        raws = await self._call(self._ex.fetch_funding_rate_history(self._u(symbol), since_ms or None, limit))
+        return [self._funding(r) for r in raws]
+
+    # --- streams ---------------------------------------------------------------------------
+
+    async def watch_ticker(self, symbol: str) -> PriceChange:
+        raw = await self._call(self._ex.watch_ticker(self._u(symbol)))
+        return PriceChange(
+            venue=self.venue,
+            symbol=symbol,
+            price=_d(raw.get("last") or raw.get("close"), "last", default=None),
+            bid=_d(raw.get("bid"), "bid"),
+            ask=_d(raw.get("ask"), "ask"),
+            exchange_ms=int(raw.get("timestamp") or 0),
+        )
+
+    async def watch_candles(self, symbol: str, interval: str) -> list[Candle]:
+        raws = await self._call(self._ex.watch_ohlcv(self._u(symbol), interval))
+        step = _INTERVAL_MS.get(interval, 0)
+        candles = []
+        for ts, o, h, low, c, v in raws:
+            candles.append(
+                Candle(
+                    symbol=symbol,
+                    interval=interval,
+                    open_ms=int(ts),
+                    open=_d(o, "open"),
+                    high=_d(h, "high"),
+                    low=_d(low, "low"),
+                    close=_d(c, "close"),
+                    volume=_d(v, "volume"),
+                    closed=bool(step) and int(ts) + step <= int(self._ex.milliseconds()),
+                    venue=self.venue,
+                )
+            )
+        return candles
+
+    async def watch_mark_price(self, symbol: str) -> FundingRate:
+        return self._funding(await self._call(self._ex.watch_mark_price(self._u(symbol))))
+
+    async def watch_orders(self, symbol: str = "") -> list[Order]:
+        raws = await self._call(self._ex.watch_orders(self._u(symbol) if symbol else None))
+        return [self._order(r) for r in raws]
+
+    async def close(self) -> None:
+        try:
+            await self._ex.close()
+        except Exception as exc:  # closing must not fail a shutdown
+            log.debug("ccxt_close_failed", error=str(exc))

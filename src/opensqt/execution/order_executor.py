@@ -1,0 +1,197 @@
+"""OrderExecutor: one order to the venue, at most once, whatever the network does.
+
+The rules (behaviour.md §5):
+- the trading-state gate is checked before the first send and before every retry;
+- every send takes a token from the account's shared rate budget;
+- only retryable errors are retried (exponential backoff, Retry-After honoured and shared);
+- an ambiguous failure (a timeout after the venue may have accepted) is resolved by fetching
+  the order by client id before any retry; so is a duplicate-id refusal;
+- a send that may be a repeat (the submit mark already exists: a crash, a recovery, a second
+  caller) looks the order up first;
+- a cancel of an unknown or already final order is final, not an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from opensqt.errors import (
+    DuplicateOrder,
+    ExchangeError,
+    OrderNotFound,
+    PostOnlyRejected,
+    RateLimited,
+    Retryable,
+)
+from opensqt.exchange.port import ExchangePort
+from opensqt.execution.gate import TradingStateGate
+from opensqt.execution.rate_budget import RateBudget
+from opensqt.execution.retry import BackoffPolicy
+from opensqt.model import Order, OrderStatus
+from opensqt.telemetry import get_logger
+
+__all__ = ["CancelResult", "OrderExecutor", "SubmitMarks"]
+
+log = get_logger(__name__)
+
+
+class SubmitMarks(Protocol):
+    """Remembers that an order was (possibly) sent. ``first`` is False for a repeat."""
+
+    async def first(self, client_order_id: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    order: Order | None
+    already_final: bool
+
+
+class OrderExecutor:
+    """Places, cancels and looks up orders on one venue account."""
+
+    def __init__(
+        self,
+        exchange: ExchangePort,
+        budget: RateBudget,
+        gate: TradingStateGate,
+        marks: SubmitMarks,
+        *,
+        policy: BackoffPolicy | None = None,
+        post_only_fallback: bool = False,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.budget = budget
+        self.gate = gate
+        self.marks = marks
+        self.policy = policy or BackoffPolicy()
+        self.post_only_fallback = post_only_fallback
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.lookups = 0
+        self.sends = 0
+
+    async def lookup(self, symbol: str, client_order_id: str) -> Order | None:
+        """The venue's order with this client id, or None if it has none."""
+        self.lookups += 1
+        try:
+            return await self.exchange.fetch_order(symbol, client_order_id=client_order_id)
+        except OrderNotFound:
+            return None
+
+    async def place(self, order: Order) -> Order:
+        """Send ``order`` once; return the venue's view of it. Raises the exchange taxonomy.
+
+        While it is unknown whether an earlier send reached the venue (a repeat, an ambiguous
+        timeout, a duplicate refusal), the next step is a lookup by client id, never a send; a
+        lookup that itself fails is retried like a send.
+        """
+        self.gate.check(reduce_only=order.reduce_only)
+        must_look_up = not await self.marks.first(order.client_order_id)
+        backoff_after_lookup: Retryable | None = None  # an ambiguous send: look first, back off after
+        retries = 0
+        while True:
+            try:
+                if must_look_up:
+                    existing = await self.lookup(order.symbol, order.client_order_id)
+                    if existing is not None:
+                        log.info("order_found_before_resend", client_order_id=order.client_order_id)
+                        return existing
+                    must_look_up = False
+                    if backoff_after_lookup is not None:
+                        error, backoff_after_lookup = backoff_after_lookup, None
+                        retries = await self._backoff(error, retries, order)
+                await self.budget.acquire()
+                self.sends += 1
+                placed = await self.exchange.create_order(order)
+            except DuplicateOrder:
+                if must_look_up:
+                    raise
+                must_look_up = True
+                continue
+            except PostOnlyRejected:
+                if not (self.post_only_fallback and order.post_only):
+                    raise
+                log.info("post_only_fallback", client_order_id=order.client_order_id)
+                order = replace(order, post_only=False)
+                continue
+            except Retryable as error:
+                if isinstance(error, RateLimited):
+                    await self.budget.block(self.policy.delay(retries, error, self._rng))
+                if error.ambiguous and not must_look_up:
+                    must_look_up, backoff_after_lookup = True, error
+                    continue
+                retries = await self._backoff(error, retries, order)
+                continue
+            if placed.post_only and placed.status is OrderStatus.EXPIRED and placed.filled_qty == 0:
+                # Some venues answer a post-only order that would take with an EXPIRED order.
+                if not self.post_only_fallback:
+                    raise PostOnlyRejected(
+                        f"post-only order {order.client_order_id} would have taken liquidity"
+                    )
+                order = replace(order, post_only=False)
+                continue
+            return placed
+
+    async def _backoff(self, error: Retryable, retries: int, order: Order) -> int:
+        """Sleep before the next attempt, or re-raise ``error`` when no retry remains."""
+        if not self.policy.should_retry(error, retries):
+            raise error
+        await self._sleep(self.policy.delay(retries, error, self._rng))
+        self.gate.check(reduce_only=order.reduce_only)
+        return retries + 1
+
+    async def cancel(
+        self, symbol: str, *, client_order_id: str = "", exchange_order_id: str = ""
+    ) -> CancelResult:
+        """Cancel one order. Unknown or already final is final, not an error."""
+        retries = 0
+        while True:
+            await self.budget.acquire()
+            try:
+                order = await self.exchange.cancel_order(
+                    symbol, client_order_id=client_order_id, exchange_order_id=exchange_order_id
+                )
+                return CancelResult(order, already_final=False)
+            except OrderNotFound:
+                try:
+                    order = await self.exchange.fetch_order(
+                        symbol, client_order_id=client_order_id, exchange_order_id=exchange_order_id
+                    )
+                except OrderNotFound:
+                    return CancelResult(None, already_final=True)
+                if order.status.is_final:
+                    return CancelResult(order, already_final=True)
+                raise
+            except Retryable as error:
+                if isinstance(error, RateLimited):
+                    await self.budget.block(self.policy.delay(retries, error, self._rng))
+                if not self.policy.should_retry(error, retries):
+                    raise
+                await self._sleep(self.policy.delay(retries, error, self._rng))
+                retries += 1
+
+    async def cancel_all(self, symbol: str = "", *, buys_only: bool = False) -> list[Order]:
+        """Cancel every working order (of ``symbol``; only BUYs when ``buys_only``)."""
+        cancelled: list[Order] = []
+        for order in await self.exchange.fetch_open_orders(symbol):
+            if buys_only and order.side.value != "BUY":
+                continue
+            try:
+                result = await self.cancel(
+                    order.symbol,
+                    client_order_id=order.client_order_id,
+                    exchange_order_id=order.exchange_order_id,
+                )
+            except ExchangeError as exc:
+                log.warning("cancel_failed", client_order_id=order.client_order_id, error=str(exc))
+                continue
+            if result.order is not None and not result.already_final:
+                cancelled.append(result.order)
+        return cancelled
