@@ -84,5 +84,14 @@ def run(
         raise typer.Exit(1)
 
 
+def _register_backtest() -> None:
+    from opensqt.backtest.app import backtest_command
+
+    app.command("backtest")(backtest_command)
+
+
+_register_backtest()
+
+
 if __name__ == "__main__":
     app()

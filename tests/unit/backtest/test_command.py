@@ -1,0 +1,161 @@
+"""``opensqt backtest``: defaults, determinism, real data, bad input, atomic outputs, arbitrage."""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from opensqt.backtest import AgentKind, BacktestOptions, build_run, run_backtest, write_outputs
+from opensqt.backtest import report as report_module
+from opensqt.cli import app
+from tests.support.shared_data import require_shared_file
+
+runner = CliRunner()
+
+
+def test_backtest_runs_with_no_arguments_on_the_synthetic_market(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["backtest"])
+    assert result.exit_code == 0, result.output
+    assert "backtest: grid on BTCUSDT (synthetic seed 7)" in result.output
+    for line in (
+        "orders:",
+        "round trips",
+        "realized PnL:",
+        "unrealized PnL:",
+        "fees:",
+        "funding:",
+        "max drawdown:",
+        "peak exposure:",
+    ):
+        assert line in result.output
+    out = tmp_path / "out" / "backtest"
+    assert sorted(p.name for p in out.iterdir()) == ["equity.png", "fills.csv", "report.json", "report.txt"]
+    assert (out / "equity.png").read_bytes().startswith(b"\x89PNG")
+    with (out / "fills.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows
+    assert {row["liquidity"] for row in rows} <= {"maker", "taker"}
+
+
+def test_results_are_identical_run_to_run() -> None:
+    options = BacktestOptions(bars=20_000, seed=13)
+    assert run_backtest(options) == run_backtest(options)
+
+
+def test_outputs_are_byte_identical_run_to_run(tmp_path: Path) -> None:
+    options = BacktestOptions(bars=5_000, seed=13)
+    first = write_outputs(run_backtest(options), tmp_path / "a")
+    second = write_outputs(run_backtest(options), tmp_path / "b")
+    for name in first:
+        assert first[name].read_bytes() == second[name].read_bytes(), name
+
+
+def test_malformed_row_stops_the_run_naming_file_and_line_and_writes_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "candles.csv"
+    rows = [f"{60_000 * i},100.0,101.0,99.0,100.5,1" for i in range(1, 50)]
+    rows[30] = "1860000,100.0,101.0,99.0,nan,1"
+    data.write_text("ts_ms,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.txt").write_text("previous run\n")
+    result = runner.invoke(app, ["backtest", "--data", str(data), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 2
+    assert f"{data}:32: close: 'nan'" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["report.txt"]
+    assert (out / "report.txt").read_text() == "previous run\n"
+
+
+def test_unknown_layout_is_refused_before_running(tmp_path: Path) -> None:
+    data = tmp_path / "odd.csv"
+    data.write_text("when,what\n1,2\n")
+    result = runner.invoke(app, ["backtest", "--data", str(data), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert f"{data}:1: unknown column layout" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failing_plot_leaves_no_file_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_backtest(BacktestOptions(bars=2000))
+
+    def broken(_: object) -> bytes:
+        raise RuntimeError("plot failed")
+
+    monkeypatch.setattr(report_module, "_equity_png", broken)
+    with pytest.raises(RuntimeError):
+        write_outputs(result, tmp_path / "out")
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_report_adds_up() -> None:
+    report = run_backtest(BacktestOptions(bars=20_000, seed=8)).report
+    assert report.fills == report.maker_fills + report.taker_fills
+    assert report.final_equity - report.initial_equity == (
+        report.realized_pnl + report.unrealized_pnl - report.fees + report.funding
+    )
+    assert report.max_drawdown >= 0
+    assert report.peak_exposure > 0
+
+
+ONE_MINUTE_FILES = [
+    "binance_um_btcusdt_1m_2023-08-10_2023-08-16.csv",
+    "binance_um_btcusdt_1m_2022-05-07_2022-05-14.csv",
+    "binance_spot_ethusdt_1m_2024-08-02_2024-08-08.csv",
+    "binance_spot_btcusdt_1m_2025-06-02_2025-06-09.csv",
+]
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", ONE_MINUTE_FILES)
+def test_grid_runs_on_shared_one_minute_data_deterministically(name: str) -> None:
+    path = require_shared_file(name)
+    options = BacktestOptions(data=path, limit=2000, grid_step_pct=Decimal("0.1"))
+    first = build_run(options, verify_fast_path=True).execute()
+    assert first.report.events == 2000
+    assert first.report.orders > 0
+    assert first == run_backtest(options)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    "name",
+    [
+        "binance_um_btcusdt_trades_2024-08-08T2357-2359.csv",
+        "binance_um_btcusdt_bookticker_2024-08-08T2357-2359.csv",
+    ],
+)
+def test_grid_runs_on_shared_tick_data(name: str) -> None:
+    path = require_shared_file(name)
+    options = BacktestOptions(data=path, limit=5000, grid_step_pct=Decimal("0.01"))
+    result = run_backtest(options)
+    assert result.report.events == 5000
+    assert result.report.fills > 0
+    assert result == run_backtest(options)
+
+
+def test_arbitrage_runs_on_the_synthetic_market_and_earns_funding() -> None:
+    result = run_backtest(BacktestOptions(agent=AgentKind.ARBITRAGE, bars=4000, seed=2))
+    assert result.report.round_trips > 0
+    assert result.report.taker_fills > 0
+    assert result.report.funding != 0
+
+
+@pytest.mark.shared_data
+def test_arbitrage_runs_on_shared_spot_and_perp_data() -> None:
+    options = BacktestOptions(
+        agent=AgentKind.ARBITRAGE,
+        data=require_shared_file("binance_um_btcusdt_1m_2025-06-02_2025-06-09.csv"),
+        spot_data=require_shared_file("binance_spot_btcusdt_1m_2025-06-02_2025-06-09.csv"),
+        funding_data=require_shared_file("binance_um_btcusdt_funding_2019-09-10_2026-05-17.csv"),
+        limit=2000,
+    )
+    result = run_backtest(options)
+    assert result.report.events == 2000
+    assert result == run_backtest(options)

@@ -1,0 +1,251 @@
+"""The matching core: fills, fees, order types, positions, funding, liquidation, snapshots."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from opensqt.exchange import (
+    FeeSchedule,
+    FillRule,
+    MarketRules,
+    MatchingCore,
+    OrderRejected,
+    OrderRequest,
+    RejectReason,
+    UnknownOrder,
+    apply_perp_fill,
+)
+from opensqt.model import Instrument, MarketType, OrderStatus, OrderType, Side, TimeInForce
+
+D = Decimal
+PERP = Instrument(
+    "sim", "BTCUSDT", MarketType.PERPETUAL, "BTC", "USDT", D("0.1"), D("0.001"), D("0.001"), D(5), 8
+)
+SPOT = Instrument(
+    "sim-spot", "BTCUSDT", MarketType.SPOT, "BTC", "USDT", D("0.01"), D("0.0001"), D("0.0001"), D(5)
+)
+FEES = FeeSchedule(maker=D("0.0002"), taker=D("0.0005"))
+
+
+def make_core(
+    fill_rule: FillRule = FillRule.THROUGH, balance: str = "10000", price: str = "30000"
+) -> MatchingCore:
+    core = MatchingCore(fill_rule=fill_rule)
+    core.add_market(PERP, MarketRules(fees=FEES))
+    core.add_market(SPOT, MarketRules(fees=FEES))
+    core.open_account("a", {"USDT": D(balance)})
+    core.set_leverage("a", "sim", "BTCUSDT", D(5))
+    core.set_mark("sim", "BTCUSDT", D(price))
+    core.set_mark("sim-spot", "BTCUSDT", D(price))
+    return core
+
+
+def limit(side: Side, qty: str, price: str, cid: str, **kwargs: object) -> OrderRequest:
+    return OrderRequest("a", "sim", "BTCUSDT", side, OrderType.LIMIT, D(qty), D(price), cid, **kwargs)  # type: ignore[arg-type]
+
+
+def market(side: Side, qty: str, venue: str = "sim", **kwargs: object) -> OrderRequest:
+    return OrderRequest("a", venue, "BTCUSDT", side, OrderType.MARKET, D(qty), **kwargs)  # type: ignore[arg-type]
+
+
+def test_resting_buy_fills_only_when_the_price_trades_through_it() -> None:
+    core = make_core()
+    (event,) = core.submit(limit(Side.BUY, "0.01", "29900", "b1", post_only=True), 1)
+    assert event.order.status is OrderStatus.NEW
+    assert core.sweep("sim", "BTCUSDT", D("29900"), 2) == []
+    (fill,) = core.sweep("sim", "BTCUSDT", D("29899.9"), 3)
+    assert fill.order.status is OrderStatus.FILLED
+    assert fill.trade is not None
+    assert (fill.trade.price, fill.trade.quantity, fill.trade.is_maker) == (D("29900"), D("0.01"), True)
+    assert fill.trade.fee == D("29900") * D("0.01") * D("0.0002")
+
+
+def test_touch_rule_fills_a_resting_order_at_its_price() -> None:
+    core = make_core(FillRule.TOUCH)
+    core.submit(limit(Side.BUY, "0.01", "29900", "b1"), 1)
+    assert len(core.sweep("sim", "BTCUSDT", D("29900"), 2)) == 1
+
+
+def test_rising_price_fills_sells_in_price_order() -> None:
+    core = make_core()
+    core.submit(market(Side.BUY, "0.02"), 1)
+    core.submit(limit(Side.SELL, "0.01", "30200", "s2", reduce_only=True), 2)
+    core.submit(limit(Side.SELL, "0.01", "30100", "s1", reduce_only=True), 3)
+    fills = core.sweep("sim", "BTCUSDT", D("30300"), 4)
+    assert [f.order.client_order_id for f in fills] == ["s1", "s2"]
+
+
+def test_post_only_order_that_would_take_expires_instead() -> None:
+    core = make_core()
+    (event,) = core.submit(limit(Side.BUY, "0.01", "30100", "b1", post_only=True), 1)
+    assert event.order.status is OrderStatus.EXPIRED
+    assert event.trade is None
+    assert core.open_orders("a") == []
+
+
+def test_marketable_limit_fills_at_once_as_taker_at_the_market_price() -> None:
+    core = make_core()
+    (event,) = core.submit(limit(Side.BUY, "0.01", "30100", "b1"), 1)
+    assert event.trade is not None
+    assert (event.trade.price, event.trade.is_maker) == (D("30000"), False)
+    assert event.trade.fee == D("30000") * D("0.01") * D("0.0005")
+
+
+def test_ioc_and_fok_that_cannot_fill_expire() -> None:
+    core = make_core()
+    for tif in (TimeInForce.IOC, TimeInForce.FOK):
+        (event,) = core.submit(limit(Side.BUY, "0.01", "29000", f"x-{tif}", time_in_force=tif), 1)
+        assert event.order.status is OrderStatus.EXPIRED
+
+
+def test_perp_position_averages_entry_and_realizes_pnl_on_close() -> None:
+    core = make_core()
+    core.submit(market(Side.BUY, "0.01"), 1)
+    core.set_mark("sim", "BTCUSDT", D("31000"))
+    core.submit(market(Side.BUY, "0.01"), 2)
+    position = core.position("a", "sim", "BTCUSDT")
+    assert (position.size, position.entry_price) == (D("0.02"), D("30500"))
+    core.set_mark("sim", "BTCUSDT", D("32000"))
+    assert core.position("a", "sim", "BTCUSDT").unrealized_pnl == D("30")
+    (event,) = core.submit(market(Side.SELL, "0.01", reduce_only=True), 3)
+    assert event.realized_pnl == D("15")
+    assert core.position("a", "sim", "BTCUSDT").size == D("0.01")
+
+
+def test_apply_perp_fill_flips_at_the_fill_price() -> None:
+    assert apply_perp_fill(D(1), D(100), Side.SELL, D(3), D(110)) == (D(-2), D(110), D(10))
+    assert apply_perp_fill(D(-1), D(100), Side.BUY, D(1), D(90)) == (D(0), D(0), D(10))
+
+
+def test_reduce_only_is_refused_without_a_position_to_reduce() -> None:
+    core = make_core()
+    with pytest.raises(OrderRejected) as refused:
+        core.submit(limit(Side.SELL, "0.01", "30100", "s1", reduce_only=True), 1)
+    assert refused.value.reason is RejectReason.REDUCE_ONLY_REJECTED
+
+
+def test_reduce_only_fill_is_clamped_to_the_position_and_the_rest_expires() -> None:
+    core = make_core()
+    core.submit(market(Side.BUY, "0.02"), 1)
+    core.submit(limit(Side.SELL, "0.02", "30100", "s1", reduce_only=True), 2)
+    core.submit(market(Side.SELL, "0.01", reduce_only=True), 3)
+    (event,) = core.sweep("sim", "BTCUSDT", D("30200"), 4)
+    assert event.order.status is OrderStatus.EXPIRED
+    assert event.order.filled_qty == D("0.01")
+    assert core.position("a", "sim", "BTCUSDT").size == 0
+
+
+def test_insufficient_margin_is_refused_and_changes_nothing() -> None:
+    core = make_core(balance="100")
+    before = core.to_state()
+    with pytest.raises(OrderRejected) as refused:
+        core.submit(limit(Side.BUY, "0.1", "29000", "big"), 1)
+    assert refused.value.reason is RejectReason.INSUFFICIENT_MARGIN
+    assert core.to_state() == before
+
+
+def test_open_orders_hold_margin() -> None:
+    core = make_core(balance="1000")  # 5x: 5000 of notional
+    core.submit(limit(Side.BUY, "0.1", "29000", "b1"), 1)  # 2900 notional = 580 margin
+    with pytest.raises(OrderRejected):
+        core.submit(limit(Side.BUY, "0.1", "28000", "b2"), 2)
+
+
+def test_spot_buy_locks_quote_and_a_sell_needs_the_base() -> None:
+    core = make_core(balance="1000")
+    spot_buy = OrderRequest(
+        "a", "sim-spot", "BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.03"), D("29000"), "sb"
+    )
+    core.submit(spot_buy, 1)
+    account = core.account("a")
+    assert account.free("USDT") < D(1000) - D(870)
+    with pytest.raises(OrderRejected) as refused:
+        core.submit(market(Side.SELL, "0.01", venue="sim-spot"), 2)
+    assert refused.value.reason is RejectReason.INSUFFICIENT_BALANCE
+    core.sweep("sim-spot", "BTCUSDT", D("28999"), 3)
+    assert account.balance("BTC") == D("0.03")
+    assert account.locked == {}
+
+
+def test_margin_order_on_spot_may_borrow() -> None:
+    core = make_core()
+    core.submit(market(Side.SELL, "0.01", venue="sim-spot", market_type=MarketType.MARGIN), 1)
+    assert core.account("a").balance("BTC") == D("-0.01")
+
+
+def test_funding_is_paid_by_longs_when_the_rate_is_positive() -> None:
+    core = make_core()
+    core.submit(market(Side.BUY, "0.1"), 1)
+    (payment,) = core.settle_funding("sim", "BTCUSDT", D("0.0001"), 2, D("30000"))
+    assert payment.amount == D("-0.3")
+    assert core.account("a").funding_paid == D("-0.3")
+
+
+def test_long_is_liquidated_where_the_price_crosses_its_liquidation_price() -> None:
+    core = make_core(balance="1000")
+    core.submit(market(Side.BUY, "0.15"), 1)
+    core.submit(limit(Side.BUY, "0.001", "10000", "deep"), 2)
+    liq = core.liquidation_price("a", "sim", "BTCUSDT")
+    assert D(23000) < liq < D(24000)
+    low, _ = core.quiet_range("sim", "BTCUSDT")
+    assert low is not None
+    assert low > liq
+    assert core.sweep("sim", "BTCUSDT", low, 3) == []
+    events = core.sweep("sim", "BTCUSDT", D(20000), 4)
+    assert [e.order.status for e in events] == [OrderStatus.CANCELED, OrderStatus.FILLED]
+    assert events[-1].liquidation
+    assert core.position("a", "sim", "BTCUSDT").size == 0
+
+
+def test_quote_fills_a_buy_the_ask_crosses() -> None:
+    core = make_core()
+    core.submit(limit(Side.BUY, "0.01", "29900", "b1"), 1)
+    assert core.on_quote("sim", "BTCUSDT", D("29899.9"), D("29900"), 2) == []
+    (event,) = core.on_quote("sim", "BTCUSDT", D("29899.8"), D("29899.9"), 3)
+    assert event.order.status is OrderStatus.FILLED
+
+
+def test_cancel_of_an_unknown_order_raises_and_a_duplicate_client_id_is_refused() -> None:
+    core = make_core()
+    with pytest.raises(UnknownOrder):
+        core.cancel("a", "sim", "BTCUSDT", 1, client_order_id="nope")
+    core.submit(limit(Side.BUY, "0.01", "29000", "same"), 1)
+    with pytest.raises(OrderRejected) as refused:
+        core.submit(limit(Side.BUY, "0.01", "28000", "same"), 2)
+    assert refused.value.reason is RejectReason.DUPLICATE_CLIENT_ORDER_ID
+    event = core.cancel("a", "sim", "BTCUSDT", 3, client_order_id="same")
+    assert event.order.status is OrderStatus.CANCELED
+    assert core.get_order("a", "same") == event.order
+
+
+def test_invalid_price_or_quantity_is_refused() -> None:
+    core = make_core()
+    for request in (limit(Side.BUY, "0.01", "29000.05", "tick"), limit(Side.BUY, "0.0105", "29000", "step")):
+        with pytest.raises(OrderRejected) as refused:
+            core.submit(request, 1)
+        assert refused.value.reason is RejectReason.INVALID_ORDER
+
+
+def test_market_order_without_a_price_is_refused() -> None:
+    core = MatchingCore()
+    core.add_market(PERP)
+    core.open_account("a", {"USDT": D(1000)})
+    with pytest.raises(OrderRejected) as refused:
+        core.submit(market(Side.BUY, "0.01"), 1)
+    assert refused.value.reason is RejectReason.NO_PRICE
+
+
+def test_snapshot_restores_a_core_that_continues_identically() -> None:
+    core = make_core()
+    core.submit(market(Side.BUY, "0.02"), 1)
+    core.submit(limit(Side.BUY, "0.01", "29500", "b1"), 2)
+    core.submit(limit(Side.SELL, "0.01", "30500", "s1", reduce_only=True), 3)
+    copy = MatchingCore()
+    copy.add_market(PERP, MarketRules(fees=FEES))
+    copy.add_market(SPOT, MarketRules(fees=FEES))
+    copy.restore(core.to_state())
+    for price in ("29000", "31000"):
+        assert core.sweep("sim", "BTCUSDT", D(price), 4) == copy.sweep("sim", "BTCUSDT", D(price), 4)
+    assert core.to_state() == copy.to_state()
