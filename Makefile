@@ -8,7 +8,7 @@ PROTOS := $(wildcard api/proto/v1/*.proto)
 CERTS ?= .certs
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-unit test-integration lint fmt proto proto-check certs clean
+.PHONY: help venv run test test-unit test-integration lint fmt proto proto-check certs clean dev deploy-check
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,3 +57,12 @@ certs: $(STAMP) ## Generate development mTLS certificates into .certs/
 
 clean: ## Remove run data, caches and the virtualenv
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache $(VENV)
+
+COMPOSE ?= docker compose
+
+dev: $(STAMP) ## Run the constellation in Docker Compose (needs a Docker engine; certs in .certs/)
+	test -f $(CERTS)/ca.pem || $(BIN)/opensqt certs --out $(CERTS)
+	OPENSQT_UID=$$(id -u) OPENSQT_GID=$$(id -g) OPENSQT_CERT_DIR=$(abspath $(CERTS)) $(COMPOSE) up --build
+
+deploy-check: $(STAMP) ## Render and strictly validate every kustomize overlay and compose.yaml (offline)
+	$(BIN)/python scripts/validate_deploy.py
