@@ -39,5 +39,5 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def infra(nats: NatsServer, redis: RedisServer, pki: DevPki) -> Infra:
-    return Infra(nats=nats, redis=redis, pki=pki)
+def infra(nats: NatsServer, redis: RedisServer, pki: DevPki, tmp_path: Path) -> Infra:
+    return Infra(nats=nats, redis=redis, pki=pki, tmp=tmp_path)

@@ -8,16 +8,40 @@ from collections.abc import Sequence
 from nats.js.api import DeliverPolicy
 from opentelemetry.sdk.trace import SpanProcessor
 
+from opensqt.errors import OpenSQTError
+from opensqt.exchange.ccxt_adapter import CcxtExchange
+from opensqt.execution import durable, workflows
 from opensqt.execution.gate import TradingStateGate
+from opensqt.execution.marks import RedisSubmitMarks
+from opensqt.execution.order_executor import OrderExecutor
+from opensqt.execution.rate_budget import RateBudgetSettings, RedisRateBudget
+from opensqt.execution.registry import ExecutorEntry, ExecutorRegistry
 from opensqt.execution.service import ExecutorServicer
+from opensqt.model import Instrument
 from opensqt.runtime import ServiceRuntime
-from opensqt.telemetry import configure_logging
+from opensqt.telemetry import configure_logging, get_logger
 from opensqt.transport.grpc_server import ServiceBinding
 from opensqt.transport.redis_store import TradingStateStore
 from opensqt.transport.subjects import RISK_STATE
 from opensqt.v1 import executor_pb2_grpc
 
 from .settings import ExecutorSettings
+
+log = get_logger("opensqt.executor")
+
+
+async def load_markets(exchange: CcxtExchange, instruments: dict[str, Instrument]) -> None:
+    """Load the venue's instruments, retrying until it answers (order RPCs wait for this)."""
+    delay = 0.2
+    while True:
+        try:
+            instruments.update(await exchange.load_markets())
+            log.info("markets_loaded", venue=exchange.venue, instruments=len(instruments))
+            return
+        except OpenSQTError as exc:
+            log.warning("markets_unavailable", venue=exchange.venue, error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 async def run(
@@ -28,27 +52,78 @@ async def run(
     started: asyncio.Future[ServiceRuntime] | None = None,
 ) -> None:
     async with ServiceRuntime(settings, span_processors=span_processors) as runtime:
+        venue = settings.venue.name
         # Durable first: an executor that was down during a halt starts halted.
         gate = TradingStateGate(await TradingStateStore(runtime.redis).get())
+        exchange = CcxtExchange(settings.venue.ccxt_config())
+        runtime.on_stop(exchange.close)
+        budget = RedisRateBudget(
+            runtime.redis,
+            venue=venue,
+            account=settings.account,
+            settings=RateBudgetSettings(settings.rate_per_second, settings.rate_burst),
+        )
+        executor = OrderExecutor(
+            exchange,
+            budget,
+            gate,
+            RedisSubmitMarks(runtime.redis, venue=venue, account=settings.account),
+            post_only_fallback=settings.post_only_fallback,
+        )
+        instruments: dict[str, Instrument] = {}
+        workflows.register(
+            workflows.ExecutionContext(settings.executor_id, venue, settings.account, executor, instruments)
+        )
+        # Recovery of pending workflows starts inside launch: the context above must exist first.
+        durable.acquire(
+            durable.dbos_config(
+                executor_id=settings.executor_id, system_database_url=settings.dbos.url(settings.executor_id)
+            )
+        )
+
+        async def leave_dbos() -> None:
+            durable.release()
+            workflows.unregister(settings.executor_id)
+
+        runtime.on_stop(leave_dbos)
         servicer = ExecutorServicer(
             executor_id=settings.executor_id,
-            venue=settings.venue,
+            venue=venue,
             account=settings.account,
             gate=gate,
             clock=runtime.clock,
             metrics=runtime.metrics,
+            executor=executor,
+            instruments=instruments,
+            bus=runtime.bus,
         )
+        runtime.spawn(load_markets(exchange, instruments), "load-markets")
         await runtime.bus.subscribe(
             RISK_STATE, RISK_STATE.subject(), servicer.on_trading_state, deliver_policy=DeliverPolicy.LAST
         )
-        await runtime.serve(
+        server = await runtime.serve(
             [
                 ServiceBinding(
                     "opensqt.v1.ExecutorService",
-                    lambda server: executor_pb2_grpc.add_ExecutorServiceServicer_to_server(servicer, server),
+                    lambda s: executor_pb2_grpc.add_ExecutorServiceServicer_to_server(servicer, s),
                 )
             ]
         )
+        registry = ExecutorRegistry(runtime.redis, runtime.clock)
+        entry = ExecutorEntry(
+            executor_id=settings.executor_id,
+            address=settings.advertise_address or f"{settings.grpc.host}:{server.port}",
+            venue=venue,
+            account=settings.account,
+            heartbeat_ms=0,
+        )
+        await registry.heartbeat(entry)
+        runtime.spawn(registry.run(entry, settings.heartbeat_seconds), "registry-heartbeat")
+
+        async def deregister() -> None:
+            await registry.remove(settings.executor_id)
+
+        runtime.on_stop(deregister)
         if started is not None:
             started.set_result(runtime)
         await runtime.wait(stop)

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
 
 from opensqt.config import GrpcSettings, ServiceSettings
+from opensqt.exchange.settings import VenueSettings
+
+
+class DbosSettings(BaseModel):
+    """The DBOS system database: SQLite in ``data_dir`` unless a Postgres URL is given."""
+
+    model_config = {"extra": "forbid"}
+
+    system_database_url: SecretStr | None = None
+    data_dir: Path = Path(".run/executor")
+
+    def url(self, executor_id: str) -> str:
+        if self.system_database_url is not None:
+            return self.system_database_url.get_secret_value()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / f'dbos-{executor_id}.sqlite').resolve()}"
 
 
 class ExecutorSettings(ServiceSettings):
     identity: str = "executor"
     grpc: GrpcSettings = GrpcSettings(port=50053, probe_port=8083)
     executor_id: str = Field(default="executor-0", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    venue: str = Field(default="paper", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     account: str = Field(default="main", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    venue: VenueSettings = VenueSettings()
+    dbos: DbosSettings = DbosSettings()
+    rate_per_second: float = Field(default=25.0, gt=0)
+    rate_burst: int = Field(default=30, ge=1)
+    post_only_fallback: bool = False
+    # host:port others use to reach this executor (risk pushes Halt there); default: the gRPC bind.
+    advertise_address: str = ""
+    heartbeat_seconds: float = Field(default=2.0, gt=0)

@@ -25,7 +25,7 @@ async def run(
     started: asyncio.Future[ServiceRuntime] | None = None,
 ) -> None:
     async with ServiceRuntime(settings, span_processors=span_processors) as runtime:
-        cache = MarketCache(default_venue=settings.venue)
+        cache = MarketCache(default_venue=settings.venue.name)
         servicer = MonitorServicer(cache, runtime.clock)
         await runtime.serve(
             [

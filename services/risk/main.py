@@ -7,10 +7,16 @@ from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import SpanProcessor
 
+from opensqt.execution.registry import ExecutorRegistry
+from opensqt.risk.crash import CrashDetector
+from opensqt.risk.fanout import ExecutorFanout
+from opensqt.risk.liquidation import LiquidationGuard
+from opensqt.risk.monitor import RiskMonitor
 from opensqt.risk.service import RiskServicer, TradingStateController
 from opensqt.runtime import ServiceRuntime
 from opensqt.telemetry import configure_logging
 from opensqt.transport.grpc_server import ServiceBinding
+from opensqt.transport.subjects import CANDLE, POSITION
 from opensqt.v1 import risk_pb2_grpc
 
 from .settings import RiskSettings
@@ -24,7 +30,29 @@ async def run(
     started: asyncio.Future[ServiceRuntime] | None = None,
 ) -> None:
     async with ServiceRuntime(settings, span_processors=span_processors) as runtime:
-        controller = TradingStateController(runtime.redis, runtime.bus, runtime.clock, runtime.metrics)
+        fanout = ExecutorFanout(
+            ExecutorRegistry(runtime.redis, runtime.clock),
+            runtime.tls,
+            deadline_seconds=settings.push_deadline_seconds,
+            max_age_ms=settings.executor_max_age_ms,
+        )
+        runtime.on_stop(fanout.close)
+        controller = TradingStateController(
+            runtime.redis, runtime.bus, runtime.clock, runtime.metrics, fanout
+        )
+        monitor = RiskMonitor(
+            controller,
+            CrashDetector(settings.crash.config()),
+            LiquidationGuard(settings.liquidation()),
+            auto_recover=settings.crash.auto_recover,
+        )
+        # One subscription for every symbol: candles must reach the detector in publication order
+        # ("all" mode compares symbols minute by minute); it ignores symbols it does not monitor.
+        candles = CANDLE.pattern(venue=settings.crash.venue, interval=settings.crash.interval)
+        await runtime.bus.subscribe(CANDLE, candles, monitor.on_candle)
+        await runtime.bus.subscribe(
+            POSITION, POSITION.pattern(), monitor.on_position, durable="risk-positions"
+        )
         servicer = RiskServicer(controller)
         await runtime.serve(
             [

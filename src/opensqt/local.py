@@ -86,6 +86,8 @@ class LocalConstellation:
                 "OPENSQT_TELEMETRY__LOG_FORMAT": self.log_format,
             }
         )
+        if name == "executor":
+            env["OPENSQT_DBOS__DATA_DIR"] = str((self.workdir / "executor").resolve())
         return env
 
     def start(self) -> None:

@@ -144,6 +144,35 @@ class ServiceMetrics:
         self.nats_handler_errors = Counter(
             "opensqt_nats_handler_errors_total", "Event handlers that raised", ["kind"], registry=r
         )
+        self.orders = Counter(
+            "opensqt_orders_total",
+            "Orders by action (place, cancel) and result (accepted, rejected, error)",
+            ["action", "result"],
+            registry=r,
+        )
+        self.order_rejects = Counter(
+            "opensqt_order_rejects_total", "Orders refused, by reason (error class)", ["reason"], registry=r
+        )
+        self.order_latency = Histogram(
+            "opensqt_order_latency_seconds",
+            "Time from an order request to the venue's answer",
+            ["action"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rate_limit_wait = Histogram(
+            "opensqt_rate_limit_wait_seconds",
+            "Time an order waited for the shared rate budget",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.fills = Counter("opensqt_fills_total", "Fills seen, by side", ["side"], registry=r)
+        self.nats_consumer_lag = Gauge(
+            "opensqt_nats_consumer_pending",
+            "Messages a JetStream consumer has yet to process",
+            ["consumer"],
+            registry=r,
+        )
         self.trading_state = Gauge(
             "opensqt_trading_state",
             "Trading state this service follows (1 for the current one)",

@@ -47,9 +47,25 @@ class Infra:
     nats: NatsServer
     redis: RedisServer
     pki: DevPki
+    tmp: Path
 
     def service_settings(self, cls: type[ServiceSettings], **overrides: Any) -> Any:
-        """Settings for a service on free loopback ports, pointed at these servers."""
+        """Settings for a service on free loopback ports, pointed at these servers.
+
+        An executor gets its DBOS database in the test's directory and, unless told otherwise,
+        a venue URL where nothing listens (its markets never load; order RPCs say UNAVAILABLE).
+        """
+        if cls.model_fields.get("dbos") is not None and "dbos" not in overrides:
+            from opensqt_services.executor.settings import DbosSettings
+
+            overrides["dbos"] = DbosSettings(data_dir=self.tmp / "dbos")
+        if cls.model_fields.get("venue") is not None and "venue" not in overrides:
+            from opensqt.exchange.settings import VenueSettings
+
+            dead = f"127.0.0.1:{free_port()}"
+            overrides["venue"] = VenueSettings(
+                rest_url=f"http://{dead}", ws_url=f"ws://{dead}", timeout_ms=500
+            )
         return cls(
             grpc=GrpcSettings(port=free_port(), probe_port=free_port(), grace_seconds=0.5),
             tls=TlsSettings(cert_dir=self.pki.directory),

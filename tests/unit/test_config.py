@@ -42,12 +42,15 @@ def test_environment_variables_with_prefix_and_nesting(monkeypatch: pytest.Monke
 def test_yaml_file_then_env_overrides_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "executor.yaml"
     config.write_text(
-        "venue: binanceusdm\nredis:\n  url: redis://cache:6379/2\ngrpc:\n  port: 7000\n  probe_port: 7001\n"
+        "account: sub-2\nvenue:\n  name: binance\n  rest_url: ''\n"
+        "redis:\n  url: redis://cache:6379/2\ngrpc:\n  port: 7000\n  probe_port: 7001\n"
     )
     monkeypatch.setenv("OPENSQT_CONFIG_FILE", str(config))
-    monkeypatch.setenv("OPENSQT_VENUE", "paper")
+    monkeypatch.setenv("OPENSQT_ACCOUNT", "sub-3")
     settings = ExecutorSettings()
-    assert settings.venue == "paper"
+    assert settings.account == "sub-3"
+    assert settings.venue.name == "binance"
+    assert settings.venue.rest_url == ""
     assert settings.redis.url.get_secret_value() == "redis://cache:6379/2"
     assert settings.grpc.port == 7000
 

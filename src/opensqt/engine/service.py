@@ -72,6 +72,10 @@ class AgentRegistry:
             raise NotFound(f"no agent {name!r} (configured agents: {known})")
         return [agent]
 
+    def current_kind(self) -> TradingStateKind:
+        """The trading state the agents obey."""
+        return self.trading_state.state
+
     async def on_trading_state(self, state: TradingState, ctx: EventContext) -> None:
         if state.version > self.trading_state.version:
             self.trading_state = state

@@ -1,26 +1,67 @@
-"""The executor's gRPC API. Order RPCs arrive with the executor (issue 5); until then they
-answer UNIMPLEMENTED. Halt, Resume and GetStatus work now, against the trading-state gate.
+"""The executor's gRPC API: every order the system sends.
+
+Each RPC validates its arguments first (INVALID_ARGUMENT naming the field; nothing reaches the
+venue), checks the trading-state gate (FAILED_PRECONDITION when halted or reducing), then runs
+the order or sequence as a DBOS workflow whose id is its idempotency key. What the executor did
+is published on ``opensqt.v1.execution.<account>.<symbol>``; fills are authoritative on the
+monitor's account stream.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import grpc
+from dbos import DBOS, SetWorkflowID
 
 from opensqt.clock import Clock
-from opensqt.errors import InvalidArgument
+from opensqt.errors import ExchangeUnavailable, InvalidArgument, NotFound, OpenSQTError
+from opensqt.execution import workflows
 from opensqt.execution.gate import TradingStateGate
-from opensqt.model import TradingState, TradingStateKind
+from opensqt.execution.order_executor import OrderExecutor
+from opensqt.execution.validation import OrderDraft, validate_order
+from opensqt.model import Instrument, Order, OrderUpdate, TradingState, TradingStateKind
 from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport import codec
 from opensqt.transport.authz import identity_of
-from opensqt.transport.bus import EventContext
-from opensqt.v1 import executor_pb2, executor_pb2_grpc
+from opensqt.transport.bus import EventBus, EventContext
+from opensqt.transport.subjects import EXECUTION
+from opensqt.v1 import executor_pb2, executor_pb2_grpc, resources_pb2
 
 __all__ = ["ExecutorServicer"]
 
 log = get_logger(__name__)
+
+MAX_BATCH = 50
+MAX_SEQUENCE_STEPS = 10
+
+_STATUS = {
+    workflows.SequenceStatus.COMPLETED: executor_pb2.SEQUENCE_STATUS_COMPLETED,
+    workflows.SequenceStatus.COMPENSATED: executor_pb2.SEQUENCE_STATUS_COMPENSATED,
+    workflows.SequenceStatus.FAILED: executor_pb2.SEQUENCE_STATUS_FAILED,
+    workflows.SequenceStatus.ABORTED: executor_pb2.SEQUENCE_STATUS_ABORTED,
+}
+
+
+def _draft(request: executor_pb2.OrderRequest) -> OrderDraft:
+    return OrderDraft(
+        symbol=request.symbol,
+        client_order_id=request.client_order_id,
+        side=codec.SIDE.optional_from_proto(request.side, "order.side"),
+        order_type=codec.ORDER_TYPE.optional_from_proto(request.type, "order.type"),
+        quantity=request.quantity,
+        price=request.price,
+        time_in_force=codec.TIME_IN_FORCE.optional_from_proto(request.time_in_force, "order.time_in_force"),
+        post_only=request.post_only,
+        reduce_only=request.reduce_only,
+        market_type=codec.MARKET_TYPE.optional_from_proto(request.market_type, "order.market_type"),
+    )
+
+
+def _grpc_code(error: OpenSQTError) -> int:
+    return int(grpc.StatusCode[error.grpc_code].value[0])
 
 
 class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
@@ -35,6 +76,9 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         gate: TradingStateGate,
         clock: Clock,
         metrics: ServiceMetrics,
+        executor: OrderExecutor | None = None,
+        instruments: dict[str, Instrument] | None = None,
+        bus: EventBus | None = None,
     ) -> None:
         self.executor_id = executor_id
         self.venue = venue
@@ -42,37 +86,300 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self.gate = gate
         self._clock = clock
         self._metrics = metrics
+        self.executor = executor
+        self.instruments: dict[str, Instrument] = instruments if instruments is not None else {}
+        self._bus = bus
         self._started_ms = clock.now_ms()
+        self.orders_placed = 0
+        self.orders_rejected = 0
         self.last_state_trace_id = ""
+        self._background: set[asyncio.Task[None]] = set()
         self._publish_gauge()
+
+    # --- trading state ---------------------------------------------------------------------
 
     def _publish_gauge(self) -> None:
         for kind in TradingStateKind:
             self._metrics.trading_state.labels(kind.value).set(1 if kind is self.gate.state.state else 0)
 
     async def on_trading_state(self, state: TradingState, ctx: EventContext) -> None:
-        """Follow risk's trading state from NATS."""
-        if self.gate.apply(state):
-            self.last_state_trace_id = ctx.trace_id
-            self._publish_gauge()
-            log.info(
-                "trading_state_followed",
-                state=state.state.value,
-                version=state.version,
-                set_by=state.set_by,
-                reason=state.reason,
+        """Follow risk's trading state from NATS; HALTED also cancels every working order."""
+        if not self.gate.apply(state):
+            return
+        self.last_state_trace_id = ctx.trace_id
+        self._publish_gauge()
+        log.info(
+            "trading_state_followed", state=state.state.value, version=state.version, set_by=state.set_by
+        )
+        if state.state is TradingStateKind.HALTED:
+            await self._cancel_working("trading state HALTED")
+
+    async def _cancel_working(self, reason: str) -> int:
+        if self.executor is None:
+            return 0
+        try:
+            cancelled = await self.executor.cancel_all()
+        except OpenSQTError as exc:
+            log.error("halt_cancel_failed", reason=reason, error=str(exc))
+            return 0
+        for order in cancelled:
+            self._metrics.orders.labels("cancel", "accepted").inc()
+            await self._publish(order, reason)
+        log.warning("working_orders_cancelled", count=len(cancelled), reason=reason)
+        return len(cancelled)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _ready(self) -> OrderExecutor:
+        if self.executor is None or not self.instruments:
+            raise ExchangeUnavailable(f"{self.venue} markets are not loaded yet; try again shortly")
+        return self.executor
+
+    async def _publish(self, order: Order, reason: str = "") -> None:
+        if self._bus is None:
+            return
+        update = OrderUpdate(
+            event_id=f"exec-{order.client_order_id}-{order.status.value}-{order.filled_qty}",
+            order=order,
+            reason=reason,
+            source="executor",
+        )
+        try:
+            subject = EXECUTION.subject(account=self.account, symbol=order.symbol)
+            await self._bus.publish(EXECUTION, subject, update, msg_id=update.event_id)
+        except Exception as exc:  # publishing is a report, never a reason to fail an order
+            log.warning("execution_publish_failed", error=str(exc))
+
+    def _validate(self, request: executor_pb2.OrderRequest, prefix: str) -> Order:
+        if not request.symbol and not request.client_order_id:
+            raise InvalidArgument(prefix, "is required")
+        order = validate_order(
+            _draft(request), self.instruments, venue=self.venue, account=self.account, field_prefix=prefix
+        )
+        self.gate.check(reduce_only=order.reduce_only)
+        return order
+
+    async def _place(self, order: Order) -> Order:
+        started = time.perf_counter()
+        with SetWorkflowID(workflows.order_workflow_id(self.venue, self.account, order.client_order_id)):
+            handle = await DBOS.start_workflow_async(workflows.place_order_workflow, self.executor_id, order)
+        result: workflows.StepResult = await handle.get_result()
+        self._metrics.order_latency.labels("place").observe(time.perf_counter() - started)
+        if not result.ok or result.order is None:
+            self.orders_rejected += 1
+            self._metrics.orders.labels("place", "rejected").inc()
+            self._metrics.order_rejects.labels(result.error_type or "unknown").inc()
+            rejected = Order(
+                symbol=order.symbol,
+                side=order.side,
+                order_type=order.order_type,
+                quantity=order.quantity,
+                price=order.price,
+                client_order_id=order.client_order_id,
+                venue=self.venue,
+                account=self.account,
+                market_type=order.market_type,
+                status=order.status.REJECTED,
             )
+            await self._publish(rejected, f"{result.error_type}: {result.error_message}")
+            raise workflows.error_from_result(result)
+        self.orders_placed += 1
+        self._metrics.orders.labels("place", "accepted").inc()
+        await self._publish(result.order)
+        return result.order
+
+    # --- RPCs ------------------------------------------------------------------------------
+
+    async def PlaceOrder(
+        self, request: executor_pb2.PlaceOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> executor_pb2.PlaceOrderResponse:
+        self._ready()
+        if not request.HasField("order"):
+            raise InvalidArgument("order", "is required")
+        order = self._validate(request.order, "order")
+        placed = await self._place(order)
+        return executor_pb2.PlaceOrderResponse(order=codec.order_to_proto(placed))
+
+    async def PlaceOrders(
+        self, request: executor_pb2.PlaceOrdersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> executor_pb2.PlaceOrdersResponse:
+        self._ready()
+        if not request.orders:
+            raise InvalidArgument("orders", "is empty")
+        if len(request.orders) > MAX_BATCH:
+            raise InvalidArgument("orders", f"has {len(request.orders)} orders; at most {MAX_BATCH} per call")
+        ids = [o.client_order_id for o in request.orders]
+        if len(set(ids)) != len(ids):
+            raise InvalidArgument("orders", "client_order_id values must be unique within a batch")
+
+        async def one(index: int, raw: executor_pb2.OrderRequest) -> executor_pb2.OrderResult:
+            try:
+                placed = await self._place(self._validate(raw, f"orders[{index}]"))
+            except OpenSQTError as exc:
+                return executor_pb2.OrderResult(code=_grpc_code(exc), message=str(exc))
+            return executor_pb2.OrderResult(order=codec.order_to_proto(placed), code=0)
+
+        results = await asyncio.gather(*(one(i, o) for i, o in enumerate(request.orders)))
+        return executor_pb2.PlaceOrdersResponse(results=results)
+
+    def _ref(self, symbol: str, ref: str, client_order_id: str, exchange_order_id: str) -> None:
+        if not symbol:
+            raise InvalidArgument("symbol", "is required")
+        if symbol not in self.instruments:
+            raise InvalidArgument("symbol", f"unknown symbol {symbol!r} on {self.venue}")
+        if ref is None or not (client_order_id or exchange_order_id):
+            raise InvalidArgument("order_ref", "give client_order_id or exchange_order_id")
+
+    async def CancelOrder(
+        self, request: executor_pb2.CancelOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> executor_pb2.CancelOrderResponse:
+        executor = self._ready()
+        self._ref(
+            request.symbol,
+            request.WhichOneof("order_ref") or "",
+            request.client_order_id,
+            request.exchange_order_id,
+        )
+        started = time.perf_counter()
+        result = await executor.cancel(
+            request.symbol,
+            client_order_id=request.client_order_id,
+            exchange_order_id=request.exchange_order_id,
+        )
+        self._metrics.order_latency.labels("cancel").observe(time.perf_counter() - started)
+        self._metrics.orders.labels("cancel", "final" if result.already_final else "accepted").inc()
+        if result.order is not None and not result.already_final:
+            await self._publish(result.order, "cancelled on request")
+        return executor_pb2.CancelOrderResponse(
+            order=codec.order_to_proto(result.order) if result.order else None,
+            already_final=result.already_final,
+        )
+
+    async def CancelAll(
+        self, request: executor_pb2.CancelAllRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> executor_pb2.CancelAllResponse:
+        executor = self._ready()
+        if request.symbol and request.symbol not in self.instruments:
+            raise InvalidArgument("symbol", f"unknown symbol {request.symbol!r} on {self.venue}")
+        if request.side == resources_pb2.SIDE_SELL:
+            raise InvalidArgument("side", "CancelAll takes SIDE_BUY or both sides (SIDE_UNSPECIFIED)")
+        cancelled = await executor.cancel_all(
+            request.symbol, buys_only=request.side == resources_pb2.SIDE_BUY
+        )
+        reason = request.reason or f"cancel all by {identity_of(context) or 'unknown'}"
+        for order in cancelled:
+            self._metrics.orders.labels("cancel", "accepted").inc()
+            await self._publish(order, reason)
+        return executor_pb2.CancelAllResponse(cancelled=[codec.order_to_proto(o) for o in cancelled])
+
+    async def ExecuteSequence(
+        self, request: executor_pb2.ExecuteSequenceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> executor_pb2.ExecuteSequenceResponse:
+        self._ready()
+        if not request.sequence_id:
+            raise InvalidArgument("sequence_id", "is required (it is the idempotency key)")
+        if not request.steps:
+            raise InvalidArgument("steps", "is empty")
+        if len(request.steps) > MAX_SEQUENCE_STEPS:
+            raise InvalidArgument("steps", f"at most {MAX_SEQUENCE_STEPS} steps")
+        specs: list[workflows.StepSpec] = []
+        seen: set[str] = set()
+        for index, step in enumerate(request.steps):
+            prefix = f"steps[{index}]"
+            if not step.step_id or step.step_id in seen:
+                raise InvalidArgument(f"{prefix}.step_id", "is required and must be unique")
+            if step.size_from_step and (step.size_from_step not in seen or request.parallel):
+                raise InvalidArgument(
+                    f"{prefix}.size_from_step",
+                    f"{step.size_from_step!r} is not an earlier step of a sequential run",
+                )
+            order = self._validate(step.order, f"{prefix}.order")
+            specs.append(
+                workflows.StepSpec(step.step_id, order, step.compensate_on_failure, step.size_from_step)
+            )
+            seen.add(step.step_id)
+        with SetWorkflowID(workflows.sequence_workflow_id(self.venue, self.account, request.sequence_id)):
+            handle = await DBOS.start_workflow_async(
+                workflows.sequence_workflow, self.executor_id, request.sequence_id, specs, request.parallel
+            )
+        outcome: workflows.SequenceOutcome = await handle.get_result()
+        steps = []
+        for done in outcome.steps:
+            result = done.result
+            error = workflows.error_from_result(result) if not result.ok else None
+            if result.order is not None:
+                await self._publish(result.order)
+            if done.compensation is not None:
+                await self._publish(done.compensation, f"compensation of {done.step_id}")
+            steps.append(
+                executor_pb2.StepResult(
+                    step_id=done.step_id,
+                    order=codec.order_to_proto(result.order) if result.order else None,
+                    code=_grpc_code(error) if error else 0,
+                    message=str(error) if error else done.compensation_error,
+                    compensation=codec.order_to_proto(done.compensation) if done.compensation else None,
+                )
+            )
+        return executor_pb2.ExecuteSequenceResponse(
+            sequence_id=outcome.sequence_id, status=_STATUS[outcome.status], steps=steps
+        )
+
+    async def GetOrder(
+        self, request: executor_pb2.GetOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> executor_pb2.GetOrderResponse:
+        executor = self._ready()
+        self._ref(
+            request.symbol,
+            request.WhichOneof("order_ref") or "",
+            request.client_order_id,
+            request.exchange_order_id,
+        )
+        if request.client_order_id:
+            order = await executor.lookup(request.symbol, request.client_order_id)
+        else:
+            order = await executor.exchange.fetch_order(
+                request.symbol, exchange_order_id=request.exchange_order_id
+            )
+        if order is None:
+            raise NotFound(f"no order {request.client_order_id!r} on {self.venue}:{request.symbol}")
+        return executor_pb2.GetOrderResponse(order=codec.order_to_proto(order))
 
     async def GetStatus(
         self, request: executor_pb2.GetExecutorStatusRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> executor_pb2.GetExecutorStatusResponse:
+        working = 0
+        if self.executor is not None and self.instruments:
+            try:
+                working = len(await self.executor.exchange.fetch_open_orders())
+            except OpenSQTError:
+                working = 0
         return executor_pb2.GetExecutorStatusResponse(
             executor_id=self.executor_id,
             venue=self.venue,
             account=self.account,
             trading_state=codec.trading_state_to_proto(self.gate.state),
+            orders_placed=self.orders_placed,
+            orders_rejected=self.orders_rejected,
+            working_orders=working,
             started_ms=self._started_ms,
         )
+
+    def _forced_state(
+        self, target: TradingStateKind, reason: str, identity: str, version: int
+    ) -> TradingState:
+        held = self.gate.state
+        if version and version == held.version and target is held.state:
+            return held  # the same change already arrived (NATS and the push race): nothing to do
+        state = TradingState(
+            state=target,
+            reason=reason,
+            set_by=identity,
+            updated_ms=self._clock.now_ms(),
+            version=max(version, self.gate.state.version),
+        )
+        self.gate.apply(state, force=True)
+        self._publish_gauge()
+        return state
 
     async def Halt(
         self, request: executor_pb2.HaltExecutorRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -83,35 +390,23 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             target = TradingStateKind.REDUCING
         else:
             raise InvalidArgument("state", "Halt takes HALTED or REDUCING; use Resume to go back to ACTIVE")
-        identity = identity_of(context) or "unknown"
-        state = TradingState(
-            state=target,
-            reason=request.reason or f"halted by {identity}",
-            set_by=identity,
-            updated_ms=self._clock.now_ms(),
-            version=max(request.version, self.gate.state.version),
+        identity = request.requested_by or identity_of(context) or "unknown"
+        state = self._forced_state(
+            target, request.reason or f"halted by {identity}", identity, request.version
         )
-        self.gate.apply(state, force=True)
-        self._publish_gauge()
         log.warning("executor_halted", state=target.value, set_by=identity, reason=state.reason)
-        # No working orders are tracked before the order path exists (issue 5): nothing to cancel.
+        cancelled = await self._cancel_working(state.reason) if target is TradingStateKind.HALTED else 0
         return executor_pb2.HaltExecutorResponse(
-            trading_state=codec.trading_state_to_proto(self.gate.state), cancelled_orders=0
+            trading_state=codec.trading_state_to_proto(self.gate.state), cancelled_orders=cancelled
         )
 
     async def Resume(
         self, request: executor_pb2.ResumeExecutorRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> executor_pb2.ResumeExecutorResponse:
-        identity = identity_of(context) or "unknown"
-        state = TradingState(
-            state=TradingStateKind.ACTIVE,
-            reason=request.reason or f"resumed by {identity}",
-            set_by=identity,
-            updated_ms=self._clock.now_ms(),
-            version=max(request.version, self.gate.state.version),
+        identity = request.requested_by or identity_of(context) or "unknown"
+        state = self._forced_state(
+            TradingStateKind.ACTIVE, request.reason or f"resumed by {identity}", identity, request.version
         )
-        self.gate.apply(state, force=True)
-        self._publish_gauge()
         log.info("executor_resumed", set_by=identity, reason=state.reason)
         return executor_pb2.ResumeExecutorResponse(
             trading_state=codec.trading_state_to_proto(self.gate.state)

@@ -1,8 +1,9 @@
 """The risk service's gRPC API: the durable trading state and operator controls.
 
-Halt and Resume write the state to Redis (durable: an executor that starts later reads it),
-record the caller's certificate identity in the audit log, and broadcast the new state on
-NATS (JetStream, de-duplicated by version) so every executor follows at once.
+A state change is written to Redis first (durable: an executor that starts later reads it),
+recorded in the audit log with who did it, broadcast on NATS (JetStream, de-duplicated by
+version) so every executor follows at once, then pushed to every registered executor over mTLS
+gRPC, whose acknowledgements the caller gets back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import grpc
 from opensqt.clock import Clock
 from opensqt.errors import InvalidArgument
 from opensqt.model import RiskAlert, TradingState, TradingStateKind
+from opensqt.risk.fanout import ExecutorFanout, PushResult
 from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport import codec
 from opensqt.transport.authz import identity_of
@@ -31,21 +33,30 @@ MAX_ALERTS = 1000
 
 
 class TradingStateController:
-    """Changes the trading state: Redis first (durable), then the NATS broadcast."""
+    """Changes the trading state: Redis, audit, NATS, then the push to every executor."""
 
-    def __init__(self, store: RedisStore, bus: EventBus, clock: Clock, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self,
+        store: RedisStore,
+        bus: EventBus,
+        clock: Clock,
+        metrics: ServiceMetrics,
+        fanout: ExecutorFanout | None = None,
+    ) -> None:
         self._redis = store
         self._states = TradingStateStore(store)
         self._bus = bus
         self._clock = clock
         self._metrics = metrics
+        self._fanout = fanout
 
     async def current(self) -> TradingState:
         return await self._states.get()
 
     async def change(
         self, target: TradingStateKind, *, reason: str, set_by: str, action: str
-    ) -> TradingState:
+    ) -> tuple[TradingState, list[PushResult]]:
+        """Set ``target``; returns the new state and each executor's acknowledgement."""
         now = self._clock.now_ms()
         state = await self._states.set(target, reason=reason, set_by=set_by, now_ms=now)
         await self._states.audit(
@@ -62,7 +73,8 @@ class TradingStateController:
         log.warning(
             "trading_state_changed", state=target.value, version=state.version, set_by=set_by, reason=reason
         )
-        return state
+        acks = await self._fanout.push(state) if self._fanout is not None else []
+        return state, acks
 
     async def record_alert(self, alert: RiskAlert) -> None:
         """Keep the alert (capped) and publish it."""
@@ -78,11 +90,23 @@ class TradingStateController:
         entries: Any = await self._redis.client.xrevrange(self._redis.readable(ALERTS), count=limit)
         alerts: list[RiskAlert] = []
         for _entry_id, fields in entries:
-            message = events_pb2.RiskAlert.FromString(fields[b"pb"])
-            alert = codec.risk_alert_from_proto(message)
+            alert = codec.risk_alert_from_proto(events_pb2.RiskAlert.FromString(fields[b"pb"]))
             if alert.created_ms >= since_ms:
                 alerts.append(alert)
         return alerts
+
+
+def _acks(results: list[PushResult]) -> list[risk_pb2.ExecutorAck]:
+    return [
+        risk_pb2.ExecutorAck(
+            executor_id=r.executor_id,
+            address=r.address,
+            acknowledged=r.acknowledged,
+            error=r.error,
+            cancelled_orders=r.cancelled_orders,
+        )
+        for r in results
+    ]
 
 
 def _halt_target(value: int) -> TradingStateKind:
@@ -91,6 +115,13 @@ def _halt_target(value: int) -> TradingStateKind:
     if value == codec.TRADING_STATE_KIND.to_proto(TradingStateKind.REDUCING):
         return TradingStateKind.REDUCING
     raise InvalidArgument("state", "Halt takes HALTED or REDUCING; use Resume to go back to ACTIVE")
+
+
+def _reason(raw: str, why: str) -> str:
+    reason = raw.strip()
+    if not reason:
+        raise InvalidArgument("reason", f"is required: say why {why} (it goes to the audit log)")
+    return reason
 
 
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
@@ -108,27 +139,23 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def Halt(
         self, request: risk_pb2.HaltRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> risk_pb2.HaltResponse:
-        reason = request.reason.strip()
-        if not reason:
-            raise InvalidArgument("reason", "is required: say why trading stops (it goes to the audit log)")
+        reason = _reason(request.reason, "trading stops")
         target = _halt_target(request.state)
         identity = identity_of(context) or "unknown"
-        state = await self._controller.change(target, reason=reason, set_by=identity, action="halt")
-        return risk_pb2.HaltResponse(trading_state=codec.trading_state_to_proto(state))
+        state, acks = await self._controller.change(target, reason=reason, set_by=identity, action="halt")
+        return risk_pb2.HaltResponse(trading_state=codec.trading_state_to_proto(state), executors=_acks(acks))
 
     async def Resume(
         self, request: risk_pb2.ResumeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> risk_pb2.ResumeResponse:
-        reason = request.reason.strip()
-        if not reason:
-            raise InvalidArgument(
-                "reason", "is required: say why trading may resume (it goes to the audit log)"
-            )
+        reason = _reason(request.reason, "trading may resume")
         identity = identity_of(context) or "unknown"
-        state = await self._controller.change(
+        state, acks = await self._controller.change(
             TradingStateKind.ACTIVE, reason=reason, set_by=identity, action="resume"
         )
-        return risk_pb2.ResumeResponse(trading_state=codec.trading_state_to_proto(state))
+        return risk_pb2.ResumeResponse(
+            trading_state=codec.trading_state_to_proto(state), executors=_acks(acks)
+        )
 
     async def ListAlerts(
         self, request: risk_pb2.ListAlertsRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -8,9 +8,43 @@ import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, TracerProvider
 
+from opensqt import errors
 from opensqt.transport.tls import TlsFiles, channel_credentials
 
-__all__ = ["secure_channel"]
+__all__ = ["error_from_rpc", "secure_channel"]
+
+ERROR_CLASS_KEY = "opensqt-error-class"
+
+_BY_CODE: dict[grpc.StatusCode, type[errors.OpenSQTError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidOrder,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.Rejected,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.RateLimited,
+    grpc.StatusCode.UNAVAILABLE: errors.Retryable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: errors.Retryable,
+    grpc.StatusCode.NOT_FOUND: errors.NotFound,
+    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: errors.AuthFailed,
+}
+
+
+def error_from_rpc(exc: grpc.aio.AioRpcError) -> errors.OpenSQTError:
+    """The OpenSQT error a failed call carried (by its class name), else one chosen by status code.
+
+    A deadline or unavailable server becomes a :class:`~opensqt.errors.Retryable` marked
+    ambiguous: the call may have taken effect.
+    """
+    trailing = exc.trailing_metadata() or ()
+    name = next((str(v) for k, v in trailing if k == ERROR_CLASS_KEY), "")
+    cls = getattr(errors, name, None)
+    message = exc.details() or exc.code().name
+    if isinstance(cls, type) and issubclass(cls, errors.OpenSQTError) and cls is not errors.InvalidArgument:
+        return cls(message)
+    if cls is errors.InvalidArgument:
+        return errors.InvalidOrder(message)
+    error = _BY_CODE.get(exc.code(), errors.ExchangeError)(message)
+    if isinstance(error, errors.Retryable):
+        error.ambiguous = True
+    return error
 
 
 class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):

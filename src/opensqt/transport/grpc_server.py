@@ -34,6 +34,8 @@ __all__ = ["GrpcServer", "ServiceBinding"]
 log = get_logger(__name__)
 
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+#: Trailing metadata key carrying the OpenSQT error class of a failed call.
+ERROR_CLASS_KEY = "opensqt-error-class"
 
 
 class _ReflectionServicer(reflection.aio.ReflectionServicer):  # type: ignore[misc]
@@ -171,6 +173,8 @@ class _Interceptor(grpc.aio.ServerInterceptor):
             except OpenSQTError as exc:
                 code = exc.grpc_code
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
+                # The class name lets an OpenSQT client raise the same error (see grpc_client).
+                context.set_trailing_metadata(((ERROR_CLASS_KEY, type(exc).__name__),))
                 await context.abort(grpc.StatusCode[exc.grpc_code], str(exc))
             except grpc.aio.AbortError:
                 code = _code_name(context)

@@ -205,14 +205,16 @@ class GetExecutorStatusResponse(_message.Message):
     def __init__(self, executor_id: _Optional[str] = ..., venue: _Optional[str] = ..., account: _Optional[str] = ..., trading_state: _Optional[_Union[_events_pb2.TradingState, _Mapping]] = ..., orders_placed: _Optional[int] = ..., orders_rejected: _Optional[int] = ..., working_orders: _Optional[int] = ..., started_ms: _Optional[int] = ...) -> None: ...
 
 class HaltExecutorRequest(_message.Message):
-    __slots__ = ("reason", "state", "version")
+    __slots__ = ("reason", "state", "version", "requested_by")
     REASON_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
     reason: str
     state: _events_pb2.TradingStateKind
     version: int
-    def __init__(self, reason: _Optional[str] = ..., state: _Optional[_Union[_events_pb2.TradingStateKind, str]] = ..., version: _Optional[int] = ...) -> None: ...
+    requested_by: str
+    def __init__(self, reason: _Optional[str] = ..., state: _Optional[_Union[_events_pb2.TradingStateKind, str]] = ..., version: _Optional[int] = ..., requested_by: _Optional[str] = ...) -> None: ...
 
 class HaltExecutorResponse(_message.Message):
     __slots__ = ("trading_state", "cancelled_orders")
@@ -223,12 +225,14 @@ class HaltExecutorResponse(_message.Message):
     def __init__(self, trading_state: _Optional[_Union[_events_pb2.TradingState, _Mapping]] = ..., cancelled_orders: _Optional[int] = ...) -> None: ...
 
 class ResumeExecutorRequest(_message.Message):
-    __slots__ = ("reason", "version")
+    __slots__ = ("reason", "version", "requested_by")
     REASON_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
     reason: str
     version: int
-    def __init__(self, reason: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    requested_by: str
+    def __init__(self, reason: _Optional[str] = ..., version: _Optional[int] = ..., requested_by: _Optional[str] = ...) -> None: ...
 
 class ResumeExecutorResponse(_message.Message):
     __slots__ = ("trading_state",)

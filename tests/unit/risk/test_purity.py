@@ -13,8 +13,8 @@ ALLOWED_FIRST_PARTY = ("opensqt.model", "opensqt.risk")
 CLOCK_ATTRIBUTES = {"now", "utcnow", "today", "time", "monotonic", "perf_counter", "time_ns"}
 
 
-# The risk service's gRPC API (service.py) is an edge, not a rule: it may do I/O.
-EDGE_MODULES = {"service.py"}
+# The risk service (service.py, monitor.py, fanout.py) is an edge, not a rule: it may do I/O.
+EDGE_MODULES = {"service.py", "monitor.py", "fanout.py"}
 
 
 def modules() -> list[Path]:

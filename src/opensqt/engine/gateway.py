@@ -1,0 +1,55 @@
+"""The strategy's way to the executor: PlaceOrder / CancelOrder over mTLS gRPC, errors intact."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import grpc
+
+from opensqt.model import Order
+from opensqt.transport import codec
+from opensqt.transport.grpc_client import error_from_rpc
+from opensqt.v1 import executor_pb2, executor_pb2_grpc
+
+__all__ = ["ExecutorGateway", "OrderGateway"]
+
+
+class OrderGateway(Protocol):
+    async def place(self, order: Order) -> Order: ...
+
+    async def cancel(self, symbol: str, client_order_id: str) -> Order | None: ...
+
+
+class ExecutorGateway:
+    """:class:`OrderGateway` over an executor's gRPC API (the channel carries the strategy identity)."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+
+    async def place(self, order: Order) -> Order:
+        request = executor_pb2.OrderRequest(
+            symbol=order.symbol,
+            market_type=codec.MARKET_TYPE.to_proto(order.market_type),
+            client_order_id=order.client_order_id,
+            side=codec.SIDE.to_proto(order.side),
+            type=codec.ORDER_TYPE.to_proto(order.order_type),
+            time_in_force=codec.TIME_IN_FORCE.to_proto(order.time_in_force),
+            price=codec.decimal_to_wire(order.price) if order.price else "",
+            quantity=codec.decimal_to_wire(order.quantity),
+            post_only=order.post_only,
+            reduce_only=order.reduce_only,
+        )
+        try:
+            reply = await self._stub.PlaceOrder(executor_pb2.PlaceOrderRequest(order=request))
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
+        return codec.order_from_proto(reply.order)
+
+    async def cancel(self, symbol: str, client_order_id: str) -> Order | None:
+        try:
+            reply = await self._stub.CancelOrder(
+                executor_pb2.CancelOrderRequest(symbol=symbol, client_order_id=client_order_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
+        return codec.order_from_proto(reply.order) if reply.HasField("order") else None

@@ -1,0 +1,249 @@
+"""The live market maker: grid decisions on conflated prices, slots in Redis, orders via the executor.
+
+This is the DurableEngine side of an agent. State transitions go through
+:class:`~opensqt.grid.manager.SlotManager` (atomic in Redis); side effects go through the
+executor's DBOS workflows (idempotent by client order id). After a crash, a restart loads the
+slots, and a PENDING slot's order is re-sent with the same client id: the executor answers with
+the order it already placed, so nothing is doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from decimal import Decimal
+from typing import Protocol
+
+from opensqt.clock import Clock
+from opensqt.engine.gateway import OrderGateway
+from opensqt.errors import (
+    InsufficientFunds,
+    OpenSQTError,
+    PostOnlyRejected,
+    Retryable,
+)
+from opensqt.grid.config import GridConfig, GridMode
+from opensqt.grid.manager import SlotManager
+from opensqt.grid.strategy import CancelOrder, PlaceOrder, Strategy
+from opensqt.model import (
+    Instrument,
+    InventorySlot,
+    Leg,
+    LockStatus,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PriceChange,
+    Side,
+    TimeInForce,
+    TradingStateKind,
+)
+from opensqt.telemetry import ServiceMetrics, get_logger
+from opensqt.transport.bus import EventContext
+
+__all__ = ["MarketMakerAgent", "TradingStateSource"]
+
+log = get_logger(__name__)
+
+
+class MarketMakerAgent:
+    """One trailing-grid agent on one symbol (implements the strategy service's AgentHandle)."""
+
+    kind = "market_maker"
+
+    def __init__(
+        self,
+        *,
+        config: GridConfig,
+        instrument: Instrument,
+        slots: SlotManager,
+        gateway: OrderGateway,
+        clock: Clock,
+        trading_state: TradingStateSource,
+        metrics: ServiceMetrics | None = None,
+        account: str = "",
+    ) -> None:
+        self.name = config.agent
+        self.symbols = (instrument.symbol,)
+        self.paused = False
+        self.pause_reason = ""
+        self._config = config
+        self._instrument = instrument
+        self._slots = slots
+        self._gateway = gateway
+        self._clock = clock
+        self._trading_state = trading_state
+        self._metrics = metrics
+        self._account = account
+        self._strategy: Strategy | None = None
+        self._latest: PriceChange | None = None
+        self._wake = asyncio.Event()
+        self.evaluations = 0
+        self.orders_sent = 0
+        self.last_event_ms = 0
+
+    # --- AgentHandle -----------------------------------------------------------------------
+
+    async def slots(self, symbol: str = "") -> list[InventorySlot]:
+        return sorted(self._slots.slots.values(), key=lambda s: s.slot_price)
+
+    async def legs(self) -> list[Leg]:
+        return []
+
+    def pause(self, reason: str) -> None:
+        self.paused, self.pause_reason = True, reason
+
+    def resume(self) -> None:
+        self.paused, self.pause_reason = False, ""
+        self._wake.set()
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the slots (and anchor) from the store before the first price."""
+        await self._slots.load()
+        if self._slots.anchor is not None:
+            self._strategy = Strategy(self._config, self._instrument, anchor=self._slots.anchor)
+
+    async def on_price(self, price: PriceChange, ctx: EventContext) -> None:
+        """Conflate: keep only the latest price; the run loop evaluates when it is free."""
+        if price.symbol != self._instrument.symbol:
+            return
+        if self._latest is None or price.sequence == 0 or price.sequence >= self._latest.sequence:
+            self._latest = price
+            self._wake.set()
+
+    async def on_order_update(self, update: OrderUpdate, ctx: EventContext | None = None) -> None:
+        order = update.order
+        if order.symbol != self._instrument.symbol:
+            return
+        post_only_rejected = order.post_only and order.status is OrderStatus.EXPIRED and order.filled_qty == 0
+        change = await self._slots.on_order_update(update, post_only_rejected=post_only_rejected)
+        if change is not None and change.executed_qty and self._metrics is not None:
+            self._metrics.fills.labels(order.side.value).inc()
+        self.last_event_ms = self._clock.now_ms()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Evaluate the latest price whenever something changed, until cancelled."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.paused or self._latest is None:
+                continue
+            try:
+                await self.evaluate(self._latest.price)
+            except OpenSQTError as exc:
+                log.error("evaluation_failed", agent=self.name, error=str(exc))
+            except Exception:
+                log.exception("evaluation_crashed", agent=self.name)
+
+    # --- decisions -------------------------------------------------------------------------
+
+    async def evaluate(self, price: Decimal) -> None:
+        if self._strategy is None:
+            anchor = await self._slots.ensure_anchor(self._instrument.round_price(price))
+            self._strategy = Strategy(self._config, self._instrument, anchor=anchor)
+        await self._resend_pending()
+        now = self._clock.now_ms()
+        self.evaluations += 1
+        actions = self._strategy.on_price(
+            price,
+            self._slots.slots,
+            now_ms=now,
+            trading_state=self._trading_state.current_kind(),
+            slots_version=self._slots.revision,
+        )
+        for action in actions:
+            if isinstance(action, PlaceOrder):
+                await self._place(action)
+            elif isinstance(action, CancelOrder):
+                await self._cancel(action)
+
+    def _order(self, action: PlaceOrder) -> Order:
+        return Order(
+            symbol=self._instrument.symbol,
+            side=action.side,
+            order_type=OrderType.LIMIT,
+            quantity=action.qty,
+            price=action.price,
+            client_order_id=action.client_order_id,
+            venue=self._instrument.venue,
+            account=self._account,
+            market_type=self._instrument.market_type,
+            time_in_force=TimeInForce.GTC,
+            post_only=action.post_only,
+            reduce_only=action.reduce_only,
+        )
+
+    async def _place(self, action: PlaceOrder) -> None:
+        await self._slots.request_order(
+            action.slot_price, side=action.side, price=action.price, qty=action.qty,
+            client_order_id=action.client_order_id,
+        )  # fmt: skip
+        await self._send(self._order(action))
+
+    async def _send(self, order: Order) -> None:
+        try:
+            placed = await self._gateway.place(order)
+        except PostOnlyRejected:
+            await self._slots.record_post_only_reject(order.client_order_id)
+            return
+        except Retryable as exc:
+            # Left PENDING: the next evaluation re-sends it with the same client id (idempotent).
+            log.warning("order_send_retry_later", client_order_id=order.client_order_id, error=str(exc))
+            return
+        except InsufficientFunds as exc:
+            if self._strategy is not None:
+                self._strategy.on_margin_error(self._clock.now_ms())
+            await self._refused(order, str(exc))
+            return
+        except OpenSQTError as exc:
+            await self._refused(order, str(exc))
+            return
+        self.orders_sent += 1
+        await self._slots.acknowledge_order(placed.client_order_id, placed.exchange_order_id)
+        if placed.status is not OrderStatus.NEW or placed.filled_qty:
+            await self._slots.apply_order_update(placed)
+
+    async def _refused(self, order: Order, reason: str) -> None:
+        log.warning("order_refused", client_order_id=order.client_order_id, reason=reason)
+        await self._slots.apply_order_update(replace(order, status=OrderStatus.REJECTED))
+
+    async def _resend_pending(self) -> None:
+        for slot in list(self._slots.slots.values()):
+            if (
+                slot.lock_status is LockStatus.PENDING
+                and slot.order_side is not None
+                and slot.client_order_id
+            ):
+                order = Order(
+                    symbol=self._instrument.symbol,
+                    side=slot.order_side,
+                    order_type=OrderType.LIMIT,
+                    quantity=slot.order_qty,
+                    price=slot.order_price,
+                    client_order_id=slot.client_order_id,
+                    venue=self._instrument.venue,
+                    account=self._account,
+                    market_type=self._instrument.market_type,
+                    # as the strategy sent it: closes of long inventory are reduce-only in long mode
+                    reduce_only=self._config.mode is GridMode.LONG and slot.order_side is Side.SELL,
+                )
+                await self._send(order)
+
+    async def _cancel(self, action: CancelOrder) -> None:
+        try:
+            order = await self._gateway.cancel(self._instrument.symbol, action.client_order_id)
+        except OpenSQTError as exc:
+            log.warning("cancel_failed", client_order_id=action.client_order_id, error=str(exc))
+            return
+        if order is not None and order.status.is_final:
+            await self._slots.apply_order_update(order)
+
+
+class TradingStateSource(Protocol):
+    """Where an agent reads the trading state it obeys (the registry follows risk on NATS)."""
+
+    def current_kind(self) -> TradingStateKind: ...

@@ -1,0 +1,87 @@
+"""RiskMonitor: candles and positions in (NATS), crash detection and the liquidation guard out.
+
+The rules are pure (:mod:`opensqt.risk.crash`, :mod:`opensqt.risk.liquidation`); this class
+feeds them and carries out their decisions through the :class:`TradingStateController`. A
+crash moves the state to REDUCING (or HALTED, as configured) and publishes an alert. Recovery is
+published as an alert and, by default, changes nothing: only an explicit Resume lifts a crash
+(on real data the market "recovers" within minutes of a crash candle and crashes again). With
+``auto_recover`` it returns to ACTIVE, and only from a state the crash detector itself set.
+A liquidation decision is published as an alert; the strategy
+service, which owns the positions' agents, carries out the emergency exit.
+"""
+
+from __future__ import annotations
+
+from opensqt.model import AlertKind, Candle, PositionUpdate, TradingStateKind
+from opensqt.risk.crash import CrashDetector
+from opensqt.risk.liquidation import LiquidationGuard
+from opensqt.risk.service import TradingStateController
+from opensqt.telemetry import get_logger
+from opensqt.transport.bus import EventContext
+
+__all__ = ["CRASH_IDENTITY", "RiskMonitor"]
+
+log = get_logger(__name__)
+
+#: ``set_by`` of states the crash detector sets (recovery may lift only those).
+CRASH_IDENTITY = "risk:crash-detector"
+
+
+class RiskMonitor:
+    """Feeds the detectors and applies their decisions."""
+
+    def __init__(
+        self,
+        controller: TradingStateController,
+        detector: CrashDetector,
+        guard: LiquidationGuard,
+        *,
+        auto_recover: bool = False,
+    ) -> None:
+        self._controller = controller
+        self.auto_recover = auto_recover
+        self.detector = detector
+        self.guard = guard
+        self.crash_triggers = 0
+        self.recoveries = 0
+        self.liquidation_alerts = 0
+
+    async def on_candle(self, candle: Candle, ctx: EventContext) -> None:
+        decision = self.detector.on_candle(candle)
+        if decision is None:
+            return
+        await self._controller.record_alert(decision.alert)
+        if decision.kind is AlertKind.CRASH:
+            self.crash_triggers += 1
+            await self._controller.change(
+                decision.trading_state, reason=decision.alert.message, set_by=CRASH_IDENTITY, action="crash"
+            )
+            return
+        current = await self._controller.current()
+        if not self.auto_recover:
+            log.info(
+                "recovery_reported", state=current.state.value, note="an explicit Resume lifts the crash"
+            )
+        elif current.set_by == CRASH_IDENTITY and current.state is not TradingStateKind.ACTIVE:
+            self.recoveries += 1
+            await self._controller.change(
+                TradingStateKind.ACTIVE,
+                reason=decision.alert.message,
+                set_by=CRASH_IDENTITY,
+                action="recovery",
+            )
+        else:
+            log.info("recovery_not_applied", state=current.state.value, set_by=current.set_by)
+
+    async def on_position(self, update: PositionUpdate, ctx: EventContext) -> None:
+        decision = self.guard.on_position_update(update.position)
+        if decision is None:
+            return
+        self.liquidation_alerts += 1
+        await self._controller.record_alert(decision.alert)
+        log.error(
+            "liquidation_guard_tripped",
+            symbol=update.position.symbol,
+            distance=str(decision.distance),
+            exits=[f"{e.venue}:{e.symbol}" for e in decision.exits],
+        )

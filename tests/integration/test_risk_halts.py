@@ -1,0 +1,140 @@
+"""Risk reaches every executor: durable state, NATS broadcast and a push with acknowledgements;
+crash detection over candles published on NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+
+from opensqt.certs import DevPki
+from opensqt.devstack import free_port
+from opensqt.transport.grpc_client import secure_channel
+from opensqt.transport.redis_keys import EXECUTOR_REGISTRY
+from opensqt.transport.subjects import CANDLE
+from opensqt.transport.tls import TlsFiles
+from opensqt.v1 import events_pb2, executor_pb2, executor_pb2_grpc, risk_pb2, risk_pb2_grpc
+from opensqt_services.executor.main import run as run_executor
+from opensqt_services.executor.settings import ExecutorSettings
+from opensqt_services.risk.main import run as run_risk
+from opensqt_services.risk.settings import CrashSettings, RiskSettings
+from tests.integration.conftest import RunningService
+from tests.support.servers import Infra, running_service
+from tests.support.shared_data import load_candles, require_shared_file
+
+pytestmark = pytest.mark.integration
+
+HALTED, REDUCING = events_pb2.TRADING_STATE_KIND_HALTED, events_pb2.TRADING_STATE_KIND_REDUCING
+
+
+def operator(pki: DevPki) -> TlsFiles:
+    return TlsFiles(pki.ca, pki.cert("operator"), pki.key("operator"))
+
+
+async def eventually(check: Callable[[], object], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def executor_status(address: str, pki: DevPki) -> executor_pb2.GetExecutorStatusResponse:
+    async with secure_channel(address, operator(pki)) as channel:
+        return await executor_pb2_grpc.ExecutorServiceStub(channel).GetStatus(
+            executor_pb2.GetExecutorStatusRequest()
+        )
+
+
+async def test_halt_is_pushed_to_every_registered_executor_and_acknowledged(
+    constellation: dict[str, RunningService], infra: Infra, pki: DevPki
+) -> None:
+    second = infra.service_settings(ExecutorSettings, executor_id="executor-b")
+    async with running_service(run_executor, second) as runtime_b:
+        async with secure_channel(constellation["risk"].target, operator(pki)) as channel:
+            reply = await risk_pb2_grpc.RiskServiceStub(channel).Halt(
+                risk_pb2.HaltRequest(reason="fan-out drill")
+            )
+        acks = {a.executor_id: a for a in reply.executors}
+        assert set(acks) == {"executor-0", "executor-b"}
+        assert all(a.acknowledged for a in acks.values()), acks
+        for address in (constellation["executor"].target, f"127.0.0.1:{runtime_b.grpc.port}"):
+            status = await executor_status(address, pki)
+            assert status.trading_state.state == HALTED
+            assert status.trading_state.version == reply.trading_state.version
+
+
+async def test_an_unreachable_executor_is_reported_and_does_not_hold_up_the_others(
+    constellation: dict[str, RunningService], pki: DevPki
+) -> None:
+    redis = constellation["executor"].runtime.redis
+    ghost = {
+        "address": f"127.0.0.1:{free_port()}",
+        "venue": "paper",
+        "account": "main",
+        "heartbeat_ms": int(time.time() * 1000),
+    }
+    await redis.client.hset(EXECUTOR_REGISTRY.key(), "executor-ghost", json.dumps(ghost))
+    started = time.monotonic()
+    async with secure_channel(constellation["risk"].target, operator(pki)) as channel:
+        reply = await risk_pb2_grpc.RiskServiceStub(channel).Halt(risk_pb2.HaltRequest(reason="ghost drill"))
+    assert time.monotonic() - started < 4.0  # bounded by the push deadline
+    acks = {a.executor_id: a for a in reply.executors}
+    assert acks["executor-0"].acknowledged
+    assert not acks["executor-ghost"].acknowledged
+    assert acks["executor-ghost"].error.startswith(("UNAVAILABLE", "DEADLINE_EXCEEDED"))
+    # the durable state moved regardless
+    assert reply.trading_state.state == HALTED
+
+
+async def test_luna_candles_published_on_nats_trip_crash_detection_and_reduce_every_executor(
+    infra: Infra, pki: DevPki
+) -> None:
+    btc = load_candles(
+        require_shared_file("binance_um_btcusdt_1m_2022-05-07_2022-05-14.csv"),
+        symbol="BTCUSDT",
+        interval="1m",
+        venue="paper",
+    )
+    eth = load_candles(
+        require_shared_file("binance_um_ethusdt_1m_2022-05-07_2022-05-14.csv"),
+        symbol="ETHUSDT",
+        interval="1m",
+        venue="paper",
+    )
+    risk_settings = infra.service_settings(RiskSettings, crash=CrashSettings(symbols=("BTCUSDT", "ETHUSDT")))
+    async with (
+        running_service(run_risk, risk_settings) as risk,
+        running_service(run_executor, infra.service_settings(ExecutorSettings)) as executor,
+    ):
+        bus = risk.bus
+        # replay the days before the LUNA capitulation, minute by minute, both symbols
+        for b, e in zip(btc[: 4 * 1440], eth[: 4 * 1440], strict=True):
+            assert b.open_ms == e.open_ms
+            await bus.publish(CANDLE, CANDLE.subject(venue="paper", symbol="BTCUSDT", interval="1m"), b)
+            await bus.publish(CANDLE, CANDLE.subject(venue="paper", symbol="ETHUSDT", interval="1m"), e)
+        address = f"127.0.0.1:{executor.grpc.port}"
+        state: list[int] = []
+
+        async def poll() -> None:
+            state.append((await executor_status(address, pki)).trading_state.state)
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            await poll()
+            if state[-1] == REDUCING:
+                break
+            await asyncio.sleep(0.1)
+        assert state[-1] == REDUCING
+        async with secure_channel(f"127.0.0.1:{risk.grpc.port}", operator(pki)) as channel:
+            alerts = await risk_pb2_grpc.RiskServiceStub(channel).ListAlerts(risk_pb2.ListAlertsRequest())
+        crash = [a for a in alerts.alerts if a.kind == events_pb2.ALERT_KIND_CRASH]
+        assert crash
+        assert set(crash[-1].symbols) == {"BTCUSDT", "ETHUSDT"}
+        assert risk.metrics.registry.get_sample_value("opensqt_trading_state", {"state": "REDUCING"}) in (
+            0.0,
+            1.0,
+        )

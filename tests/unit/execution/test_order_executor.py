@@ -1,0 +1,245 @@
+"""OrderExecutor: at most one order at the venue per client id, whatever the network does."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import pytest
+
+from opensqt.errors import (
+    InsufficientFunds,
+    InvalidOrder,
+    RateLimited,
+    Retryable,
+    TradingHalted,
+)
+from opensqt.execution.gate import TradingStateGate
+from opensqt.execution.order_executor import OrderExecutor
+from opensqt.execution.retry import BackoffPolicy
+from opensqt.model import Order, OrderStatus, OrderType, Side, TradingState, TradingStateKind
+from tests.support.sim_exchange import BTC, Fault, SimExchange
+
+
+class Budget:
+    def __init__(self) -> None:
+        self.taken = 0
+        self.blocked: list[float] = []
+
+    async def acquire(self, cost: int = 1) -> float:
+        self.taken += cost
+        return 0.0
+
+    async def block(self, seconds: float) -> None:
+        self.blocked.append(seconds)
+
+
+class Marks:
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    async def first(self, client_order_id: str) -> bool:
+        new = client_order_id not in self.seen
+        self.seen.add(client_order_id)
+        return new
+
+
+def ambiguous() -> Retryable:
+    error = Retryable("RequestTimeout: read timed out")
+    error.ambiguous = True
+    return error
+
+
+def limit(cid: str = "cid-1", price: str = "59000.0", reduce_only: bool = False) -> Order:
+    return Order(
+        symbol=BTC.symbol,
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal("0.010"),
+        price=Decimal(price),
+        client_order_id=cid,
+        reduce_only=reduce_only,
+    )
+
+
+def make(exchange: SimExchange, **kwargs: object) -> tuple[OrderExecutor, Budget, list[float]]:
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    budget = Budget()
+    executor = OrderExecutor(
+        exchange,
+        budget,
+        kwargs.pop("gate", TradingStateGate()),
+        Marks(),  # type: ignore[arg-type]
+        sleep=sleep,
+        rng=random.Random(1),
+        **kwargs,
+    )  # type: ignore[arg-type]
+    return executor, budget, sleeps
+
+
+async def test_a_timeout_after_the_venue_accepted_is_resolved_by_lookup_not_resent() -> None:
+    venue = SimExchange()
+    venue.faults.append(Fault(ambiguous(), after=True))
+    executor, _, sleeps = make(venue)
+    placed = await executor.place(limit())
+    assert placed.client_order_id == "cid-1"
+    assert placed.status is OrderStatus.NEW
+    assert venue.accepted == ["cid-1"]
+    assert venue.create_calls == 1
+    assert sleeps == []
+
+
+async def test_a_timeout_before_the_venue_saw_it_is_looked_up_then_resent_with_backoff() -> None:
+    venue = SimExchange()
+    venue.faults.append(Fault(ambiguous()))
+    executor, _, sleeps = make(venue)
+    await executor.place(limit())
+    assert venue.accepted == ["cid-1"]
+    assert venue.create_calls == 2
+    assert executor.lookups == 1
+    assert len(sleeps) == 1
+    assert 0.45 <= sleeps[0] <= 0.55
+
+
+async def test_a_failed_lookup_is_retried_as_a_lookup_never_as_a_blind_resend() -> None:
+    venue = SimExchange()
+    # accepted but the answer was lost; then the first lookup times out too
+    venue.faults.extend([Fault(ambiguous(), after=True), Fault(Retryable("NetworkError"))])
+    executor, _, sleeps = make(venue)
+    placed = await executor.place(limit())
+    assert placed.client_order_id == "cid-1"
+    assert venue.accepted == ["cid-1"]
+    assert venue.create_calls == 1
+    assert executor.lookups == 2
+    assert len(sleeps) == 1  # no wait before the first lookup; one backoff after it failed
+
+
+async def test_retries_stop_after_five() -> None:
+    venue = SimExchange()
+    venue.faults.extend(Fault(Retryable("NetworkError")) for _ in range(6))
+    executor, _, sleeps = make(venue)
+    with pytest.raises(Retryable):
+        await executor.place(limit())
+    assert venue.create_calls == 6
+    assert len(sleeps) == 5
+    assert venue.accepted == []
+
+
+@pytest.mark.parametrize("error", [InsufficientFunds("-2019"), InvalidOrder("-1111 precision")])
+async def test_non_retryable_errors_are_never_retried(error: Exception) -> None:
+    venue = SimExchange()
+    venue.faults.append(Fault(error))  # type: ignore[arg-type]
+    executor, _, sleeps = make(venue)
+    with pytest.raises(type(error)):
+        await executor.place(limit())
+    assert venue.create_calls == 1
+    assert sleeps == []
+
+
+async def test_rate_limit_blocks_the_shared_budget_for_retry_after() -> None:
+    venue = SimExchange()
+    venue.faults.append(Fault(RateLimited("429", retry_after_s=3.0)))
+    executor, budget, sleeps = make(venue)
+    await executor.place(limit())
+    assert budget.blocked
+    assert budget.blocked[0] >= 3.0
+    assert sleeps[0] >= 3.0
+    assert budget.taken == 2
+    assert venue.accepted == ["cid-1"]
+
+
+async def test_the_same_client_id_twice_gives_one_order() -> None:
+    venue = SimExchange()
+    executor, _, _ = make(venue)
+    first = await executor.place(limit())
+    second = await executor.place(limit())
+    assert first.exchange_order_id == second.exchange_order_id
+    assert venue.accepted == ["cid-1"]
+    assert venue.create_calls == 1  # the repeat looked it up instead of sending
+
+
+async def test_a_duplicate_refusal_returns_the_existing_order() -> None:
+    venue = SimExchange()
+    executor, _, _ = make(venue)
+    other, _, _ = make(venue)  # another process: its own submit marks
+    await executor.place(limit())
+    again = await other.place(limit())
+    assert again.client_order_id == "cid-1"
+    assert venue.accepted == ["cid-1"]
+
+
+async def test_halted_refuses_before_anything_reaches_the_venue() -> None:
+    venue = SimExchange()
+    gate = TradingStateGate(TradingState(TradingStateKind.HALTED, "crash", version=1))
+    executor, budget, _ = make(venue, gate=gate)
+    with pytest.raises(TradingHalted):
+        await executor.place(limit())
+    assert venue.create_calls == 0
+    assert budget.taken == 0
+
+
+async def test_reducing_allows_reduce_only_orders_only() -> None:
+    venue = SimExchange()
+    gate = TradingStateGate(TradingState(TradingStateKind.REDUCING, "crash", version=1))
+    executor, _, _ = make(venue, gate=gate)
+    with pytest.raises(TradingHalted):
+        await executor.place(limit("open-1"))
+    assert venue.create_calls == 0
+
+
+async def test_a_halt_during_backoff_stops_the_retry() -> None:
+    venue = SimExchange()
+    venue.faults.append(Fault(Retryable("NetworkError")))
+    gate = TradingStateGate()
+    executor, _, _ = make(venue, gate=gate)
+
+    async def halt_while_sleeping(seconds: float) -> None:
+        gate.apply(TradingState(TradingStateKind.HALTED, "risk", version=1))
+
+    executor._sleep = halt_while_sleeping
+    with pytest.raises(TradingHalted):
+        await executor.place(limit())
+    assert venue.accepted == []
+
+
+async def test_cancel_of_unknown_or_final_order_is_final_not_an_error() -> None:
+    venue = SimExchange()
+    executor, _, _ = make(venue)
+    unknown = await executor.cancel(BTC.symbol, client_order_id="never-sent")
+    assert unknown.already_final
+    assert unknown.order is None
+    await executor.place(limit())
+    first = await executor.cancel(BTC.symbol, client_order_id="cid-1")
+    assert not first.already_final
+    assert first.order is not None
+    assert first.order.status is OrderStatus.CANCELED
+    again = await executor.cancel(BTC.symbol, client_order_id="cid-1")
+    assert again.already_final
+    assert again.order is not None
+    assert again.order.status is OrderStatus.CANCELED
+
+
+async def test_cancel_all_buys_only_leaves_sells() -> None:
+    venue = SimExchange()
+    executor, _, _ = make(venue)
+    await executor.place(limit("b1", "59000.0"))
+    await executor.place(limit("b2", "58000.0"))
+    cancelled = await executor.cancel_all(BTC.symbol, buys_only=True)
+    assert sorted(o.client_order_id for o in cancelled) == ["b1", "b2"]
+    assert await venue.fetch_open_orders(BTC.symbol) == []
+
+
+def test_backoff_policy_doubles_caps_and_jitters() -> None:
+    policy = BackoffPolicy()
+    rng = random.Random(7)
+    delays = [policy.delay(n, rng=rng) for n in range(7)]
+    for n, delay in enumerate(delays):
+        base = min(10.0, 0.5 * 2**n)
+        assert base * 0.9 <= delay <= base * 1.1
+    assert policy.should_retry(Retryable("x"), 4)
+    assert not policy.should_retry(Retryable("x"), 5)
+    assert not policy.should_retry(InsufficientFunds("x"), 0)  # type: ignore[arg-type]
