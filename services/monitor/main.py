@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import SpanProcessor
 
+from opensqt.exchange.ccxt_adapter import CcxtExchange
 from opensqt.monitors.cache import MarketCache
+from opensqt.monitors.feeds import FeedRunner
 from opensqt.monitors.service import MonitorServicer
 from opensqt.runtime import ServiceRuntime
 from opensqt.telemetry import configure_logging
@@ -26,6 +28,22 @@ async def run(
 ) -> None:
     async with ServiceRuntime(settings, span_processors=span_processors) as runtime:
         cache = MarketCache(default_venue=settings.venue.name)
+        if settings.symbols:
+            exchange = CcxtExchange(settings.venue.ccxt_config())
+            runtime.on_stop(exchange.close)
+            feeds = FeedRunner(
+                exchange,
+                runtime.bus,
+                cache,
+                runtime.clock,
+                account=settings.account,
+                symbols=settings.symbols,
+                candle_interval=settings.candle_interval,
+                position_poll_seconds=settings.position_poll_seconds,
+                metrics=runtime.metrics,
+            )
+            for name, factory in feeds.tasks():
+                runtime.spawn(factory(), name)
         servicer = MonitorServicer(cache, runtime.clock)
         await runtime.serve(
             [

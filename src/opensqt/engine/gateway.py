@@ -6,7 +6,7 @@ from typing import Protocol
 
 import grpc
 
-from opensqt.model import Order
+from opensqt.model import Instrument, Order
 from opensqt.transport import codec
 from opensqt.transport.grpc_client import error_from_rpc
 from opensqt.v1 import executor_pb2, executor_pb2_grpc
@@ -44,6 +44,15 @@ class ExecutorGateway:
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc) from exc
         return codec.order_from_proto(reply.order)
+
+    async def instruments(self, symbols: list[str]) -> dict[str, Instrument]:
+        """The executor's instrument rules for ``symbols``."""
+        try:
+            reply = await self._stub.ListInstruments(executor_pb2.ListInstrumentsRequest(symbols=symbols))
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
+        found = [codec.instrument_from_proto(i) for i in reply.instruments]
+        return {i.symbol: i for i in found}
 
     async def cancel(self, symbol: str, client_order_id: str) -> Order | None:
         try:

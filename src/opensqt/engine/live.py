@@ -65,7 +65,7 @@ class MarketMakerAgent:
         account: str = "",
     ) -> None:
         self.name = config.agent
-        self.symbols = (instrument.symbol,)
+        self.symbols: tuple[str, ...] = (instrument.symbol,)
         self.paused = False
         self.pause_reason = ""
         self._config = config

@@ -344,6 +344,18 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             raise NotFound(f"no order {request.client_order_id!r} on {self.venue}:{request.symbol}")
         return executor_pb2.GetOrderResponse(order=codec.order_to_proto(order))
 
+    async def ListInstruments(
+        self, request: executor_pb2.ListInstrumentsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> executor_pb2.ListInstrumentsResponse:
+        self._ready()
+        unknown = [s for s in request.symbols if s not in self.instruments]
+        if unknown:
+            raise InvalidArgument("symbols", f"unknown on {self.venue}: {', '.join(unknown)}")
+        wanted = request.symbols or sorted(self.instruments)
+        return executor_pb2.ListInstrumentsResponse(
+            instruments=[codec.instrument_to_proto(self.instruments[s]) for s in wanted]
+        )
+
     async def GetStatus(
         self, request: executor_pb2.GetExecutorStatusRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> executor_pb2.GetExecutorStatusResponse:

@@ -180,6 +180,18 @@ class GetOrderResponse(_message.Message):
     order: _resources_pb2.Order
     def __init__(self, order: _Optional[_Union[_resources_pb2.Order, _Mapping]] = ...) -> None: ...
 
+class ListInstrumentsRequest(_message.Message):
+    __slots__ = ("symbols",)
+    SYMBOLS_FIELD_NUMBER: _ClassVar[int]
+    symbols: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, symbols: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListInstrumentsResponse(_message.Message):
+    __slots__ = ("instruments",)
+    INSTRUMENTS_FIELD_NUMBER: _ClassVar[int]
+    instruments: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Instrument]
+    def __init__(self, instruments: _Optional[_Iterable[_Union[_resources_pb2.Instrument, _Mapping]]] = ...) -> None: ...
+
 class GetExecutorStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

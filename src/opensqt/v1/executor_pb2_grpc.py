@@ -64,6 +64,11 @@ class ExecutorServiceStub:
                 request_serializer=opensqt_dot_v1_dot_executor__pb2.GetOrderRequest.SerializeToString,
                 response_deserializer=opensqt_dot_v1_dot_executor__pb2.GetOrderResponse.FromString,
                 _registered_method=True)
+        self.ListInstruments = channel.unary_unary(
+                '/opensqt.v1.ExecutorService/ListInstruments',
+                request_serializer=opensqt_dot_v1_dot_executor__pb2.ListInstrumentsRequest.SerializeToString,
+                response_deserializer=opensqt_dot_v1_dot_executor__pb2.ListInstrumentsResponse.FromString,
+                _registered_method=True)
         self.GetStatus = channel.unary_unary(
                 '/opensqt.v1.ExecutorService/GetStatus',
                 request_serializer=opensqt_dot_v1_dot_executor__pb2.GetExecutorStatusRequest.SerializeToString,
@@ -125,6 +130,13 @@ class ExecutorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListInstruments(self, request, context):
+        """The instruments (tick, step, minimums) this executor validates orders against.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetStatus(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -176,6 +188,11 @@ def add_ExecutorServiceServicer_to_server(servicer, server):
                     servicer.GetOrder,
                     request_deserializer=opensqt_dot_v1_dot_executor__pb2.GetOrderRequest.FromString,
                     response_serializer=opensqt_dot_v1_dot_executor__pb2.GetOrderResponse.SerializeToString,
+            ),
+            'ListInstruments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInstruments,
+                    request_deserializer=opensqt_dot_v1_dot_executor__pb2.ListInstrumentsRequest.FromString,
+                    response_serializer=opensqt_dot_v1_dot_executor__pb2.ListInstrumentsResponse.SerializeToString,
             ),
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
@@ -355,6 +372,33 @@ class ExecutorService:
             '/opensqt.v1.ExecutorService/GetOrder',
             opensqt_dot_v1_dot_executor__pb2.GetOrderRequest.SerializeToString,
             opensqt_dot_v1_dot_executor__pb2.GetOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInstruments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/opensqt.v1.ExecutorService/ListInstruments',
+            opensqt_dot_v1_dot_executor__pb2.ListInstrumentsRequest.SerializeToString,
+            opensqt_dot_v1_dot_executor__pb2.ListInstrumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

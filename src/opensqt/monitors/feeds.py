@@ -1,0 +1,196 @@
+"""The monitor's feeds: exchange streams in, v1 events out.
+
+Each feed is a loop over one ccxt.pro stream. On any error it records the failure in the feed's
+health, waits (exponential backoff, capped), reconnects, and first resyncs what it may have
+missed over REST (open orders and positions for the account feed). Events carry ids built from
+what they describe, so a resynced repeat is dropped by JetStream's de-duplication.
+
+- prices: ``PriceChange`` on core NATS, with a per-symbol sequence so consumers conflate;
+- candles: a candle is published once, closed, when the next one starts (market time, not the
+  wall clock: the paper exchange may run faster than real time);
+- funding: ``FundingUpdate`` from the mark-price stream (rate, next funding time, mark price);
+- account: ``OrderUpdate`` for every change of an own order, ``PositionUpdate`` for positions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from opensqt.clock import Clock
+from opensqt.errors import OpenSQTError
+from opensqt.exchange.port import ExchangePort
+from opensqt.model import Candle, FundingUpdate, Order, OrderUpdate, PositionUpdate
+from opensqt.monitors.cache import FeedStatus, MarketCache
+from opensqt.telemetry import ServiceMetrics, get_logger
+from opensqt.transport.bus import EventBus
+from opensqt.transport.subjects import CANDLE, FUNDING, ORDER, POSITION, PRICE
+
+__all__ = ["FeedRunner", "order_event_id"]
+
+log = get_logger(__name__)
+
+
+def order_event_id(order: Order) -> str:
+    """One id per observable state of an order: a repeat of the same state is a duplicate."""
+    order_id = order.exchange_order_id or order.client_order_id
+    return f"{order.venue}-{order_id}-{order.status.value}-{order.filled_qty}"
+
+
+class FeedRunner:
+    """Runs every feed of one venue account and keeps their health in the cache."""
+
+    def __init__(
+        self,
+        exchange: ExchangePort,
+        bus: EventBus,
+        cache: MarketCache,
+        clock: Clock,
+        *,
+        account: str,
+        symbols: tuple[str, ...],
+        candle_interval: str = "1m",
+        position_poll_seconds: float = 2.0,
+        max_backoff_seconds: float = 10.0,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
+        self._exchange = exchange
+        self._bus = bus
+        self._cache = cache
+        self._clock = clock
+        self._venue = exchange.venue
+        self._account = account
+        self._symbols = symbols
+        self._interval = candle_interval
+        self._position_poll = position_poll_seconds
+        self._max_backoff = max_backoff_seconds
+        self._metrics = metrics
+        self._sequence: dict[str, int] = {}
+        self._markets_loaded = False
+        self._markets_lock = asyncio.Lock()
+        self._positions_seen: dict[str, tuple[str, ...]] = {}
+
+    def tasks(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        """(name, coroutine factory) of every feed loop."""
+        feeds: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        for symbol in self._symbols:
+            for feed, body in (
+                ("ticker", self._ticker),
+                ("candles", self._candles),
+                ("funding", self._funding),
+            ):
+                if feed == "funding" and not self._exchange.capabilities.perpetuals:
+                    continue
+                feeds.append((f"{feed}-{symbol}", functools.partial(self._loop, feed, symbol, body)))
+        feeds.append(("orders", lambda: self._loop("orders", "*", self._orders)))
+        feeds.append(("positions", lambda: self._loop("positions", "*", self._positions)))
+        return feeds
+
+    async def _loop(self, feed: str, symbol: str, body: Callable[[FeedStatus, str], Awaitable[None]]) -> None:
+        status = self._cache.feed(feed, symbol, self._venue)
+        delay = 0.2
+        while True:
+            try:
+                await self._ensure_markets()
+                await body(status, symbol)
+            except asyncio.CancelledError:
+                raise
+            except OpenSQTError as exc:
+                status.connected = False
+                status.reconnects += 1
+                status.last_error = str(exc)[:300]
+                log.warning("feed_error", feed=feed, symbol=symbol, error=status.last_error, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_backoff)
+                continue
+            delay = 0.2
+
+    async def _ensure_markets(self) -> None:
+        async with self._markets_lock:
+            if not self._markets_loaded:
+                await self._exchange.load_markets()
+                self._markets_loaded = True
+
+    def _seen(self, status: FeedStatus) -> None:
+        status.connected = True
+        status.last_event_ms = self._clock.now_ms()
+
+    # --- market ----------------------------------------------------------------------------
+
+    async def _ticker(self, status: FeedStatus, symbol: str) -> None:
+        while True:
+            price = await self._exchange.watch_ticker(symbol)
+            self._seen(status)
+            sequence = self._sequence[symbol] = self._sequence.get(symbol, 0) + 1
+            price = replace(price, received_ms=status.last_event_ms, sequence=sequence)
+            self._cache.on_price(price)
+            await self._bus.publish(PRICE, PRICE.subject(venue=self._venue, symbol=symbol), price)
+
+    async def _candles(self, status: FeedStatus, symbol: str) -> None:
+        forming: Candle | None = None
+        subject = CANDLE.subject(venue=self._venue, symbol=symbol, interval=self._interval)
+        while True:
+            candles = await self._exchange.watch_candles(symbol, self._interval)
+            self._seen(status)
+            for candle in sorted(candles, key=lambda c: c.open_ms):
+                if forming is not None and candle.open_ms > forming.open_ms:
+                    await self._bus.publish(CANDLE, subject, replace(forming, closed=True))
+                if forming is None or candle.open_ms >= forming.open_ms:
+                    forming = replace(candle, closed=False)
+
+    async def _funding(self, status: FeedStatus, symbol: str) -> None:
+        subject = FUNDING.subject(venue=self._venue, symbol=symbol)
+        while True:
+            funding = await self._exchange.watch_mark_price(symbol)
+            self._seen(status)
+            previous = self._cache.latest_funding(symbol, self._venue)
+            self._cache.on_funding(funding)
+            if previous is None or (previous.rate, previous.next_funding_ms) != (
+                funding.rate,
+                funding.next_funding_ms,
+            ):
+                await self._bus.publish(
+                    FUNDING,
+                    subject,
+                    FundingUpdate(funding),
+                    msg_id=f"{symbol}-{funding.next_funding_ms}-{funding.rate}",
+                )
+
+    # --- account ---------------------------------------------------------------------------
+
+    async def _publish_order(self, order: Order) -> None:
+        update = OrderUpdate(event_id=order_event_id(order), order=order, source="monitor")
+        subject = ORDER.subject(account=self._account, symbol=order.symbol)
+        await self._bus.publish(ORDER, subject, update, msg_id=update.event_id)
+
+    async def _orders(self, status: FeedStatus, symbol: str) -> None:
+        # Resync first: whatever changed while disconnected is visible in the open orders.
+        for order in await self._exchange.fetch_open_orders():
+            await self._publish_order(order)
+        self._seen(status)
+        while True:
+            for order in await self._exchange.watch_orders():
+                self._seen(status)
+                await self._publish_order(order)
+
+    async def _positions(self, status: FeedStatus, symbol: str) -> None:
+        while True:
+            for position in await self._exchange.fetch_positions():
+                # mark and liquidation price matter too: the liquidation guard watches them
+                key = tuple(map(str, (position.size, position.entry_price, position.mark_price,
+                                      position.liquidation_price)))  # fmt: skip
+                if self._positions_seen.get(position.symbol) == key:
+                    continue
+                self._positions_seen[position.symbol] = key
+                event_id = f"{self._venue}-{position.symbol}-{'-'.join(key)}-{position.updated_ms}"
+                update = PositionUpdate(event_id=event_id, position=replace(position, account=self._account))
+                await self._bus.publish(
+                    POSITION,
+                    POSITION.subject(account=self._account, symbol=position.symbol),
+                    update,
+                    msg_id=event_id,
+                )
+            self._seen(status)
+            await asyncio.sleep(self._position_poll)
