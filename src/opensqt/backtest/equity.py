@@ -6,6 +6,11 @@ only integer price units: the highest and lowest close of the stretch and the la
 a running high (or rise from a running low, for a short). When the account changes, the stretch
 is closed in Decimal arithmetic, which gives the exact max drawdown over candle closes without a
 Decimal operation per candle.
+
+The tracker also remembers the last close it saw: the run's final equity is the equity there
+(:attr:`EquityTracker.final_equity`), and :meth:`EquityTracker.finish` ends the sampled curve on
+it. The matching core's last price is no substitute: candles on the fast path never reach the
+core, so its last price is that of the last candle that took the slow path.
 """
 
 from __future__ import annotations
@@ -31,11 +36,13 @@ class EquityTracker:
         "_active",
         "_cash",
         "_high",
+        "_last_close",
         "_low",
         "_position",
         "_sign",
         "_swing",
         "_swing_top",
+        "last_ms",
         "max_drawdown",
         "max_drawdown_peak",
         "next_sample_ms",
@@ -63,6 +70,9 @@ class EquityTracker:
         self._swing = 0  # largest adverse move from a running extreme, in units
         self._swing_top = 0  # the running extreme where that move began
         self._active = False
+        self.last_ms: int | None = None
+        """Time of the last close observed (None before the first)."""
+        self._last_close = 0
 
     def rebase(self, cash: Decimal, position: Decimal) -> None:
         """The account changed: close the stretch and start one with ``E(p) = cash + position*p``."""
@@ -74,6 +84,8 @@ class EquityTracker:
 
     def observe(self, time_ms: int, close: int) -> None:
         """One candle close, in units."""
+        self.last_ms = time_ms
+        self._last_close = close
         if not self._active:
             self._active = True
             self._high = self._low = close
@@ -101,10 +113,24 @@ class EquityTracker:
     def equity_at(self, close: int) -> Decimal:
         return self._cash + self._position * self.scale.to_decimal(close)
 
+    @property
+    def final_equity(self) -> Decimal | None:
+        """Equity at the last close observed, with the account as it is now (None before any)."""
+        return None if self.last_ms is None else self.equity_at(self._last_close)
+
     def finish(self) -> None:
-        """Close the last stretch (call before reading the results)."""
+        """Close the last stretch and end the curve at the final equity (call before reading the
+        results)."""
         self._close()
         self._active = False
+        last_ms = self.last_ms
+        if last_ms is None:
+            return
+        point = (last_ms, str(self.equity_at(self._last_close)))
+        if self.samples and self.samples[-1][0] == last_ms:
+            self.samples[-1] = point
+        else:
+            self.samples.append(point)
 
     @property
     def max_drawdown_fraction(self) -> Decimal:
@@ -140,6 +166,7 @@ class EquityTracker:
             "position": str(self._position),
             "stretch": [self._active, self._high, self._low, self._swing, self._swing_top],
             "next_sample_ms": self.next_sample_ms,
+            "last": None if self.last_ms is None else [self.last_ms, self._last_close],
             "peak": None if self.peak is None else str(self.peak),
             "max_drawdown": str(self.max_drawdown),
             "max_drawdown_peak": str(self.max_drawdown_peak),
@@ -153,6 +180,8 @@ class EquityTracker:
         self._sign = (self._position > 0) - (self._position < 0)
         self._active, self._high, self._low, self._swing, self._swing_top = state["stretch"]
         self.next_sample_ms = state["next_sample_ms"]
+        last = state.get("last")
+        self.last_ms, self._last_close = (None, 0) if last is None else (int(last[0]), int(last[1]))
         self.peak = None if state["peak"] is None else Decimal(state["peak"])
         self.max_drawdown = Decimal(state["max_drawdown"])
         self.max_drawdown_peak = Decimal(state["max_drawdown_peak"])

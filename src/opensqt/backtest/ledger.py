@@ -56,7 +56,15 @@ class _Holding:
 
 
 class Ledger:
-    """Counts and totals of one backtest, plus every fill (for the fills CSV)."""
+    """Counts and totals of one backtest, plus every fill (for the fills CSV).
+
+    It also keeps the account's books exactly: :attr:`cash_flow` is what the fills and funding
+    moved in the quote asset (``-signed qty * price - fee`` per fill, plus each funding payment)
+    and :meth:`size` the signed quantity each market's fills add up to. For a spot market or a
+    linear perpetual alike, equity is then ``initial balance + cash_flow + sum(size * price)``:
+    only products and sums, so exact, unlike the core's books, whose average entry prices are
+    divisions rounded to the Decimal context (28 digits). The run has one quote asset.
+    """
 
     def __init__(self) -> None:
         self.orders = 0
@@ -70,8 +78,14 @@ class Ledger:
         self.fees = ZERO
         self.realized_pnl = ZERO
         self.funding = ZERO
+        self.cash_flow = ZERO
         self.fills: list[list[str]] = []
         self._holdings: dict[str, _Holding] = {}
+
+    def size(self, key: str) -> Decimal:
+        """Signed quantity the fills on market ``key`` (``venue:symbol``) add up to."""
+        holding = self._holdings.get(key)
+        return holding.size if holding is not None else ZERO
 
     def record(self, events: list[OrderEvent], market_types: dict[str, MarketType]) -> None:
         for event in events:
@@ -101,6 +115,7 @@ class Ledger:
                 self.taker_fills += 1
             self.fees += trade.fee
             self.realized_pnl += realized
+            self.cash_flow -= signed * trade.price + trade.fee
             self.fills.append(
                 [
                     str(trade.time_ms),
@@ -121,6 +136,7 @@ class Ledger:
     def record_funding(self, payments: list[FundingPayment]) -> None:
         for payment in payments:
             self.funding += payment.amount
+            self.cash_flow += payment.amount
 
     @staticmethod
     def _spot_pnl(holding: _Holding, side: Side, qty: Decimal, price: Decimal) -> Decimal:
@@ -157,6 +173,7 @@ class Ledger:
             "fees": str(self.fees),
             "realized_pnl": str(self.realized_pnl),
             "funding": str(self.funding),
+            "cash_flow": str(self.cash_flow),
             "fills": self.fills,
             "holdings": {key: [str(h.size), str(h.entry)] for key, h in self._holdings.items()},
         }
@@ -176,6 +193,13 @@ class Ledger:
         self.realized_pnl = Decimal(state["realized_pnl"])
         self.funding = Decimal(state["funding"])
         self.fills = [list(row) for row in state["fills"]]
+        if "cash_flow" in state:
+            self.cash_flow = Decimal(state["cash_flow"])
+        else:  # a checkpoint from before it was kept: rebuild it from the fills
+            self.cash_flow = self.funding
+            for row in self.fills:
+                signed = Decimal(row[5]) if row[3] == Side.BUY.value else -Decimal(row[5])
+                self.cash_flow -= signed * Decimal(row[4]) + Decimal(row[6])
         self._holdings = {
             key: _Holding(Decimal(size), Decimal(entry)) for key, (size, entry) in state["holdings"].items()
         }

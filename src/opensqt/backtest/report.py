@@ -28,13 +28,40 @@ def _utc(time_ms: int) -> str:
     return datetime.fromtimestamp(time_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _money(value: Decimal, places: str = "0.01") -> str:
-    return f"{value.quantize(Decimal(places), rounding=ROUND_HALF_UP):,}"
+_CENT = Decimal("0.01")
+_JSON_PLACES = Decimal("1e-8")
+_ROUNDED_FIELDS = frozenset(
+    {
+        "realized_pnl",
+        "unrealized_pnl",
+        "fees",
+        "funding",
+        "initial_equity",
+        "final_equity",
+        "max_drawdown",
+        "max_drawdown_fraction",
+        "peak_exposure",
+    }
+)
+"""Report fields rounded to 8 places in JSON (the fraction too: a ratio, not money, but the
+quotient of a division, carried to the Decimal context's 28 digits)."""
+
+
+def _money(value: Decimal, places: Decimal = _CENT) -> str:
+    return f"{value.quantize(places, rounding=ROUND_HALF_UP):,}"
+
+
+def _json_decimal(value: Decimal) -> str:
+    return str(value.quantize(_JSON_PLACES, rounding=ROUND_HALF_UP))
 
 
 @dataclass(frozen=True, slots=True)
 class BacktestReport:
-    """What a backtest did. Money is in the quote asset; counts are of the agent's account."""
+    """What a backtest did. Money is in the quote asset; counts are of the agent's account.
+
+    Fields keep the run's full Decimals; the text shows money to the cent and the JSON to 8
+    decimal places (both rounded half up).
+    """
 
     agent: str
     source: str
@@ -70,7 +97,7 @@ class BacktestReport:
     def lines(self) -> list[str]:
         """The report as text lines."""
         q = self.quote
-        pct = (self.max_drawdown_fraction * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        pct = (self.max_drawdown_fraction * 100).quantize(_CENT, rounding=ROUND_HALF_UP)
         return [
             f"backtest: {self.agent} on {self.symbol} ({self.source})",
             f"period:           {_utc(self.start_ms)} .. {_utc(self.end_ms)} UTC, {self.events:,} events",
@@ -90,10 +117,14 @@ class BacktestReport:
         ]
 
     def to_json(self) -> dict[str, object]:
-        data: dict[str, object] = {
-            key: str(value) if isinstance(value, Decimal) else value for key, value in asdict(self).items()
-        }
-        data["net_pnl"] = str(self.net_pnl)
+        """The report for ``report.json``: Decimals as strings, money to 8 places."""
+        data: dict[str, object] = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, Decimal):
+                data[key] = _json_decimal(value) if key in _ROUNDED_FIELDS else str(value)
+            else:
+                data[key] = value
+        data["net_pnl"] = _json_decimal(self.net_pnl)
         return data
 
 

@@ -30,7 +30,7 @@ from opensqt.backtest.sources import Bar, FundingEvent, TickEvent
 from opensqt.clock import Clock
 from opensqt.engine.checkpoint import CheckpointStore
 from opensqt.engine.simple import ArbitrageAgent, GridAgent, QuietBand, SimpleEngine
-from opensqt.exchange import FeeSchedule, FillRule, MarketRules, MatchingCore
+from opensqt.exchange import FeeSchedule, FillRule, MarketRules, MatchingCore, market_key
 from opensqt.grid import GridConfig
 from opensqt.model.enums import MarketType
 from opensqt.model.events import FundingUpdate, PositionUpdate, PriceChange, TradingState
@@ -167,6 +167,11 @@ class _Run:
             if instrument.market_type is MarketType.PERPETUAL:
                 core.set_leverage(ACCOUNT, instrument.venue, instrument.symbol, setup.leverage)
         self.core = core
+        self._main_key = market_key(main.instrument.venue, main.instrument.symbol)
+        self._other_markets = [
+            (market_key(other.venue, other.symbol), other.venue, other.symbol)
+            for other in (setup.instrument for setup in setups[1:])
+        ]
         self.initial_equity = main.initial_balance
         self.state = _RunState(core, self.ledger, EquityTracker(scale, sample_every_ms))
         self.store = store
@@ -175,17 +180,19 @@ class _Run:
         self.progress = progress
 
     def cash_and_position(self) -> tuple[Decimal, Decimal]:
-        """``(cash, position)`` with ``equity(p) = cash + position * p`` for the main market."""
-        instrument = self.instrument
-        core = self.core
-        last = core.last_price(instrument.venue, instrument.symbol) or ZERO
-        equity = core.equity(ACCOUNT, instrument.quote)
-        if instrument.market_type is MarketType.PERPETUAL:
-            position = core.account(ACCOUNT).positions.get(f"{instrument.venue}:{instrument.symbol}")
-            size = position.size if position is not None else ZERO
-        else:
-            size = core.account(ACCOUNT).balance(instrument.base)
-        return equity - size * last, size
+        """``(cash, position)`` with ``equity(p) = cash + position * p`` for the main market.
+
+        From the ledger's exact books (see :class:`~opensqt.backtest.ledger.Ledger`), not from
+        the core's equity, which carries the rounding of its average entry prices. The other
+        markets' holdings (the arbitrage's spot leg) are in ``cash`` at their last price.
+        """
+        ledger = self.ledger
+        cash = self.initial_equity + ledger.cash_flow
+        for key, venue, symbol in self._other_markets:
+            size = ledger.size(key)
+            if size:
+                cash += size * (self.core.last_price(venue, symbol) or ZERO)
+        return cash, ledger.size(self._main_key)
 
     def report(self, agent: str, source: str, events: int) -> BacktestResult:
         instrument = self.instrument
@@ -193,7 +200,10 @@ class _Run:
         state = self.state
         tracker = state.tracker
         tracker.finish()
-        final_equity = core.equity(ACCOUNT, instrument.quote)
+        # at the last close the run saw (the core's last price lags on the fast path)
+        final_equity = tracker.final_equity
+        if final_equity is None:  # no event at all
+            final_equity = core.equity(ACCOUNT, instrument.quote)
         _, size = self.cash_and_position()
         ledger = self.ledger
         unrealized = final_equity - self.initial_equity - ledger.realized_pnl + ledger.fees - ledger.funding

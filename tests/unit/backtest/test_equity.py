@@ -51,3 +51,34 @@ def test_samples_follow_the_sampling_interval() -> None:
     for minute in range(5):
         tracker.observe(minute * 60_000, 1000 + minute)
     assert tracker.samples == [(0, "200.0"), (120_000, "200.2"), (240_000, "200.4")]
+
+
+def test_finish_ends_the_curve_at_the_last_close() -> None:
+    tracker = EquityTracker(SCALE, 120_000)
+    assert tracker.final_equity is None
+    tracker.rebase(Decimal(100), Decimal(1))
+    for minute in range(4):
+        tracker.observe(minute * 60_000, 1000 + minute)
+    tracker.finish()
+    assert tracker.final_equity == Decimal("200.3")
+    assert tracker.samples == [(0, "200.0"), (120_000, "200.2"), (180_000, "200.3")]
+    tracker.finish()  # once only
+    assert tracker.samples[-1] == (180_000, "200.3")
+
+
+def test_finish_replaces_a_sample_taken_before_the_account_changed() -> None:
+    tracker = EquityTracker(SCALE, 60_000)
+    tracker.rebase(Decimal(100), Decimal(1))
+    tracker.observe(0, 1000)
+    tracker.rebase(Decimal("99.5"), Decimal(1))  # a fee paid after the close was sampled
+    tracker.finish()
+    assert tracker.samples == [(0, "199.5")]
+
+
+def test_the_last_close_survives_a_checkpoint() -> None:
+    tracker = EquityTracker(SCALE, 60_000)
+    tracker.rebase(Decimal(100), Decimal(2))
+    tracker.observe(0, 1000)
+    restored = EquityTracker(SCALE, 60_000)
+    restored.restore(tracker.to_state())
+    assert restored.final_equity == tracker.final_equity == Decimal("300.0")
