@@ -43,7 +43,9 @@ async def start_market_makers(
         config = mm.grid_config()
         codec = Strategy(config, instrument).codec
         slots = SlotManager(
-            RedisSlotStore(runtime.redis, agent=mm.name, symbol=mm.symbol), codec=codec, venue=settings.market_venue
+            RedisSlotStore(runtime.redis, agent=mm.name, symbol=mm.symbol),
+            codec=codec,
+            venue=settings.market_venue,
         )
         agent = MarketMakerAgent(
             config=config,

@@ -93,5 +93,29 @@ def _register_backtest() -> None:
 _register_backtest()
 
 
+@app.command("paper-exchange")
+def paper_exchange(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP/WebSocket port (0: any free port)")] = 8090,
+    state_file: Annotated[
+        Path | None, typer.Option(help="SQLite state file (default .run/paper-exchange.sqlite)")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Market source: synthetic, csv, manual or live")] = None,
+) -> None:
+    """Run the paper exchange: Binance's spot, margin and USD-M futures API on a simulated venue.
+
+    Markets, accounts, keys and the source come from OPENSQT_PAPER_* variables; see
+    opensqt.paper.settings for the development keys.
+    """
+    from opensqt.paper.__main__ import main as paper_main
+
+    argv = ["--host", host, "--port", str(port)]
+    if state_file is not None:
+        argv += ["--state-file", str(state_file)]
+    if source is not None:
+        argv += ["--source", source]
+    paper_main(argv)
+
+
 if __name__ == "__main__":
     app()

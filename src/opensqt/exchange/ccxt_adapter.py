@@ -115,10 +115,22 @@ class CcxtExchange:
             watch_mark_price=config.market_type is MarketType.PERPETUAL,
             watch_positions=config.market_type is MarketType.PERPETUAL,
         )
+        options: dict[str, Any] = {
+            "fetchCurrencies": False,
+            # v2 position risk carries the leverage (v3 does not)
+            "fetchPositionsRisk": {"useV2": True},
+            "defaultType": {
+                MarketType.PERPETUAL: "future",
+                MarketType.SPOT: "spot",
+                MarketType.MARGIN: "margin",
+            }[config.market_type],
+        }
+        options.update(config.options)
         params: dict[str, Any] = {
             "enableRateLimit": False,  # the executor owns the rate budget
             "timeout": config.timeout_ms,
-            "options": {"fetchCurrencies": False, **dict(config.options)},
+            "timeout_on_exit": 0,  # ccxt would sleep 250 ms in close()
+            "options": options,
         }
         if config.api_key is not None and config.api_secret is not None:
             params["apiKey"] = config.api_key.get_secret_value()
@@ -200,10 +212,11 @@ class CcxtExchange:
         if not order.client_order_id:
             raise InvalidOrder("client_order_id is required: it is the idempotency key")
         params: dict[str, Any] = {"clientOrderId": order.client_order_id}
-        if order.order_type is OrderType.LIMIT:
-            params["timeInForce"] = order.time_in_force.value
         if order.post_only:
+            # postOnly alone: with a timeInForce ccxt would send that instead of GTX / LIMIT_MAKER
             params["postOnly"] = True
+        elif order.order_type is OrderType.LIMIT:
+            params["timeInForce"] = order.time_in_force.value
         if order.reduce_only and self.config.market_type is MarketType.PERPETUAL:
             params["reduceOnly"] = True
         if self.config.market_type is MarketType.MARGIN:
@@ -382,10 +395,29 @@ class CcxtExchange:
         return candles
 
     async def watch_mark_price(self, symbol: str) -> FundingRate:
-        return self._funding(await self._call(self._ex.watch_mark_price(self._u(symbol))))
+        """Mark price with the funding rate and next funding time of Binance's markPrice stream.
+
+        ccxt.pro returns a ticker; the rate (``r``) and next funding time (``T``) are in its raw
+        message.
+        """
+        raw = await self._call(self._ex.watch_mark_price(self._u(symbol)))
+        info = raw.get("info") or {}
+        return FundingRate(
+            symbol=symbol,
+            rate=_d(info.get("r"), "r", default=None),
+            interval_hours=self.config.default_funding_interval_hours,
+            next_funding_ms=int(info.get("T") or 0),
+            mark_price=_d(raw.get("markPrice") or info.get("p"), "markPrice"),
+            index_price=_d(raw.get("indexPrice") or info.get("i"), "indexPrice"),
+            venue=self.venue,
+            time_ms=int(raw.get("timestamp") or info.get("E") or 0),
+        )
 
     async def watch_orders(self, symbol: str = "") -> list[Order]:
-        raws = await self._call(self._ex.watch_orders(self._u(symbol) if symbol else None))
+        params = {"type": "margin"} if self.config.market_type is MarketType.MARGIN else {}
+        raws = await self._call(
+            self._ex.watch_orders(self._u(symbol) if symbol else None, None, None, params)
+        )
         return [self._order(r) for r in raws]
 
     async def close(self) -> None:

@@ -6,7 +6,7 @@
 | OnMaintenance, ExchangeNotAvailable               | ExchangeUnavailable  | retry later      |
 | RequestTimeout, other NetworkError, BadResponse   | Retryable            | look up, retry   |
 | InsufficientFunds                                 | InsufficientFunds    | stop, never retry|
-| DuplicateOrderId                                  | DuplicateOrder       | look the order up|
+| DuplicateOrderId, or a rejection saying duplicate | DuplicateOrder       | look the order up|
 | OrderNotFound                                     | OrderNotFound        | final for cancel |
 | OrderImmediatelyFillable (post-only would take)   | PostOnlyRejected     | degrade / skip   |
 | BadSymbol, other InvalidOrder, BadRequest         | InvalidOrder         | fix the order    |
@@ -19,6 +19,7 @@ says so, and the executor resolves it by fetching the order by client id before 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +40,8 @@ from opensqt.errors import (
 )
 
 __all__ = ["retry_after_seconds", "translate"]
+
+_DUPLICATE = re.compile(r"duplicate", re.IGNORECASE)
 
 # Most specific first: ccxt's classes form a hierarchy (e.g. OrderNotFound is an InvalidOrder).
 _TABLE: tuple[tuple[type[BaseException], type[ExchangeError]], ...] = (
@@ -83,13 +86,19 @@ def translate(
     if isinstance(exc, ExchangeError):
         return exc
     message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ccxt.InvalidOrder | ccxt.ExchangeError) and _DUPLICATE.search(str(exc)):
+        # Binance's generic -2010 "Duplicate order sent." / "ClientOrderId is duplicated."
+        duplicate = DuplicateOrder(message)
+        duplicate.__cause__ = exc
+        return duplicate
     for ccxt_class, ours in _TABLE:
         if isinstance(exc, ccxt_class):
             if ours is RateLimited:
                 error: ExchangeError = RateLimited(message, retry_after_s=retry_after_seconds(headers))
             else:
                 error = ours(message)
-            if isinstance(error, Retryable) and not isinstance(error, RateLimited | ExchangeUnavailable):
+            if isinstance(error, Retryable) and not isinstance(error, RateLimited):
+                # a dropped connection or an unavailable answer after sending may hide an accepted order
                 error.ambiguous = submit
             error.__cause__ = exc
             return error

@@ -1,0 +1,28 @@
+"""The paper exchange: a venue simulator behind Binance's REST and WebSocket API.
+
+The unmodified ccxt ``binance`` / ``binanceusdm`` clients trade on it (only the URLs change):
+spot, cross margin (borrow to short) and USDⓈ-M perpetuals, with matching, fees, positions,
+leverage, liquidation and funding from :class:`~opensqt.exchange.MatchingCore`. See
+:mod:`opensqt.paper.app` (the process), :mod:`opensqt.paper.rest` and
+:mod:`opensqt.paper.streams` (the API), :mod:`opensqt.paper.admin` (driving it in tests) and
+:mod:`opensqt.paper.faults` (fault injection).
+"""
+
+from opensqt.paper.app import PaperExchange, serve
+from opensqt.paper.settings import (
+    AccountSettings,
+    ApiKeySettings,
+    MarketSettings,
+    PaperSettings,
+    SourceSettings,
+)
+
+__all__ = [
+    "AccountSettings",
+    "ApiKeySettings",
+    "MarketSettings",
+    "PaperExchange",
+    "PaperSettings",
+    "SourceSettings",
+    "serve",
+]

@@ -1,0 +1,335 @@
+"""The admin and introspection API (loopback only): drive the market, settle funding, open
+accounts, inject faults, and read the whole state and the order log.
+
+======  ===================  ==================================================================
+method  path                 body / answer
+======  ===================  ==================================================================
+GET     /admin/state         accounts (balances per wallet, positions, open orders), markets
+GET     /admin/orders        the order log (every change of every order), ``?account=&symbol=``
+GET     /admin/trades        every fill
+GET     /admin/ledger        deposits, realized PnL, commissions, funding
+POST    /admin/price         ``{symbol, price, family?: spot|usdm|both, volume?}``
+POST    /admin/quote         ``{symbol, bid, ask, family?}``
+POST    /admin/funding       ``{symbol?, rate?}``: settle funding now (all perpetuals by default)
+POST    /admin/funding-rate  ``{symbol, rate}``: the rate the next settlement uses
+POST    /admin/accounts      ``{name, keys: [{api_key, api_secret, can_trade?}], spot?, margin?,
+                             futures?}`` (balances as ``{"USDT": "1000"}``)
+GET     /admin/faults        active faults
+POST    /admin/faults        a fault or a list of faults (see :mod:`opensqt.paper.faults`)
+DELETE  /admin/faults        clear every fault
+======  ===================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from opensqt.exchange.state import encode
+from opensqt.model.money import ZERO
+from opensqt.paper.faults import FaultError
+from opensqt.paper.records import Family, Wallet, core_account
+from opensqt.paper.rest import json_response
+
+if TYPE_CHECKING:
+    from opensqt.paper.app import PaperExchange
+
+__all__ = ["AdminApi"]
+
+_LOOPBACK = ("127.0.0.1", "::1")
+
+
+class AdminError(ValueError):
+    """A malformed admin request (answered 400 with ``{"error": ...}``)."""
+
+
+def _opt_decimal(body: dict[str, Any], name: str) -> Decimal | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, float | bool):
+        raise AdminError(f"{name} must be a decimal string or an integer, not {value!r}")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise AdminError(f"{name}: {value!r} is not a decimal number") from exc
+    if not result.is_finite():
+        raise AdminError(f"{name} must be finite")
+    return result
+
+
+def _decimal(body: dict[str, Any], name: str) -> Decimal:
+    value = _opt_decimal(body, name)
+    if value is None:
+        raise AdminError(f"{name} is required")
+    return value
+
+
+def _families(body: dict[str, Any], venue_has: set[Family]) -> list[Family]:
+    family = body.get("family", "both")
+    if family == "both":
+        return [f for f in (Family.USDM, Family.SPOT) if f in venue_has]
+    try:
+        return [Family(family)]
+    except ValueError as exc:
+        raise AdminError("family must be spot, usdm or both") from exc
+
+
+class AdminApi:
+    """Admin routes over one :class:`~opensqt.paper.app.PaperExchange`."""
+
+    def __init__(self, exchange: PaperExchange) -> None:
+        self.exchange = exchange
+        self.venue = exchange.venue
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/admin/state", self.state),
+            web.get("/admin/orders", self.orders),
+            web.get("/admin/trades", self.trades),
+            web.get("/admin/ledger", self.ledger),
+            web.post("/admin/price", self.price),
+            web.post("/admin/quote", self.quote),
+            web.post("/admin/funding", self.funding),
+            web.post("/admin/funding-rate", self.funding_rate),
+            web.post("/admin/accounts", self.accounts),
+            web.get("/admin/faults", self.faults),
+            web.post("/admin/faults", self.add_faults),
+            web.delete("/admin/faults", self.clear_faults),
+        ]
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Admin paths answer loopback clients only; malformed bodies get 400."""
+        if not request.path.startswith("/admin"):
+            return await handler(request)  # type: ignore[no-any-return]
+        if request.remote not in _LOOPBACK:
+            return json_response({"error": "the admin API is loopback only"}, status=403)
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        except (AdminError, FaultError) as error:
+            return json_response({"error": str(error)}, status=400)
+
+    @staticmethod
+    async def _body(request: web.Request) -> Any:
+        try:
+            return await request.json()
+        except ValueError as exc:
+            raise AdminError("the body must be JSON") from exc
+
+    async def _object(self, request: web.Request) -> dict[str, Any]:
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise AdminError("the body must be a JSON object")
+        return body
+
+    # -- introspection --------------------------------------------------------------------
+
+    async def state(self, request: web.Request) -> web.Response:
+        venue = self.venue
+        core = venue.core
+        accounts: dict[str, Any] = {}
+        for name in venue.accounts:
+            wallets: dict[str, Any] = {}
+            for wallet in Wallet:
+                held = core.account(core_account(name, wallet))
+                entry: dict[str, Any] = {
+                    "balances": {asset: str(value) for asset, value in sorted(held.balances.items())},
+                    "locked": {asset: str(value) for asset, value in sorted(held.locked.items())},
+                    "open_orders": [encode(order) for order in core.open_orders(held.account_id)],
+                    "fees_paid": str(held.fees_paid),
+                    "funding": str(held.funding_paid),
+                }
+                if wallet is Wallet.USDM:
+                    entry["positions"] = {
+                        key.partition(":")[2]: {
+                            **position.to_state(),
+                            "leverage": str(held.leverage.get(key, Decimal(1))),
+                            "liquidation_price": str(
+                                core.liquidation_price(
+                                    held.account_id, Family.USDM.value, key.partition(":")[2]
+                                )
+                            ),
+                        }
+                        for key, position in sorted(held.positions.items())
+                        if position.size
+                    }
+                wallets[wallet.value] = entry
+            accounts[name] = wallets
+        markets: dict[str, Any] = {}
+        for family, symbol in venue.listings:
+            last = venue.last_price(family, symbol)
+            quote = venue.quotes.get((family, symbol))
+            market: dict[str, Any] = {
+                "last": None if last is None else str(last),
+                "quote": None if quote is None else [str(quote[0]), str(quote[1])],
+            }
+            if family is Family.USDM:
+                funding = venue.funding[symbol]
+                market["funding"] = {"rate": str(funding.rate), "next_ms": funding.next_ms}
+            markets[f"{family.value}:{symbol}"] = market
+        return json_response(
+            {
+                "accounts": accounts,
+                "markets": markets,
+                "order_count": len(venue.orders),
+                "log_length": len(venue.order_log),
+                "core_version": core.version,
+                "saves": self.exchange.store.saves if self.exchange.store else 0,
+                "faults": self.exchange.faults.describe(),
+                "stream_connections": self.exchange.hub.connection_count,
+            }
+        )
+
+    async def orders(self, request: web.Request) -> web.Response:
+        account = request.query.get("account", "")
+        symbol = request.query.get("symbol", "")
+        entries = [
+            encode(entry)
+            for entry in self.venue.order_log
+            if (not account or entry.account == account) and (not symbol or entry.order.symbol == symbol)
+        ]
+        return json_response(entries)
+
+    async def trades(self, request: web.Request) -> web.Response:
+        account = request.query.get("account", "")
+        return json_response([encode(t) for t in self.venue.trades if not account or t.account == account])
+
+    async def ledger(self, request: web.Request) -> web.Response:
+        account = request.query.get("account", "")
+        return json_response([encode(e) for e in self.venue.ledger if not account or e.account == account])
+
+    # -- market ---------------------------------------------------------------------------
+
+    async def price(self, request: web.Request) -> web.Response:
+        body = await self._object(request)
+        symbol = str(body.get("symbol", ""))
+        price = _decimal(body, "price")
+        volume = _opt_decimal(body, "volume") or ZERO
+        if price <= 0:
+            raise AdminError("price must be positive")
+        families = _families(body, {family for family, sym in self.venue.listings if sym == symbol})
+        if not families:
+            raise AdminError(f"unknown symbol {symbol!r}")
+        applied = False
+        events = 0
+        for family in families:
+            result = self.exchange.apply_price(family, symbol, price, volume)
+            applied = applied or result is not None
+            events += result or 0
+        self.exchange.commit(force=True)
+        return json_response(
+            {"applied": applied, "order_events": events, "stale_feed": self.exchange.faults.stale_feed}
+        )
+
+    async def quote(self, request: web.Request) -> web.Response:
+        body = await self._object(request)
+        symbol = str(body.get("symbol", ""))
+        bid = _decimal(body, "bid")
+        ask = _decimal(body, "ask")
+        families = _families(body, {family for family, sym in self.venue.listings if sym == symbol})
+        if not families:
+            raise AdminError(f"unknown symbol {symbol!r}")
+        if self.exchange.faults.stale_feed:
+            return json_response({"applied": False, "order_events": 0, "stale_feed": True})
+        events = 0
+        for family in families:
+            events += self.venue.set_quote(family, symbol, bid, ask, self.exchange.clock.now_ms())
+        self.exchange.commit(force=True)
+        return json_response({"applied": True, "order_events": events, "stale_feed": False})
+
+    async def funding(self, request: web.Request) -> web.Response:
+        body = await self._object(request) if request.can_read_body else {}
+        rate = _opt_decimal(body, "rate")
+        symbol = body.get("symbol")
+        symbols = [str(symbol)] if symbol else list(self.venue.funding)
+        now = self.exchange.clock.now_ms()
+        payments = []
+        for name in symbols:
+            if name not in self.venue.funding:
+                raise AdminError(f"{name!r} is not a perpetual")
+            payments.extend(self.venue.settle_funding(name, now, rate))
+        self.exchange.commit(force=True)
+        return json_response({"payments": [encode(entry) for entry in payments]})
+
+    async def funding_rate(self, request: web.Request) -> web.Response:
+        body = await self._object(request)
+        symbol = str(body.get("symbol", ""))
+        rate = _decimal(body, "rate")
+        if symbol not in self.venue.funding:
+            raise AdminError(f"{symbol!r} is not a perpetual")
+        self.venue.set_funding_rate(symbol, rate)
+        self.exchange.commit(force=True)
+        return json_response({"symbol": symbol, "rate": str(rate)})
+
+    async def accounts(self, request: web.Request) -> web.Response:
+        body = await self._object(request)
+        name = body.get("name")
+        if not isinstance(name, str) or not name or "/" in name:
+            raise AdminError("name must be a non-empty string without '/'")
+        if name in self.venue.accounts:
+            raise AdminError(f"account {name!r} exists")
+        keys = body.get("keys") or []
+        if not isinstance(keys, list) or not keys:
+            raise AdminError("keys must be a non-empty list")
+        parsed_keys = []
+        for key in keys:
+            if not isinstance(key, dict) or not key.get("api_key") or not key.get("api_secret"):
+                raise AdminError("each key needs api_key and api_secret")
+            if str(key["api_key"]) in self.exchange.keys:
+                raise AdminError("api_key is in use")
+            parsed_keys.append(
+                (str(key["api_key"]), str(key["api_secret"]), bool(key.get("can_trade", True)))
+            )
+        balances: dict[Wallet, dict[str, Decimal]] = {}
+        for wallet, field_name in (
+            (Wallet.SPOT, "spot"),
+            (Wallet.MARGIN, "margin"),
+            (Wallet.USDM, "futures"),
+        ):
+            amounts = body.get(field_name) or {}
+            if not isinstance(amounts, dict):
+                raise AdminError(f"{field_name} must be an object of asset -> amount")
+            balances[wallet] = {}
+            for asset, amount in amounts.items():
+                value = _decimal({"amount": amount}, "amount")
+                if value < 0:
+                    raise AdminError("balances must not be negative")
+                balances[wallet][str(asset)] = value
+        self.exchange.open_account(name, balances, parsed_keys)
+        self.exchange.commit(force=True)
+        return json_response({"name": name})
+
+    # -- faults ---------------------------------------------------------------------------
+
+    async def faults(self, request: web.Request) -> web.Response:
+        return json_response(self.exchange.faults.describe())
+
+    async def add_faults(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        specs = body if isinstance(body, list) else [body]
+        if not all(isinstance(spec, dict) for spec in specs):
+            raise AdminError("a fault is a JSON object")
+        plan = self.exchange.faults
+        parsed = [(spec, plan.parse(spec)) for spec in specs]
+        dropped = 0
+        for spec, fault in parsed:
+            if fault is not None:
+                plan.add(fault)
+            elif spec["kind"] == "stale_feed":
+                plan.stale_feed = bool(spec.get("on", True))
+            else:
+                refuse_ms = spec.get("refuse_ms", 0)
+                if not isinstance(refuse_ms, int) or refuse_ms < 0:
+                    raise AdminError("refuse_ms must be a non-negative integer")
+                hub = self.exchange.hub
+                hub.refuse_until_ms = self.exchange.clock.now_ms() + refuse_ms
+                dropped += await hub.drop_all()
+        return json_response({**plan.describe(), "dropped_connections": dropped})
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        self.exchange.faults.clear()
+        self.exchange.hub.refuse_until_ms = 0
+        return json_response(self.exchange.faults.describe())

@@ -1,0 +1,201 @@
+"""Settings of the paper exchange (pydantic-settings, environment prefix ``OPENSQT_PAPER_``).
+
+Nested values use ``__`` (``OPENSQT_PAPER_SOURCE__KIND=manual``); lists are JSON
+(``OPENSQT_PAPER_ACCOUNTS='[{"name": "main", ...}]'``).
+
+Development defaults (documented, never for real money): one account ``main`` with 100 000 USDT
+in each wallet (spot, cross margin, USDⓈ-M futures) and two keys,
+
+=====================  ==========================  ===========================  =========
+key                    api key                     secret                       may trade
+=====================  ==========================  ===========================  =========
+trade (executor)       ``paper-main-trade-key``    ``paper-main-trade-secret``  yes
+read-only (monitor)    ``paper-main-read-key``     ``paper-main-read-secret``   no
+=====================  ==========================  ===========================  =========
+
+and two markets, BTCUSDT and ETHUSDT, each listed spot (with cross margin) and as a USDⓈ-M
+perpetual.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from opensqt.exchange.orders import FillRule
+
+__all__ = [
+    "AccountSettings",
+    "ApiKeySettings",
+    "FeeSettings",
+    "MarketSettings",
+    "PaperSettings",
+    "PerpSettings",
+    "SourceSettings",
+    "SpotSettings",
+]
+
+
+class ApiKeySettings(BaseModel):
+    """One API key of an account. A key that may not trade gets -2015 on order endpoints."""
+
+    model_config = {"extra": "forbid"}
+
+    api_key: SecretStr
+    api_secret: SecretStr
+    can_trade: bool = True
+
+
+def _usdt(amount: str) -> dict[str, Decimal]:
+    return {"USDT": Decimal(amount)}
+
+
+class AccountSettings(BaseModel):
+    """A paper account: its keys and the starting balance (a deposit) of each wallet."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    keys: list[ApiKeySettings]
+    spot: dict[str, Decimal] = Field(default_factory=lambda: _usdt("100000"))
+    margin: dict[str, Decimal] = Field(default_factory=lambda: _usdt("100000"))
+    futures: dict[str, Decimal] = Field(default_factory=lambda: _usdt("100000"))
+
+
+class FeeSettings(BaseModel):
+    """Maker and taker fee rates (fractions of the notional)."""
+
+    model_config = {"extra": "forbid"}
+
+    maker: Decimal
+    taker: Decimal
+
+
+class SpotSettings(BaseModel):
+    """Rules of a spot market (also traded on cross margin)."""
+
+    model_config = {"extra": "forbid"}
+
+    tick_size: Decimal = Decimal("0.01")
+    step_size: Decimal = Decimal("0.00001")
+    min_qty: Decimal = Decimal("0.00001")
+    max_qty: Decimal = Decimal("9000")
+    min_notional: Decimal = Decimal("5")
+    fees: FeeSettings = FeeSettings(maker=Decimal("0.001"), taker=Decimal("0.001"))
+
+
+class PerpSettings(BaseModel):
+    """Rules of a USDⓈ-M perpetual."""
+
+    model_config = {"extra": "forbid"}
+
+    tick_size: Decimal = Decimal("0.1")
+    step_size: Decimal = Decimal("0.001")
+    min_qty: Decimal = Decimal("0.001")
+    max_qty: Decimal = Decimal("1000")
+    min_notional: Decimal = Decimal("5")
+    fees: FeeSettings = FeeSettings(maker=Decimal("0.0002"), taker=Decimal("0.0005"))
+    maintenance_margin_rate: Decimal = Decimal("0.004")
+    max_leverage: int = 125
+    funding_interval_hours: int = 8
+    funding_rate: Decimal = Decimal("0.0001")
+
+    @field_validator("funding_interval_hours")
+    @classmethod
+    def _interval(cls, value: int) -> int:
+        if value not in (1, 2, 4, 8):
+            raise ValueError("funding_interval_hours must be 1, 2, 4 or 8")
+        return value
+
+
+class MarketSettings(BaseModel):
+    """A symbol, listed spot and/or as a perpetual; ``start_price`` seeds the market sources."""
+
+    model_config = {"extra": "forbid"}
+
+    symbol: str = Field(pattern=r"^[A-Z0-9]{2,20}$")
+    base: str
+    quote: str = "USDT"
+    start_price: Decimal
+    spot: SpotSettings | None = Field(default_factory=SpotSettings)
+    perp: PerpSettings | None = Field(default_factory=PerpSettings)
+
+
+class SourceSettings(BaseModel):
+    """Where market prices come from.
+
+    ``synthetic``: the backtester's seeded generator, ``bars_per_second`` one-minute candles per
+    second of wall time; ``csv``: candle files (``csv_files``: symbol -> path) replayed
+    ``speed`` times faster than real time; ``manual``: only ``POST /admin/price`` moves prices;
+    ``live``: Binance's public WebSocket (needs the internet; never used by the tests).
+    """
+
+    model_config = {"extra": "forbid"}
+
+    kind: Literal["synthetic", "csv", "manual", "live"] = "synthetic"
+    seed: int = 7
+    bars_per_second: float = 1.0
+    csv_files: dict[str, Path] = Field(default_factory=dict)
+    speed: float = 60.0
+    loop: bool = True
+
+
+def _default_accounts() -> list[AccountSettings]:
+    return [
+        AccountSettings(
+            name="main",
+            keys=[
+                ApiKeySettings(
+                    api_key=SecretStr("paper-main-trade-key"), api_secret=SecretStr("paper-main-trade-secret")
+                ),
+                ApiKeySettings(
+                    api_key=SecretStr("paper-main-read-key"),
+                    api_secret=SecretStr("paper-main-read-secret"),
+                    can_trade=False,
+                ),
+            ],
+        )
+    ]
+
+
+def _default_markets() -> list[MarketSettings]:
+    return [
+        MarketSettings(symbol="BTCUSDT", base="BTC", start_price=Decimal("30000")),
+        MarketSettings(
+            symbol="ETHUSDT",
+            base="ETH",
+            start_price=Decimal("2000"),
+            spot=SpotSettings(step_size=Decimal("0.0001"), min_qty=Decimal("0.0001")),
+            perp=PerpSettings(tick_size=Decimal("0.01")),
+        ),
+    ]
+
+
+class PaperSettings(BaseSettings):
+    """Everything the ``opensqt paper-exchange`` process needs."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENSQT_PAPER_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    state_file: Path = Path(".run/paper-exchange.sqlite")
+    accounts: list[AccountSettings] = Field(default_factory=_default_accounts)
+    markets: list[MarketSettings] = Field(default_factory=_default_markets)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    fill_rule: FillRule = FillRule.THROUGH
+    default_leverage: int = 20
+    margin_max_leverage: Decimal = Decimal(3)
+    recv_window_max_ms: int = 60_000
+    log_format: Literal["console", "json"] = "console"
+
+    @field_validator("markets")
+    @classmethod
+    def _unique_symbols(cls, markets: list[MarketSettings]) -> list[MarketSettings]:
+        symbols = [market.symbol for market in markets]
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("market symbols must be unique")
+        return markets

@@ -1,0 +1,74 @@
+"""The admin API: loopback only, and strict about its input."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from opensqt.paper import PaperExchange
+from opensqt.paper.records import Family
+from opensqt.paper.sources import ManualSource
+from tests.integration.paper.conftest import Admin, paper_settings
+
+pytestmark = pytest.mark.integration
+
+
+def non_loopback_address() -> str | None:
+    """An IPv4 address of this machine that is not loopback (none in some sandboxes)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+@pytest.fixture
+async def lan_paper(tmp_path: Path) -> AsyncIterator[PaperExchange]:
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    exchange = PaperExchange(paper_settings(tmp_path / "paper.sqlite", host=address), source=ManualSource())
+    await exchange.start()
+    try:
+        yield exchange
+    finally:
+        await exchange.stop()
+
+
+async def test_admin_api_answers_loopback_clients_only(lan_paper: PaperExchange) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{lan_paper.rest_url}/admin/state") as refused:
+            assert refused.status == 403
+        async with session.post(
+            f"{lan_paper.rest_url}/admin/price", json={"symbol": "BTCUSDT", "price": "1"}
+        ) as r:
+            assert r.status == 403
+        async with session.get(f"{lan_paper.rest_url}/fapi/v1/ping") as ping:
+            assert ping.status == 200
+    assert lan_paper.venue.last_price(Family.USDM, "BTCUSDT") == Decimal(
+        30000
+    )  # the refused push did nothing
+
+
+async def test_admin_api_rejects_malformed_bodies(admin: Admin) -> None:
+    url = admin.base_url
+    async with admin.session.post(
+        f"{url}/admin/price", json={"symbol": "BTCUSDT", "price": 1.5}
+    ) as float_price:
+        assert float_price.status == 400
+    async with admin.session.post(f"{url}/admin/price", json={"symbol": "NOPE", "price": "1"}) as unknown:
+        assert unknown.status == 400
+    async with admin.session.post(f"{url}/admin/faults", json={"kind": "meteor"}) as fault:
+        assert fault.status == 400
+    async with admin.session.post(
+        f"{url}/admin/faults", json={"kind": "http_error", "status": 500}
+    ) as status:
+        assert status.status == 400
+    assert (await admin.state())["faults"] == {"rest": [], "stale_feed": False}

@@ -1,0 +1,162 @@
+"""WebSocket streams through ccxt.pro: tickers, mark prices, candles and the user's own orders."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+
+from opensqt.exchange.ccxt_adapter import CcxtExchange
+from opensqt.model import MarketType, Order, OrderStatus, OrderType, Side
+from opensqt.paper import PaperExchange
+from tests.integration.paper.conftest import PERP, SPOT, Admin, adapter_for, next_update
+
+pytestmark = pytest.mark.integration
+
+
+async def test_watch_ticker_receives_each_price_change(usdm: Any, admin: Admin) -> None:
+    ticker = await next_update(usdm.watch_ticker(PERP), lambda: admin.price("BTCUSDT", "30123.4"))
+
+    assert ticker["symbol"] == PERP
+    assert ticker["last"] == 30123.4
+    assert ticker["info"]["e"] == "24hrMiniTicker"
+
+
+async def test_adapter_watch_ticker_gives_a_decimal_price(perp_adapter: CcxtExchange, admin: Admin) -> None:
+    change = await next_update(
+        perp_adapter.watch_ticker("BTCUSDT"), lambda: admin.price("BTCUSDT", "30050.5")
+    )
+
+    assert change.price == Decimal("30050.5")
+    assert change.symbol == "BTCUSDT"
+
+
+async def test_spot_watch_ticker_uses_the_spot_stream(spot: Any, admin: Admin) -> None:
+    ticker = await next_update(
+        spot.watch_ticker(SPOT), lambda: admin.price("BTCUSDT", "29990.12", family="spot")
+    )
+
+    assert ticker["last"] == 29990.12
+
+
+async def test_watch_mark_price_receives_mark_index_and_funding_rate(usdm: Any, admin: Admin) -> None:
+    await admin.request("POST", "/admin/funding-rate", {"symbol": "BTCUSDT", "rate": "0.00025"})
+
+    mark = await next_update(
+        usdm.watch_mark_price(PERP), lambda: admin.price("BTCUSDT", "30200.0", family="usdm")
+    )
+
+    assert mark["markPrice"] == 30200.0
+    assert mark["indexPrice"] == 30000.0  # the spot price did not move
+    assert mark["info"]["r"] == "0.00025000"
+
+
+async def test_adapter_watch_mark_price_gives_the_funding_rate(
+    perp_adapter: CcxtExchange, admin: Admin
+) -> None:
+    funding = await next_update(
+        perp_adapter.watch_mark_price("BTCUSDT"), lambda: admin.price("BTCUSDT", "30200.0")
+    )
+
+    assert funding.mark_price == Decimal("30200.0")
+
+
+async def test_watch_ohlcv_builds_candles_from_prices(perp_adapter: CcxtExchange, admin: Admin) -> None:
+    candles = await next_update(
+        perp_adapter.watch_candles("BTCUSDT", "1m"), lambda: admin.price("BTCUSDT", "30400.0")
+    )
+
+    assert candles[-1].close == Decimal("30400.0")
+    assert candles[-1].high >= Decimal("30400.0")
+
+
+async def test_watch_orders_reports_own_order_placed_then_filled(
+    usdm: Any, perp_adapter: CcxtExchange, admin: Admin
+) -> None:
+    order = Order(
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal("0.010"),
+        price=Decimal("29950.0"),
+        client_order_id="watch-1",
+    )
+    placed = await next_update(perp_adapter.watch_orders("BTCUSDT"), lambda: perp_adapter.create_order(order))
+    filled = await next_update(
+        perp_adapter.watch_orders("BTCUSDT"), lambda: admin.price("BTCUSDT", "29900.0")
+    )
+
+    assert [(o.client_order_id, o.status) for o in placed] == [("watch-1", OrderStatus.NEW)]
+    assert filled[-1].client_order_id == "watch-1"
+    assert filled[-1].status is OrderStatus.FILLED
+    assert filled[-1].filled_qty == Decimal("0.010")
+
+
+async def test_spot_watch_orders_uses_the_websocket_api_signature_subscription(
+    paper: PaperExchange, admin: Admin
+) -> None:
+    adapter = adapter_for(paper, MarketType.SPOT)
+    order = Order(
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=Decimal("0.01"),
+        client_order_id="spot-watch",
+    )
+    try:
+        await adapter.load_markets()
+        orders = await next_update(adapter.watch_orders("BTCUSDT"), lambda: adapter.create_order(order))
+    finally:
+        await adapter.close()
+
+    assert orders[-1].client_order_id == "spot-watch"
+    assert orders[-1].status is OrderStatus.FILLED
+
+
+async def test_margin_watch_orders_uses_a_listen_token(spot: Any) -> None:
+    params = {"marginMode": "cross", "sideEffectType": "MARGIN_BUY", "clientOrderId": "margin-watch"}
+    orders = await next_update(
+        spot.watch_orders(SPOT, None, None, {"type": "margin"}),
+        lambda: spot.create_order(SPOT, "market", "sell", 0.01, None, params),
+    )
+
+    assert orders[-1]["clientOrderId"] == "margin-watch"
+    assert orders[-1]["status"] == "closed"
+
+
+async def test_user_stream_sends_account_updates_with_balances_and_positions(
+    paper: PaperExchange, usdm: Any
+) -> None:
+    listen_key = (await usdm.fapiPrivatePostListenKey())["listenKey"]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{paper.ws_url}/ws/{listen_key}") as ws,
+    ):
+        await usdm.create_order(PERP, "market", "buy", 0.1, None, {"clientOrderId": "stream-raw"})
+        messages = [json.loads((await ws.receive(timeout=3)).data) for _ in range(2)]
+
+    order_update, account_update = messages
+    assert order_update["e"] == "ORDER_TRADE_UPDATE"
+    assert (order_update["o"]["c"], order_update["o"]["x"], order_update["o"]["X"]) == (
+        "stream-raw",
+        "TRADE",
+        "FILLED",
+    )
+    assert order_update["o"]["n"] == "1.50000000"
+    assert account_update["e"] == "ACCOUNT_UPDATE"
+    assert account_update["a"]["B"] == [
+        {"a": "USDT", "wb": "9998.50000000", "cw": "9998.50000000", "bc": "0"}
+    ]
+    assert account_update["a"]["P"][0]["pa"] == "0.100"
+
+
+async def test_market_streams_can_be_named_in_the_url(paper: PaperExchange, admin: Admin) -> None:
+    url = f"{paper.ws_url}/stream?streams=btcusdt@bookTicker/btcusdt@kline_1m"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await admin.price("BTCUSDT", "30010.00", family="spot")
+        messages = {json.loads((await ws.receive(timeout=3)).data)["stream"] for _ in range(2)}
+
+    assert messages == {"btcusdt@bookTicker", "btcusdt@kline_1m"}
