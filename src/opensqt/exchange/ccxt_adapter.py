@@ -119,6 +119,8 @@ class CcxtExchange:
             "fetchCurrencies": False,
             # v2 position risk carries the leverage (v3 does not)
             "fetchPositionsRisk": {"useV2": True},
+            # all open orders in one call (a halt cancels everything); costs more rate weight
+            "warnOnFetchOpenOrdersWithoutSymbol": False,
             "defaultType": {
                 MarketType.PERPETUAL: "future",
                 MarketType.SPOT: "spot",

@@ -1,0 +1,206 @@
+"""The executor service against the paper exchange: one order per client id, validation that
+refuses before the venue, and the trading-state gate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+
+import grpc
+import pytest
+
+from opensqt.certs import DevPki
+from opensqt.transport.grpc_client import secure_channel
+from opensqt.transport.tls import TlsFiles
+from opensqt.v1 import events_pb2, executor_pb2, executor_pb2_grpc, resources_pb2, risk_pb2, risk_pb2_grpc
+from opensqt_services.executor.main import run as run_executor
+from opensqt_services.executor.settings import ExecutorSettings
+from opensqt_services.risk.main import run as run_risk
+from opensqt_services.risk.settings import RiskSettings
+from tests.integration.execution.conftest import ExecutorStack, venue_settings, wait_for_markets
+from tests.support.grpcurl import grpcurl
+from tests.support.servers import running_service
+
+pytestmark = pytest.mark.integration
+
+
+def limit(
+    cid: str,
+    price: str = "29000.0",
+    qty: str = "0.010",
+    side: int = resources_pb2.SIDE_BUY,
+    symbol: str = "BTCUSDT",
+) -> executor_pb2.OrderRequest:
+    return executor_pb2.OrderRequest(
+        symbol=symbol, client_order_id=cid, side=side, type=resources_pb2.ORDER_TYPE_LIMIT,
+        time_in_force=resources_pb2.TIME_IN_FORCE_GTC, price=price, quantity=qty,
+    )  # fmt: skip
+
+
+def operator(pki: DevPki) -> TlsFiles:
+    return TlsFiles(pki.ca, pki.cert("operator"), pki.key("operator"))
+
+
+async def test_grpcurl_operator_places_an_order_on_the_paper_exchange_and_reads_it_back(
+    stack: ExecutorStack,
+) -> None:
+    pki = stack.infra.pki
+    order = {
+        "order": {
+            "symbol": "BTCUSDT",
+            "client_order_id": "grpcurl-1",
+            "side": "SIDE_BUY",
+            "type": "ORDER_TYPE_LIMIT",
+            "time_in_force": "TIME_IN_FORCE_GTC",
+            "price": "29500.0",
+            "quantity": "0.002",
+        }
+    }
+    placed = await grpcurl(
+        stack.target, "opensqt.v1.ExecutorService/PlaceOrder", data=json.dumps(order), pki=pki
+    )
+    assert placed.returncode == 0, placed.stderr
+    body = json.loads(placed.stdout)["order"]
+    assert body["client_order_id"] == "grpcurl-1"
+    assert body["status"] == "ORDER_STATUS_NEW"
+    assert (await stack.venue_orders("grpcurl-1"))["grpcurl-1"] == [body["exchange_order_id"]]
+    read = await grpcurl(
+        stack.target,
+        "opensqt.v1.ExecutorService/GetOrder",
+        data='{"symbol": "BTCUSDT", "client_order_id": "grpcurl-1"}',
+        pki=pki,
+    )
+    assert read.returncode == 0, read.stderr
+    again = json.loads(read.stdout)["order"]
+    assert again["exchange_order_id"] == body["exchange_order_id"]
+    assert (Decimal(again["price"]), Decimal(again["quantity"])) == (Decimal("29500"), Decimal("0.002"))
+    # and the strategy identity may not halt an executor
+    denied = await grpcurl(
+        stack.target, "opensqt.v1.ExecutorService/Halt", data="{}", pki=pki, identity="strategy"
+    )
+    assert denied.grpc_code == grpc.StatusCode.PERMISSION_DENIED.value[0]
+
+
+async def test_the_same_client_order_id_sent_concurrently_gives_one_order(stack: ExecutorStack) -> None:
+    async with stack.channel() as channel:
+        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        replies = await asyncio.gather(
+            *(stub.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit("same-1"))) for _ in range(8))
+        )
+    assert len({r.order.exchange_order_id for r in replies}) == 1
+    assert len((await stack.venue_orders("same-1"))["same-1"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (limit("bad-1", qty="NaN"), "order.quantity"),
+        (limit("bad-2", qty="-0.010"), "order.quantity"),
+        (limit("bad-3", qty="0"), "order.quantity"),
+        (limit("bad-4", symbol="DOGEBTC"), "order.symbol"),
+        (limit("bad-5", price="29000.05"), "order.price"),
+        (limit("bad-6", qty="0.0105"), "order.quantity"),
+        (limit("bad-7", qty="0.001", price="100.0"), "order.quantity"),  # notional 0.1 < min
+        (limit(""), "order.client_order_id"),
+        (limit("x" * 37), "order.client_order_id"),
+        (limit("bad id!"), "order.client_order_id"),
+    ],
+    ids=[
+        "nan",
+        "negative",
+        "zero",
+        "unknown-symbol",
+        "off-tick",
+        "off-step",
+        "min-notional",
+        "no-id",
+        "long-id",
+        "bad-chars",
+    ],
+)
+async def test_bad_order_arguments_are_refused_naming_the_field_and_never_reach_the_venue(
+    stack: ExecutorStack, request_: executor_pb2.OrderRequest, field: str
+) -> None:
+    async with stack.channel() as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await executor_pb2_grpc.ExecutorServiceStub(channel).PlaceOrder(
+                executor_pb2.PlaceOrderRequest(order=request_)
+            )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details().startswith(f"{field}:"), refused.value.details()
+    assert await stack.venue_orders() == {}
+
+
+async def test_an_executor_started_while_halted_refuses_orders_until_resume(stack: ExecutorStack) -> None:
+    infra, pki = stack.infra, stack.infra.pki
+    async with running_service(run_risk, infra.service_settings(RiskSettings)) as risk_runtime:
+        async with secure_channel(f"127.0.0.1:{risk_runtime.grpc.port}", operator(pki)) as channel:
+            risk = risk_pb2_grpc.RiskServiceStub(channel)
+            await risk.Halt(risk_pb2.HaltRequest(reason="before the late executor"))
+            late = infra.service_settings(
+                ExecutorSettings, executor_id="executor-late", venue=venue_settings(stack.paper)
+            )
+            async with running_service(run_executor, late) as runtime:
+                target = f"127.0.0.1:{runtime.grpc.port}"
+                await wait_for_markets(target, pki)
+                async with secure_channel(target, operator(pki)) as executor_channel:
+                    executor = executor_pb2_grpc.ExecutorServiceStub(executor_channel)
+                    with pytest.raises(grpc.aio.AioRpcError) as refused:
+                        await executor.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit("late-1")))
+                    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                    assert "HALTED" in refused.value.details()
+                    assert await stack.venue_orders() == {}
+                    resumed = await risk.Resume(risk_pb2.ResumeRequest(reason="all clear"))
+                    assert {a.executor_id for a in resumed.executors if a.acknowledged} >= {"executor-late"}
+                    placed = await executor.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit("late-2")))
+                    assert placed.order.status == resources_pb2.ORDER_STATUS_NEW
+
+
+async def test_halt_leaves_no_working_order(stack: ExecutorStack) -> None:
+    async with stack.channel() as channel:
+        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        for i, price in enumerate(("29000.0", "28900.0", "28800.0")):
+            await stub.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit(f"work-{i}", price=price)))
+    assert len(await stack.open_orders()) == 3
+    async with stack.channel("risk") as channel:
+        halted = await executor_pb2_grpc.ExecutorServiceStub(channel).Halt(
+            executor_pb2.HaltExecutorRequest(reason="drill", state=events_pb2.TRADING_STATE_KIND_HALTED)
+        )
+    assert halted.cancelled_orders == 3
+    assert await stack.open_orders() == []
+    async with stack.channel() as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await executor_pb2_grpc.ExecutorServiceStub(channel).PlaceOrder(
+                executor_pb2.PlaceOrderRequest(order=limit("after-halt"))
+            )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_a_two_leg_sequence_on_the_paper_exchange_completes_and_is_idempotent(
+    stack: ExecutorStack,
+) -> None:
+    market = resources_pb2.ORDER_TYPE_MARKET
+    steps = [
+        executor_pb2.SequenceStep(
+            step_id="long-btc",
+            order=executor_pb2.OrderRequest(symbol="BTCUSDT", client_order_id="seq1-a", side=resources_pb2.SIDE_BUY,
+                                            type=market, quantity="0.010"),
+            compensate_on_failure=True,
+        ),
+        executor_pb2.SequenceStep(
+            step_id="short-btc",
+            order=executor_pb2.OrderRequest(symbol="BTCUSDT", client_order_id="seq1-b", side=resources_pb2.SIDE_SELL,
+                                            type=market, quantity="1", reduce_only=True),
+            size_from_step="long-btc",
+        ),
+    ]  # fmt: skip
+    request = executor_pb2.ExecuteSequenceRequest(sequence_id="seq1", steps=steps)
+    async with stack.channel() as channel:
+        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        first = await stub.ExecuteSequence(request)
+        again = await stub.ExecuteSequence(request)
+    assert first.status == executor_pb2.SEQUENCE_STATUS_COMPLETED
+    assert [Decimal(s.order.filled_quantity) for s in first.steps] == [Decimal("0.010")] * 2
+    assert again == first
+    assert await stack.venue_orders() == {"seq1-a": ["1"], "seq1-b": ["2"]}
