@@ -1,11 +1,14 @@
-"""The local constellation: nats-server, redis-server and the four services as processes.
+"""The local constellation: nats-server, redis-server, the paper exchange and the four services.
 
-``opensqt run`` starts it on loopback with development mTLS certificates and keeps it up until
-Ctrl-C; each service gets ``OPENSQT_*`` environment variables, exactly as in a container.
+``opensqt run`` starts everything on loopback with development mTLS certificates; each service
+gets ``OPENSQT_*`` environment variables, exactly as in a container. By default the paper
+exchange runs its seeded synthetic market (with crash episodes), the monitor watches BTCUSDT,
+a market maker trades it and risk watches it for crashes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,9 +20,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from opensqt.certs import generate_dev_pki
-from opensqt.devstack import LOOPBACK, NatsServer, RedisServer
+from opensqt.devstack import LOOPBACK, NatsServer, RedisServer, wait_for_port
 
-__all__ = ["SERVICES", "LocalConstellation", "ServicePorts"]
+__all__ = ["SERVICES", "LocalConstellation", "ServicePorts", "TradingSetup"]
 
 SERVICES = ("monitor", "strategy", "executor", "risk")
 
@@ -39,7 +42,20 @@ def default_ports(
     }
 
 
-def wait_serving(probe_port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+@dataclass(frozen=True, slots=True)
+class TradingSetup:
+    """What the local constellation trades (``symbols`` empty: infrastructure only)."""
+
+    symbols: tuple[str, ...] = ("BTCUSDT",)
+    market_makers: tuple[dict[str, str], ...] = (
+        {"name": "mm1", "symbol": "BTCUSDT", "price_interval": "60", "order_notional": "150"},
+    )
+    paper_source: str = "synthetic"
+    bars_per_second: float = 2.0
+    seed: int = 7
+
+
+def wait_serving(probe_port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Block until the plaintext probe port reports SERVING."""
     deadline = time.monotonic() + timeout
     last_error = ""
@@ -65,10 +81,16 @@ class LocalConstellation:
     workdir: Path = Path(".run")
     cert_dir: Path = Path(".certs")
     ports: dict[str, ServicePorts] = field(default_factory=default_ports)
+    trading: TradingSetup | None = field(default_factory=TradingSetup)
+    paper_port: int = 8090
     log_format: str = "console"
     nats: NatsServer | None = None
     redis: RedisServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def paper_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.paper_port}"
 
     def service_env(self, name: str) -> dict[str, str]:
         if self.nats is None or self.redis is None:
@@ -84,10 +106,20 @@ class LocalConstellation:
                 "OPENSQT_GRPC__PROBE_PORT": str(p.probe),
                 "OPENSQT_TELEMETRY__METRICS_PORT": str(p.metrics),
                 "OPENSQT_TELEMETRY__LOG_FORMAT": self.log_format,
+                "OPENSQT_VENUE__REST_URL": self.paper_url,
+                "OPENSQT_VENUE__WS_URL": f"ws://{LOOPBACK}:{self.paper_port}",
             }
         )
         if name == "executor":
             env["OPENSQT_DBOS__DATA_DIR"] = str((self.workdir / "executor").resolve())
+        if self.trading is not None:
+            if name == "monitor":
+                env["OPENSQT_SYMBOLS"] = json.dumps(list(self.trading.symbols))
+            if name == "strategy":
+                env["OPENSQT_EXECUTOR_ADDRESS"] = f"{LOOPBACK}:{self.ports['executor'].api}"
+                env["OPENSQT_MARKET_MAKERS"] = json.dumps(list(self.trading.market_makers))
+            if name == "risk":
+                env["OPENSQT_CRASH__SYMBOLS"] = json.dumps(list(self.trading.symbols))
         return env
 
     def start(self) -> None:
@@ -98,35 +130,57 @@ class LocalConstellation:
             self.stop()
             raise
 
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = (self.workdir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes[name] = proc
+        return proc
+
     def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not (self.cert_dir / "ca.pem").is_file():
             generate_dev_pki(self.cert_dir)
         self.nats = NatsServer(self.workdir / "nats").start()
         self.redis = RedisServer(self.workdir / "redis", persist=True).start()
-        for name in SERVICES:
-            log = (self.workdir / f"{name}.log").open("ab")
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", f"opensqt_services.{name}"],
-                env=self.service_env(name),
-                stdout=log,
-                stderr=subprocess.STDOUT,
+        if self.trading is not None:
+            env = dict(os.environ)
+            env.update(
+                {
+                    "OPENSQT_PAPER_SOURCE__KIND": self.trading.paper_source,
+                    "OPENSQT_PAPER_SOURCE__BARS_PER_SECOND": str(self.trading.bars_per_second),
+                    "OPENSQT_PAPER_SOURCE__SEED": str(self.trading.seed),
+                }
             )
+            paper = self._spawn(
+                "paper-exchange",
+                [sys.executable, "-m", "opensqt.paper", "--port", str(self.paper_port),
+                 "--state-file", str((self.workdir / "paper-exchange.sqlite").resolve())],
+                env,
+            )  # fmt: skip
+            wait_for_port(self.paper_port, timeout=20, proc=paper)
+        for name in SERVICES:
+            self._spawn(name, [sys.executable, "-m", f"opensqt_services.{name}"], self.service_env(name))
         for name in SERVICES:
             wait_serving(self.ports[name].probe, proc=self.processes[name])
 
     def stop(self) -> dict[str, int]:
-        """SIGTERM every service, wait, stop the servers. Returns each service's exit code."""
+        """SIGTERM every process, wait, stop the servers. Returns each process's exit code."""
         codes: dict[str, int] = {}
-        for proc in self.processes.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for name, proc in self.processes.items():
-            try:
-                codes[name] = proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes[name] = proc.wait()
+        # services first (they drain against the venue and NATS), then the paper exchange
+        order = [n for n in self.processes if n != "paper-exchange"] + [
+            n for n in self.processes if n == "paper-exchange"
+        ]
+        for group in (order[:-1], order[-1:]) if "paper-exchange" in self.processes else (order,):
+            for name in group:
+                if self.processes[name].poll() is None:
+                    self.processes[name].terminate()
+            for name in group:
+                proc = self.processes[name]
+                try:
+                    codes[name] = proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    codes[name] = proc.wait()
         self.processes.clear()
         if self.redis is not None:
             self.redis.stop()

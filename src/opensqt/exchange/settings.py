@@ -29,8 +29,9 @@ class VenueSettings(BaseModel):
     market_type: Literal["spot", "margin", "perpetual"] = "perpetual"
     rest_url: str = "http://127.0.0.1:8090"
     ws_url: str = "ws://127.0.0.1:8090"
-    api_key: SecretStr | None = SecretStr("paper-key")
-    api_secret: SecretStr | None = SecretStr("paper-secret")
+    # The paper exchange's development account (opensqt.paper.settings); never a real key.
+    api_key: SecretStr | None = SecretStr("paper-main-trade-key")
+    api_secret: SecretStr | None = SecretStr("paper-main-trade-secret")
     timeout_ms: int = Field(default=10_000, ge=100)
     funding_interval_hours: int = Field(default=8, ge=1, le=24)
 

@@ -1,0 +1,178 @@
+"""The constellation as processes, trading: a price path on the paper exchange produces grid
+orders; fills come back through monitor -> NATS -> strategy; take-profit sells follow; the slots
+in Redis match the paper exchange's orders and position."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from pydantic import SecretStr
+
+from opensqt.certs import DevPki
+from opensqt.devstack import free_port
+from opensqt.exchange.ccxt_adapter import CcxtExchange, CcxtVenueConfig
+from opensqt.grid.manager import decode_slot
+from opensqt.local import SERVICES, LocalConstellation, ServicePorts, TradingSetup
+from opensqt.model import InventorySlot, LockStatus, MarketType, PositionStatus
+from opensqt.transport.redis_keys import GRID_SLOTS
+
+pytestmark = pytest.mark.integration
+
+GRID = {"name": "mm1", "symbol": "BTCUSDT", "price_interval": "100", "order_notional": "300",
+        "buy_window": "3", "sell_window": "3", "max_open_orders": "6"}  # fmt: skip
+
+
+class Running:
+    def __init__(self, constellation: LocalConstellation, session: aiohttp.ClientSession) -> None:
+        self.c = constellation
+        self.session = session
+        self.venue = CcxtExchange(
+            CcxtVenueConfig(
+                venue="paper",
+                exchange_id="binanceusdm",
+                market_type=MarketType.PERPETUAL,
+                api_key=SecretStr("paper-main-read-key"),
+                api_secret=SecretStr("paper-main-read-secret"),
+                rest_url=constellation.paper_url,
+                ws_url=constellation.paper_url.replace("http", "ws"),
+            )
+        )
+
+    async def price(self, price: str) -> None:
+        async with self.session.post(
+            self.c.paper_url + "/admin/price", json={"symbol": "BTCUSDT", "price": price}
+        ) as response:
+            assert response.status == 200, await response.text()
+
+    async def open_orders(self) -> dict[str, tuple[str, Decimal, Decimal]]:
+        return {
+            o.client_order_id: (o.side.value, o.price, o.quantity)
+            for o in await self.venue.fetch_open_orders("BTCUSDT")
+        }
+
+    async def position(self) -> Decimal:
+        return sum((p.size for p in await self.venue.fetch_positions(["BTCUSDT"])), Decimal(0))
+
+    async def slots(self) -> list[InventorySlot]:
+        assert self.c.redis is not None
+        client = aioredis.from_url(self.c.redis.url)
+        try:
+            raw = await client.hgetall(GRID_SLOTS.key(agent="mm1", symbol="BTCUSDT"))
+        finally:
+            await client.aclose()
+        return sorted((decode_slot(v) for v in raw.values()), key=lambda s: s.slot_price)
+
+
+async def until(check: Callable[[], Any], what: str, within: float = 20.0) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def running(tmp_path: Path, pki: DevPki) -> AsyncIterator[Running]:
+    constellation = LocalConstellation(
+        workdir=tmp_path / "run",
+        cert_dir=pki.directory,
+        ports={name: ServicePorts(free_port(), free_port(), free_port()) for name in SERVICES},
+        trading=TradingSetup(symbols=("BTCUSDT",), market_makers=(GRID,), paper_source="manual"),
+        paper_port=free_port(),
+    )
+    await asyncio.to_thread(constellation.start)
+    try:
+        async with aiohttp.ClientSession() as session:
+            run = Running(constellation, session)
+            await run.venue.load_markets()
+            try:
+                yield run
+            finally:
+                await run.venue.close()
+    finally:
+        codes = await asyncio.to_thread(constellation.stop)
+        assert set(codes.values()) == {0}, codes
+
+
+async def assert_slots_match_the_venue(run: Running) -> list[InventorySlot]:
+    slots = await run.slots()
+    venue_orders = await run.open_orders()
+    working = {s.client_order_id: s for s in slots if s.lock_status is LockStatus.LOCKED}
+    assert set(working) == set(venue_orders), (working.keys(), venue_orders.keys())
+    for cid, slot in working.items():
+        side, price, qty = venue_orders[cid]
+        assert slot.order_side is not None
+        assert (slot.order_side.value, slot.order_price, slot.order_qty) == (side, price, qty)
+    assert sum((s.position_qty for s in slots), Decimal(0)) == await run.position()
+    return slots
+
+
+async def test_price_path_places_grid_buys_fills_them_and_closes_with_take_profit_sells(
+    running: Running,
+) -> None:
+    run = running
+    # the first price fixes the anchor: buys one and two levels below (30000 itself is too close).
+    # Prices are core NATS (latest wins, no replay), so repeat it until the agent has seen it.
+
+    async def two_buys() -> Any:
+        orders = await run.open_orders()
+        if len(orders) == 2:
+            return orders
+        await run.price("30000.0")
+        return None
+
+    orders = await until(two_buys, "the first grid buys")
+    assert orders == {
+        "BTCUSDT-mm1-299000-B-0": ("BUY", Decimal("29900"), Decimal("0.010")),
+        "BTCUSDT-mm1-298000-B-0": ("BUY", Decimal("29800"), Decimal("0.010")),
+    }
+    await until(_settled(run), "the slots to record both acknowledgements")
+    await assert_slots_match_the_venue(run)
+
+    # the price trades through 29900: the buy fills; the close is a reduce-only SELL one level up
+    await run.price("29850.0")
+
+    async def take_profit() -> Any:
+        orders = await run.open_orders()
+        return orders.get("BTCUSDT-mm1-299000-S-1")
+
+    assert await until(take_profit, "the take-profit sell") == ("SELL", Decimal("30000"), Decimal("0.010"))
+    await until(_settled(run), "the slots to settle")
+    slots = await assert_slots_match_the_venue(run)
+    filled = [s for s in slots if s.position_status is PositionStatus.FILLED]
+    assert [(s.slot_price, s.position_qty) for s in filled] == [(Decimal("29900.0"), Decimal("0.010"))]
+    assert await run.position() == Decimal("0.010")
+
+    # the price comes back through 30000: the sell fills, the slot is empty again, the position flat
+    await run.price("30050.0")
+
+    async def flat() -> Any:
+        return await run.position() == 0 and "BTCUSDT-mm1-299000-S-1" not in await run.open_orders()
+
+    await until(flat, "the take-profit fill")
+    await until(_settled(run), "the slots to settle")
+    slots = await assert_slots_match_the_venue(run)
+    assert all(s.position_status is PositionStatus.EMPTY for s in slots)
+    assert next(s for s in slots if s.slot_price == Decimal("29900.0")).cycle == 2
+
+
+def _settled(run: Running) -> Callable[[], Any]:
+    async def check() -> bool:
+        slots = await run.slots()
+        if any(s.lock_status is LockStatus.PENDING for s in slots):
+            return False
+        working = {s.client_order_id for s in slots if s.lock_status is LockStatus.LOCKED}
+        return working == set(await run.open_orders())
+
+    return check
