@@ -14,7 +14,7 @@ from opensqt.execution import durable, workflows
 from opensqt.execution.gate import TradingStateGate
 from opensqt.execution.marks import RedisSubmitMarks
 from opensqt.execution.order_executor import OrderExecutor
-from opensqt.execution.rate_budget import RateBudgetSettings, RedisRateBudget
+from opensqt.execution.rate_budget import MeteredBudget, RateBudgetSettings, RedisRateBudget
 from opensqt.execution.registry import ExecutorEntry, ExecutorRegistry
 from opensqt.execution.service import ExecutorServicer
 from opensqt.model import Instrument
@@ -57,11 +57,14 @@ async def run(
         gate = TradingStateGate(await TradingStateStore(runtime.redis).get())
         exchange = CcxtExchange(settings.venue.ccxt_config())
         runtime.on_stop(exchange.close)
-        budget = RedisRateBudget(
-            runtime.redis,
-            venue=venue,
-            account=settings.account,
-            settings=RateBudgetSettings(settings.rate_per_second, settings.rate_burst),
+        budget = MeteredBudget(
+            RedisRateBudget(
+                runtime.redis,
+                venue=venue,
+                account=settings.account,
+                settings=RateBudgetSettings(settings.rate_per_second, settings.rate_burst),
+            ),
+            runtime.metrics.rate_limit_wait,
         )
         executor = OrderExecutor(
             exchange,

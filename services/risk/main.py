@@ -40,6 +40,7 @@ async def run(
         controller = TradingStateController(
             runtime.redis, runtime.bus, runtime.clock, runtime.metrics, fanout
         )
+        await controller.publish_gauge()
         monitor = RiskMonitor(
             controller,
             CrashDetector(settings.crash.config()),

@@ -13,11 +13,13 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from prometheus_client import Histogram
+
 from opensqt.errors import RateLimited
 from opensqt.transport.redis_keys import RATE_BUDGET
 from opensqt.transport.redis_store import RedisStore
 
-__all__ = ["RateBudget", "RateBudgetSettings", "RedisRateBudget"]
+__all__ = ["MeteredBudget", "RateBudget", "RateBudgetSettings", "RedisRateBudget"]
 
 # KEYS[1] bucket hash. ARGV: rate per second, burst, cost. Returns {granted 0|1, wait microseconds}.
 _TAKE_LUA = """
@@ -111,3 +113,19 @@ class RedisRateBudget:
 
     async def block(self, seconds: float) -> None:
         await self._block(keys=[self._key], args=[int(max(0.0, seconds) * 1_000_000)])
+
+
+class MeteredBudget:
+    """A :class:`RateBudget` that records every wait in a Prometheus histogram."""
+
+    def __init__(self, budget: RateBudget, wait_seconds: Histogram) -> None:
+        self._budget = budget
+        self._wait = wait_seconds
+
+    async def acquire(self, cost: int = 1) -> float:
+        waited = await self._budget.acquire(cost)
+        self._wait.observe(waited)
+        return waited
+
+    async def block(self, seconds: float) -> None:
+        await self._budget.block(seconds)

@@ -53,6 +53,13 @@ class TradingStateController:
     async def current(self) -> TradingState:
         return await self._states.get()
 
+    async def publish_gauge(self) -> TradingState:
+        """Set ``opensqt_trading_state`` from the durable state (at start)."""
+        state = await self._states.get()
+        for kind in TradingStateKind:
+            self._metrics.trading_state.labels(kind.value).set(1 if kind is state.state else 0)
+        return state
+
     async def change(
         self, target: TradingStateKind, *, reason: str, set_by: str, action: str
     ) -> tuple[TradingState, list[PushResult]]:

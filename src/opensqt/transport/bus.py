@@ -67,6 +67,7 @@ class EventBus:
         self._metrics = metrics
         self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("opensqt.transport.bus")
         self._subscriptions: list[Any] = []
+        self._durables: dict[str, Any] = {}
 
     @classmethod
     async def connect(
@@ -189,6 +190,9 @@ class EventBus:
                 manual_ack=True,
                 deliver_policy=deliver_policy,
             )
+            if durable:
+                self._durables[durable] = sub
+                self._metrics.nats_consumer_lag.labels(durable).set(0)
         else:
             sub = await self._nc.subscribe(subject, queue=queue or "", cb=_on_message)
         self._subscriptions.append(sub)
@@ -232,6 +236,22 @@ class EventBus:
                 return
             if jetstream:
                 await msg.ack()
+
+    async def record_consumer_lag(self) -> None:
+        """Set ``opensqt_nats_consumer_pending`` for every durable consumer of this service."""
+        for name, sub in self._durables.items():
+            try:
+                info = await sub.consumer_info()
+            except Exception as exc:  # a lag reading must never disturb the service
+                log.debug("consumer_info_failed", consumer=name, error=str(exc))
+                continue
+            self._metrics.nats_consumer_lag.labels(name).set(info.num_pending + info.num_ack_pending)
+
+    async def watch_consumer_lag(self, interval_seconds: float = 2.0) -> None:
+        """Record consumer lag every ``interval_seconds`` until cancelled."""
+        while True:
+            await self.record_consumer_lag()
+            await asyncio.sleep(interval_seconds)
 
     async def close(self) -> None:
         """Unsubscribe, then drain and close the connection."""

@@ -75,9 +75,9 @@ class ExecutorStack:
         return [o for o in latest.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
 
 
-async def wait_for_markets(target: str, pki: DevPki, timeout: float = 15.0) -> None:
+async def wait_for_markets(target: str, pki: DevPki, within: float = 15.0) -> None:
     """Until the executor has loaded the venue's instruments."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     tls = TlsFiles(pki.ca, pki.cert("operator"), pki.key("operator"))
     async with secure_channel(target, tls) as channel:
         stub = executor_pb2_grpc.ExecutorServiceStub(channel)

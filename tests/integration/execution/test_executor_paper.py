@@ -134,27 +134,29 @@ async def test_bad_order_arguments_are_refused_naming_the_field_and_never_reach_
 
 async def test_an_executor_started_while_halted_refuses_orders_until_resume(stack: ExecutorStack) -> None:
     infra, pki = stack.infra, stack.infra.pki
-    async with running_service(run_risk, infra.service_settings(RiskSettings)) as risk_runtime:
-        async with secure_channel(f"127.0.0.1:{risk_runtime.grpc.port}", operator(pki)) as channel:
-            risk = risk_pb2_grpc.RiskServiceStub(channel)
-            await risk.Halt(risk_pb2.HaltRequest(reason="before the late executor"))
-            late = infra.service_settings(
-                ExecutorSettings, executor_id="executor-late", venue=venue_settings(stack.paper)
-            )
-            async with running_service(run_executor, late) as runtime:
-                target = f"127.0.0.1:{runtime.grpc.port}"
-                await wait_for_markets(target, pki)
-                async with secure_channel(target, operator(pki)) as executor_channel:
-                    executor = executor_pb2_grpc.ExecutorServiceStub(executor_channel)
-                    with pytest.raises(grpc.aio.AioRpcError) as refused:
-                        await executor.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit("late-1")))
-                    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-                    assert "HALTED" in refused.value.details()
-                    assert await stack.venue_orders() == {}
-                    resumed = await risk.Resume(risk_pb2.ResumeRequest(reason="all clear"))
-                    assert {a.executor_id for a in resumed.executors if a.acknowledged} >= {"executor-late"}
-                    placed = await executor.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit("late-2")))
-                    assert placed.order.status == resources_pb2.ORDER_STATUS_NEW
+    async with (
+        running_service(run_risk, infra.service_settings(RiskSettings)) as risk_runtime,
+        secure_channel(f"127.0.0.1:{risk_runtime.grpc.port}", operator(pki)) as channel,
+    ):
+        risk = risk_pb2_grpc.RiskServiceStub(channel)
+        await risk.Halt(risk_pb2.HaltRequest(reason="before the late executor"))
+        late = infra.service_settings(
+            ExecutorSettings, executor_id="executor-late", venue=venue_settings(stack.paper)
+        )
+        async with running_service(run_executor, late) as runtime:
+            target = f"127.0.0.1:{runtime.grpc.port}"
+            await wait_for_markets(target, pki)
+            async with secure_channel(target, operator(pki)) as executor_channel:
+                executor = executor_pb2_grpc.ExecutorServiceStub(executor_channel)
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await executor.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit("late-1")))
+                assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                assert "HALTED" in refused.value.details()
+                assert await stack.venue_orders() == {}
+                resumed = await risk.Resume(risk_pb2.ResumeRequest(reason="all clear"))
+                assert {a.executor_id for a in resumed.executors if a.acknowledged} >= {"executor-late"}
+                placed = await executor.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit("late-2")))
+                assert placed.order.status == resources_pb2.ORDER_STATUS_NEW
 
 
 async def test_halt_leaves_no_working_order(stack: ExecutorStack) -> None:
@@ -184,17 +186,28 @@ async def test_a_two_leg_sequence_on_the_paper_exchange_completes_and_is_idempot
     steps = [
         executor_pb2.SequenceStep(
             step_id="long-btc",
-            order=executor_pb2.OrderRequest(symbol="BTCUSDT", client_order_id="seq1-a", side=resources_pb2.SIDE_BUY,
-                                            type=market, quantity="0.010"),
+            order=executor_pb2.OrderRequest(
+                symbol="BTCUSDT",
+                client_order_id="seq1-a",
+                side=resources_pb2.SIDE_BUY,
+                type=market,
+                quantity="0.010",
+            ),
             compensate_on_failure=True,
         ),
         executor_pb2.SequenceStep(
             step_id="short-btc",
-            order=executor_pb2.OrderRequest(symbol="BTCUSDT", client_order_id="seq1-b", side=resources_pb2.SIDE_SELL,
-                                            type=market, quantity="1", reduce_only=True),
+            order=executor_pb2.OrderRequest(
+                symbol="BTCUSDT",
+                client_order_id="seq1-b",
+                side=resources_pb2.SIDE_SELL,
+                type=market,
+                quantity="1",
+                reduce_only=True,
+            ),
             size_from_step="long-btc",
         ),
-    ]  # fmt: skip
+    ]
     request = executor_pb2.ExecuteSequenceRequest(sequence_id="seq1", steps=steps)
     async with stack.channel() as channel:
         stub = executor_pb2_grpc.ExecutorServiceStub(channel)
