@@ -1,0 +1,89 @@
+"""Traces leave a service over OTLP/gRPC: a real OTLP receiver on loopback gets the spans of a
+traced NATS publish and its consumer, joined by one trace id."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from opensqt.config import NatsSettings
+from opensqt.devstack import NatsServer
+from opensqt.model import PriceChange
+from opensqt.telemetry import ServiceMetrics, configure_tracing
+from opensqt.transport.bus import EventBus, EventContext
+from opensqt.transport.subjects import PRICE
+
+pytestmark = pytest.mark.integration
+
+
+class Receiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, str, bytes]] = []
+
+    async def Export(self, request: Any, context: Any) -> Any:
+        for resource_spans in request.resource_spans:
+            service = next(
+                (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"),
+                "",
+            )
+            for scope in resource_spans.scope_spans:
+                self.spans.extend((service, span.name, span.trace_id) for span in scope.spans)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+def by_name(spans: Sequence[tuple[str, str, bytes]], name: str) -> tuple[str, str, bytes]:
+    return next(s for s in spans if s[1] == name)
+
+
+async def test_spans_of_two_services_are_exported_over_otlp_with_one_trace_id(nats: NatsServer) -> None:
+    receiver = Receiver()
+    server = grpc.aio.server()
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    monitor_tracing = configure_tracing("monitor", otlp_endpoint=endpoint)
+    strategy_tracing = configure_tracing("strategy", otlp_endpoint=endpoint)
+    monitor = await EventBus.connect(
+        NatsSettings(url=nats.url),
+        service="monitor",
+        metrics=ServiceMetrics("monitor"),
+        tracer_provider=monitor_tracing,
+    )
+    strategy = await EventBus.connect(
+        NatsSettings(url=nats.url), service="strategy", metrics=ServiceMetrics("strategy"),
+        tracer_provider=strategy_tracing,
+    )  # fmt: skip
+    got = asyncio.Event()
+
+    async def on_price(price: PriceChange, ctx: EventContext) -> None:
+        got.set()
+
+    try:
+        await strategy.subscribe(PRICE, PRICE.pattern(), on_price)
+        await strategy.client.flush()
+        price = PriceChange(venue="paper", symbol="BTCUSDT", price=Decimal("60000.5"))
+        await monitor.publish(PRICE, PRICE.subject(venue="paper", symbol="BTCUSDT"), price)
+        await asyncio.wait_for(got.wait(), 5)
+        await asyncio.sleep(0.05)  # the consumer span ends right after the handler
+        # the exporter blocks its caller; the receiver lives on this loop, so flush from a thread
+        assert await asyncio.to_thread(monitor_tracing.force_flush, 5000)
+        assert await asyncio.to_thread(strategy_tracing.force_flush, 5000)
+    finally:
+        await monitor.close()
+        await strategy.close()
+        await asyncio.to_thread(monitor_tracing.shutdown)
+        await asyncio.to_thread(strategy_tracing.shutdown)
+        await server.stop(0)
+    published = by_name(receiver.spans, "publish price")
+    received = by_name(receiver.spans, "receive price")
+    assert published[0] == "opensqt-monitor"
+    assert received[0] == "opensqt-strategy"
+    assert published[2] == received[2]
+    assert len(published[2]) == 16
