@@ -56,6 +56,7 @@ async def start_market_makers(
             trading_state=registry,
             metrics=runtime.metrics,
             account=settings.account,
+            tracer_provider=runtime.tracer_provider,
         )
         await agent.start()
         registry.add(agent)

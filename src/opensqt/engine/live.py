@@ -14,6 +14,9 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Protocol
 
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TracerProvider
+
 from opensqt.clock import Clock
 from opensqt.engine.gateway import OrderGateway
 from opensqt.errors import (
@@ -63,6 +66,7 @@ class MarketMakerAgent:
         trading_state: TradingStateSource,
         metrics: ServiceMetrics | None = None,
         account: str = "",
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.name = config.agent
         self.symbols: tuple[str, ...] = (instrument.symbol,)
@@ -78,6 +82,10 @@ class MarketMakerAgent:
         self._account = account
         self._strategy: Strategy | None = None
         self._latest: PriceChange | None = None
+        # The span context of the tick that delivered _latest: evaluation runs in its trace, so
+        # one trace follows a price from the monitor through strategy to the executor's answer.
+        self._latest_trace: SpanContext | None = None
+        self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("opensqt.engine.live")
         self._wake = asyncio.Event()
         self.evaluations = 0
         self.orders_sent = 0
@@ -112,6 +120,7 @@ class MarketMakerAgent:
             return
         if self._latest is None or price.sequence == 0 or price.sequence >= self._latest.sequence:
             self._latest = price
+            self._latest_trace = trace.get_current_span().get_span_context()
             self._wake.set()
 
     async def on_order_update(self, update: OrderUpdate, ctx: EventContext | None = None) -> None:
@@ -132,8 +141,18 @@ class MarketMakerAgent:
             self._wake.clear()
             if self.paused or self._latest is None:
                 continue
+            parent = (
+                trace.set_span_in_context(NonRecordingSpan(self._latest_trace))
+                if self._latest_trace
+                else None
+            )
             try:
-                await self.evaluate(self._latest.price)
+                with self._tracer.start_as_current_span(
+                    "evaluate grid",
+                    context=parent,
+                    attributes={"agent": self.name, "price": str(self._latest.price)},
+                ):
+                    await self.evaluate(self._latest.price)
             except OpenSQTError as exc:
                 log.error("evaluation_failed", agent=self.name, error=str(exc))
             except Exception:
