@@ -267,6 +267,10 @@ class CcxtExchange:
         raws = await self._call(self._ex.fetch_open_orders(self._u(symbol) if symbol else None))
         return [self._order(r) for r in raws]
 
+    async def fetch_recent_orders(self, symbol: str, *, since_ms: int) -> list[Order]:
+        raws = await self._call(self._ex.fetch_orders(self._u(symbol), since_ms or None))
+        return [self._order(r) for r in raws]
+
     def _order(self, raw: Mapping[str, Any], fallback: Order | None = None) -> Order:
         unified = raw.get("symbol")
         market = self._ex.markets.get(unified) if unified else None

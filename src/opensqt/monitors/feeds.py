@@ -54,6 +54,7 @@ class FeedRunner:
         candle_interval: str = "1m",
         position_poll_seconds: float = 2.0,
         max_backoff_seconds: float = 10.0,
+        resync_lookback_ms: int = 6 * 3_600_000,
         metrics: ServiceMetrics | None = None,
     ) -> None:
         self._exchange = exchange
@@ -69,6 +70,8 @@ class FeedRunner:
         self._metrics = metrics
         self._sequence: dict[str, int] = {}
         self._markets_loaded = False
+        self._resync_lookback_ms = resync_lookback_ms
+        self._last_order_ms = 0
         self._markets_lock = asyncio.Lock()
         self._positions_seen: dict[str, tuple[str, ...]] = {}
 
@@ -161,12 +164,26 @@ class FeedRunner:
     # --- account ---------------------------------------------------------------------------
 
     async def _publish_order(self, order: Order) -> None:
+        self._last_order_ms = max(self._last_order_ms, order.updated_ms)
         update = OrderUpdate(event_id=order_event_id(order), order=order, source="monitor")
         subject = ORDER.subject(account=self._account, symbol=order.symbol)
         await self._bus.publish(ORDER, subject, update, msg_id=update.event_id)
 
     async def _orders(self, status: FeedStatus, symbol: str) -> None:
-        # Resync first: whatever changed while disconnected is visible in the open orders.
+        # Resync first, over REST: orders that changed while the stream was down (filled or
+        # cancelled ones too, or their fills would be lost), then the open ones. Repeats are
+        # harmless: JetStream de-duplicates by event id and slot transitions are idempotent.
+        since = (
+            self._last_order_ms - 60_000
+            if self._last_order_ms
+            else self._clock.now_ms() - self._resync_lookback_ms
+        )
+        for watched in self._symbols:
+            for order in sorted(
+                await self._exchange.fetch_recent_orders(watched, since_ms=max(0, since)),
+                key=lambda o: (o.updated_ms, o.exchange_order_id),
+            ):
+                await self._publish_order(order)
         for order in await self._exchange.fetch_open_orders():
             await self._publish_order(order)
         self._seen(status)
