@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthFailed",
+    "BudgetExhausted",
     "DuplicateOrder",
     "PostOnlyRejected",
     "OrderNotFound",
@@ -79,6 +80,11 @@ class RateLimited(Retryable):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(message)
+
+
+class BudgetExhausted(RateLimited):
+    """Our own rate budget could not grant a token in time: nothing was sent, the venue said
+    nothing, so nothing must be blocked for the account."""
 
 
 class ExchangeUnavailable(Retryable):

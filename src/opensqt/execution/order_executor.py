@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from opensqt.errors import (
+    BudgetExhausted,
     DuplicateOrder,
     ExchangeError,
     OrderNotFound,
@@ -121,6 +122,8 @@ class OrderExecutor:
                 log.info("post_only_fallback", client_order_id=order.client_order_id)
                 order = replace(order, post_only=False)
                 continue
+            except BudgetExhausted:
+                raise  # our own queue was too long: nothing was sent, nothing to block
             except Retryable as error:
                 if isinstance(error, RateLimited):
                     await self.budget.block(self.policy.delay(retries, error, self._rng))

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from prometheus_client import Histogram
 
-from opensqt.errors import RateLimited
+from opensqt.errors import BudgetExhausted
 from opensqt.transport.redis_keys import RATE_BUDGET
 from opensqt.transport.redis_store import RedisStore
 
@@ -72,7 +72,7 @@ class RateBudgetSettings:
 
 class RateBudget(Protocol):
     async def acquire(self, cost: int = 1) -> float:
-        """Wait for ``cost`` tokens; returns the seconds waited. RateLimited past the max wait."""
+        """Wait for ``cost`` tokens; returns the seconds waited. BudgetExhausted past the max wait."""
         ...
 
     async def block(self, seconds: float) -> None:
@@ -104,7 +104,7 @@ class RedisRateBudget:
             waited = time.monotonic() - started
             wait_s = int(wait_us) / 1_000_000
             if waited + wait_s > self._settings.max_wait_seconds:
-                raise RateLimited(
+                raise BudgetExhausted(
                     f"rate budget exhausted: would wait {waited + wait_s:.1f}s "
                     f"(max {self._settings.max_wait_seconds}s)",
                     retry_after_s=wait_s,

@@ -17,6 +17,12 @@ POST    /admin/accounts      ``{name, keys: [{api_key, api_secret, can_trade?}],
 GET     /admin/faults        active faults
 POST    /admin/faults        a fault or a list of faults (see :mod:`opensqt.paper.faults`)
 DELETE  /admin/faults        clear every fault
+GET     /admin/requests      the request log (:mod:`opensqt.paper.limits`): ``{requests: [...],
+                             evicted, capacity}``, ``?path=`` (prefix) ``&method=&status=&order=``
+DELETE  /admin/requests      empty the request log
+GET     /admin/limits        ban and order-limit settings, and the active bans
+POST    /admin/limits        change some of them, e.g. ``{"ban": true, "orders_per_interval": 5}``
+DELETE  /admin/limits        lift every ban and forget the order-limit counts
 ======  ===================  ==================================================================
 """
 
@@ -26,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from opensqt.exchange.state import encode
 from opensqt.model.money import ZERO
@@ -98,6 +105,11 @@ class AdminApi:
             web.get("/admin/faults", self.faults),
             web.post("/admin/faults", self.add_faults),
             web.delete("/admin/faults", self.clear_faults),
+            web.get("/admin/requests", self.requests),
+            web.delete("/admin/requests", self.clear_requests),
+            web.get("/admin/limits", self.limits),
+            web.post("/admin/limits", self.set_limits),
+            web.delete("/admin/limits", self.reset_limits),
         ]
 
     @web.middleware
@@ -333,3 +345,46 @@ class AdminApi:
         self.exchange.faults.clear()
         self.exchange.hub.refuse_until_ms = 0
         return json_response(self.exchange.faults.describe())
+
+    # -- request log and rate limits ------------------------------------------------------
+
+    async def requests(self, request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            status = int(query["status"]) if query.get("status") else None
+        except ValueError as exc:
+            raise AdminError("status must be an integer") from exc
+        order_text = query.get("order", "")
+        if order_text not in ("", "true", "false"):
+            raise AdminError("order must be true or false")
+        log = self.exchange.traffic.log
+        records = log.query(
+            path=query.get("path", ""),
+            method=query.get("method", "").upper(),
+            status=status,
+            order=None if not order_text else order_text == "true",
+        )
+        return json_response(
+            {"requests": [r.to_json() for r in records], "evicted": log.evicted, "capacity": log.capacity}
+        )
+
+    async def clear_requests(self, request: web.Request) -> web.Response:
+        self.exchange.traffic.log.clear()
+        return json_response({"requests": []})
+
+    async def limits(self, request: web.Request) -> web.Response:
+        return json_response(self.exchange.traffic.describe())
+
+    async def set_limits(self, request: web.Request) -> web.Response:
+        body = await self._object(request)
+        if "request_log_size" in body:
+            raise AdminError("request_log_size is set at start (settings) only")
+        try:
+            self.exchange.traffic.configure(body)
+        except ValidationError as exc:
+            raise AdminError(str(exc)) from exc
+        return json_response(self.exchange.traffic.describe())
+
+    async def reset_limits(self, request: web.Request) -> web.Response:
+        self.exchange.traffic.reset()
+        return json_response(self.exchange.traffic.describe())

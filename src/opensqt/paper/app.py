@@ -27,6 +27,7 @@ from opensqt.paper.admin import AdminApi
 from opensqt.paper.auth import KeyRing
 from opensqt.paper.binance_errors import BinanceError, errors
 from opensqt.paper.faults import FaultPlan
+from opensqt.paper.limits import Traffic
 from opensqt.paper.records import Family, Wallet
 from opensqt.paper.reports import Reports
 from opensqt.paper.rest import RestApi, json_response
@@ -75,6 +76,7 @@ class PaperExchange:
         self.reports = Reports(self.venue)
         self.keys = KeyRing(recv_window_max_ms=settings.recv_window_max_ms)
         self.faults = FaultPlan()
+        self.traffic = Traffic(settings.rate_limits, self.clock, self.keys)
         self.hub = StreamHub(self.venue, self.keys, self.clock.now_ms)
         self.store = PaperStore(settings.state_file) if persist else None
         self.source = source or make_source(settings.source, settings.markets)
@@ -186,7 +188,14 @@ class PaperExchange:
 
     def _build_app(self) -> web.Application:
         admin = AdminApi(self)
-        app = web.Application(middlewares=[self._fault_middleware, self._error_middleware, admin.guard])
+        app = web.Application(
+            middlewares=[
+                self.traffic.middleware,  # outermost: logs every answer, refuses banned/limited orders
+                self._fault_middleware,
+                self._error_middleware,
+                admin.guard,
+            ]
+        )
         app.add_routes(RestApi(self).routes())
         app.add_routes(admin.routes())
         app.router.add_route("*", "/{tail:.*}", self._fallback)

@@ -9,7 +9,9 @@ kind           effect
 =============  =============================================================================
 latency        ``ms`` of added delay before the request is handled
 http_error     ``status`` 429 (``{"code":-1003}``, ``Retry-After: retry_after``) or 418
-               (banned), without handling the request
+               (banned), without handling the request; with bans on
+               (:mod:`opensqt.paper.limits`) it bans the client's order requests for
+               ``retry_after`` seconds, and a banned request does not use up the fault
 reject         a Binance error (``status``, ``code``, ``msg``) without handling the request
 ambiguous      the request IS handled (an order is placed and persisted), then the response is
                withheld: ``mode`` ``delay`` (for ``delay_ms``, past the client's timeout) or

@@ -35,6 +35,7 @@ __all__ = [
     "MarketSettings",
     "PaperSettings",
     "PerpSettings",
+    "RateLimitSettings",
     "SourceSettings",
     "SpotSettings",
 ]
@@ -144,6 +145,20 @@ class SourceSettings(BaseModel):
     loop: bool = True
 
 
+class RateLimitSettings(BaseModel):
+    """The request log's size, Binance's 418 ban after an ignored 429, and a per-client order
+    limit (:mod:`opensqt.paper.limits`); bans and the limit are off by default."""
+
+    model_config = {"extra": "forbid"}
+
+    ban: bool = False
+    ban_grace_ms: int = Field(default=0, ge=0)
+    orders_per_interval: int = Field(default=0, ge=0)
+    interval_ms: int = Field(default=1000, ge=1)
+    retry_after_s: int = Field(default=1, ge=1)
+    request_log_size: int = Field(default=50_000, ge=1)
+
+
 def _default_accounts() -> list[AccountSettings]:
     return [
         AccountSettings(
@@ -190,6 +205,7 @@ class PaperSettings(BaseSettings):
     default_leverage: int = 20
     margin_max_leverage: Decimal = Decimal(3)
     recv_window_max_ms: int = 60_000
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     log_format: Literal["console", "json"] = "console"
 
     @field_validator("markets")

@@ -243,3 +243,19 @@ def test_backoff_policy_doubles_caps_and_jitters() -> None:
     assert policy.should_retry(Retryable("x"), 4)
     assert not policy.should_retry(Retryable("x"), 5)
     assert not policy.should_retry(InsufficientFunds("x"), 0)  # type: ignore[arg-type]
+
+
+async def test_our_own_budget_timing_out_is_reported_without_blocking_the_account() -> None:
+    from opensqt.errors import BudgetExhausted
+
+    class Exhausted(Budget):
+        async def acquire(self, cost: int = 1) -> float:
+            raise BudgetExhausted("rate budget exhausted: would wait 31.0s (max 30.0s)")
+
+    venue = SimExchange()
+    budget = Exhausted()
+    executor = OrderExecutor(venue, budget, TradingStateGate(), Marks())
+    with pytest.raises(BudgetExhausted):
+        await executor.place(limit())
+    assert budget.blocked == []
+    assert venue.create_calls == 0
