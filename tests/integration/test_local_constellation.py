@@ -19,7 +19,9 @@ async def test_service_processes_serve_over_mtls_and_exit_zero_on_sigterm(
     tmp_path: Path, pki: DevPki
 ) -> None:
     ports = {name: ServicePorts(free_port(), free_port(), free_port()) for name in SERVICES}
-    constellation = LocalConstellation(workdir=tmp_path / "run", cert_dir=pki.directory, ports=ports)
+    constellation = LocalConstellation(
+        workdir=tmp_path / "run", cert_dir=pki.directory, ports=ports, paper_port=free_port()
+    )
     await asyncio.to_thread(constellation.start)
     try:
         for name in SERVICES:
@@ -34,7 +36,7 @@ async def test_service_processes_serve_over_mtls_and_exit_zero_on_sigterm(
             assert f'opensqt_build_info{{service="{name}"' in body
     finally:
         codes = await asyncio.to_thread(constellation.stop)
-    assert codes == dict.fromkeys(SERVICES, 0)
+    assert codes == dict.fromkeys((*SERVICES, "paper-exchange"), 0)
     for name in SERVICES:
         log = (tmp_path / "run" / f"{name}.log").read_text()
         assert "service_stopped" in log, name

@@ -135,7 +135,7 @@ async def test_core_nats_subscriber_drops_malformed_prices_and_keeps_receiving(i
         await publisher.client.publish(subject, bad.SerializeToString())
         good = PriceChange(venue="paper", symbol="BTCUSDT", price=Decimal("60123.45"), sequence=2)
         await publisher.publish(PRICE, subject, good)
-        await eventually(lambda: len(received) == 1)
+        await eventually(lambda: len(received) == 1, within=15)
         assert received == [good]
         assert (
             metrics.registry.get_sample_value(
