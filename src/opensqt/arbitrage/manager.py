@@ -33,6 +33,7 @@ from opensqt.model.money import ZERO, parse_decimal
 from opensqt.model.resources import Order, Position
 from opensqt.model.state import Leg
 from opensqt.transport.redis_keys import LEGS
+from opensqt.transport.versioned import CAS_JSON_FIELD_LUA, json_count, json_text
 
 if TYPE_CHECKING:
     from opensqt.transport.redis_store import RedisStore
@@ -144,24 +145,6 @@ class InMemoryLegStore:
         return LegCasResult(True, record)
 
 
-# The same contract as opensqt.grid.manager.CAS_JSON_FIELD_LUA: compare-and-set of one hash
-# field holding a JSON document with a top-level "version".
-# KEYS[1] = hash; ARGV[1] = field; ARGV[2] = expected version (0 = absent); ARGV[3] = document.
-# Returns {1} when written, {0, current document or ''} when the stored version differs.
-_CAS_LUA = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-local version = 0
-if current then
-  version = tonumber(cjson.decode(current)['version'])
-end
-if version ~= tonumber(ARGV[2]) then
-  return {0, current or ''}
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return {1}
-"""
-
-
 class RedisLegStore:
     """Legs in the Redis hash ``LEGS`` (owner: strategy); every write is one Lua compare-and-set."""
 
@@ -169,7 +152,7 @@ class RedisLegStore:
         self.agent = agent
         self._client = redis.client
         self._key = redis.writable(LEGS, agent=agent)
-        self._cas = redis.client.register_script(_CAS_LUA)
+        self._cas = redis.client.register_script(CAS_JSON_FIELD_LUA)
 
     async def load(self) -> list[LegRecord]:
         raw = await self._client.hgetall(self._key)
@@ -426,29 +409,15 @@ def decode_leg_record(raw: bytes | str) -> LegRecord:
         if not isinstance(events, list) or not all(isinstance(event, str) for event in events):
             raise TypeError(f"recent_events must be a list of strings, got {events!r}")
         leg = Leg(
-            agent=_text(document, "agent"),
-            venue=_text(document, "venue"),
-            symbol=_text(document, "symbol"),
+            agent=json_text(document, "agent"),
+            venue=json_text(document, "venue"),
+            symbol=json_text(document, "symbol"),
             market_type=MarketType(document["market_type"]),
             size=parse_decimal(document["size"], field="size"),
             entry_price=parse_decimal(document["entry_price"], field="entry_price", non_negative=True),
-            updated_ms=_count(document, "updated_ms"),
-            version=_count(document, "version"),
+            updated_ms=json_count(document, "updated_ms"),
+            version=json_count(document, "version"),
         )
         return LegRecord(leg, tuple(events))
     except (KeyError, TypeError, ValueError) as exc:
         raise LegDecodeError(f"stored leg {raw!r} is unreadable: {exc}") from exc
-
-
-def _text(document: dict[str, Any], name: str) -> str:
-    value = document[name]
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {value!r}")
-    return value
-
-
-def _count(document: dict[str, Any], name: str) -> int:
-    value = document[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
-    return value

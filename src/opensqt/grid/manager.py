@@ -39,6 +39,7 @@ from opensqt.model.money import ZERO, DecimalParseError, parse_decimal
 from opensqt.model.resources import Order, Position
 from opensqt.model.state import InventorySlot
 from opensqt.transport.redis_keys import GRID_ANCHOR, GRID_SLOTS
+from opensqt.transport.versioned import CAS_JSON_FIELD_LUA, json_count, json_text
 
 if TYPE_CHECKING:
     from opensqt.transport.redis_store import RedisStore
@@ -176,18 +177,6 @@ class InMemorySlotStore:
 # Compare-and-set of one hash field holding a JSON document with a top-level "version".
 # KEYS[1] = hash; ARGV[1] = field; ARGV[2] = expected version (0 = absent); ARGV[3] = document.
 # Returns {1} when written, {0, current document or ''} when the stored version differs.
-CAS_JSON_FIELD_LUA = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-local version = 0
-if current then
-  version = tonumber(cjson.decode(current)['version'])
-end
-if version ~= tonumber(ARGV[2]) then
-  return {0, current or ''}
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return {1}
-"""
 
 
 class RedisSlotStore:
@@ -574,7 +563,7 @@ def slot_field(slot_price: Decimal) -> str:
     return format(slot_price.normalize(), "f")
 
 
-def _decimal_text(value: Decimal) -> str:
+def _decimaljson_text(value: Decimal) -> str:
     return format(value, "f")
 
 
@@ -583,15 +572,15 @@ def encode_slot(slot: InventorySlot) -> bytes:
     document = {
         "agent": slot.agent,
         "symbol": slot.symbol,
-        "slot_price": _decimal_text(slot.slot_price),
+        "slot_price": _decimaljson_text(slot.slot_price),
         "position_status": slot.position_status.value,
-        "position_qty": _decimal_text(slot.position_qty),
+        "position_qty": _decimaljson_text(slot.position_qty),
         "order_side": slot.order_side.value if slot.order_side is not None else None,
-        "order_price": _decimal_text(slot.order_price),
-        "order_qty": _decimal_text(slot.order_qty),
+        "order_price": _decimaljson_text(slot.order_price),
+        "order_qty": _decimaljson_text(slot.order_qty),
         "client_order_id": slot.client_order_id,
         "exchange_order_id": slot.exchange_order_id,
-        "order_filled_qty": _decimal_text(slot.order_filled_qty),
+        "order_filled_qty": _decimaljson_text(slot.order_filled_qty),
         "order_status": slot.order_status.value if slot.order_status is not None else None,
         "lock_status": slot.lock_status.value,
         "cycle": slot.cycle,
@@ -612,38 +601,24 @@ def decode_slot(raw: bytes | str) -> InventorySlot:
         side = document["order_side"]
         status = document["order_status"]
         return InventorySlot(
-            agent=_text(document, "agent"),
-            symbol=_text(document, "symbol"),
+            agent=json_text(document, "agent"),
+            symbol=json_text(document, "symbol"),
             slot_price=parse_decimal(document["slot_price"], field="slot_price", positive=True),
             position_status=PositionStatus(document["position_status"]),
             position_qty=parse_decimal(document["position_qty"], field="position_qty"),
             order_side=None if side is None else Side(side),
             order_price=parse_decimal(document["order_price"], field="order_price", non_negative=True),
             order_qty=parse_decimal(document["order_qty"], field="order_qty", non_negative=True),
-            client_order_id=_text(document, "client_order_id"),
-            exchange_order_id=_text(document, "exchange_order_id"),
+            client_order_id=json_text(document, "client_order_id"),
+            exchange_order_id=json_text(document, "exchange_order_id"),
             order_filled_qty=parse_decimal(
                 document["order_filled_qty"], field="order_filled_qty", non_negative=True
             ),
             order_status=None if status is None else OrderStatus(status),
             lock_status=LockStatus(document["lock_status"]),
-            cycle=_count(document, "cycle"),
-            post_only_rejects=_count(document, "post_only_rejects"),
-            version=_count(document, "version"),
+            cycle=json_count(document, "cycle"),
+            post_only_rejects=json_count(document, "post_only_rejects"),
+            version=json_count(document, "version"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SlotDecodeError(f"stored slot {raw!r} is unreadable: {exc}") from exc
-
-
-def _text(document: dict[str, Any], name: str) -> str:
-    value = document[name]
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {value!r}")
-    return value
-
-
-def _count(document: dict[str, Any], name: str) -> int:
-    value = document[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
-    return value
