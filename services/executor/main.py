@@ -73,19 +73,31 @@ async def run(
             RedisSubmitMarks(runtime.redis, venue=venue, account=settings.account),
             post_only_fallback=settings.post_only_fallback,
         )
+        # The workflows' instruments, and the servicer's (filled only once DBOS runs: until then
+        # order RPCs answer UNAVAILABLE and start no workflow).
         instruments: dict[str, Instrument] = {}
+        offered: dict[str, Instrument] = {}
         workflows.register(
             workflows.ExecutionContext(settings.executor_id, venue, settings.account, executor, instruments)
         )
-        # Recovery of pending workflows starts inside launch: the context above must exist first.
-        durable.acquire(
-            durable.dbos_config(
-                executor_id=settings.executor_id, system_database_url=settings.dbos.url(settings.executor_id)
-            )
+        dbos_config = durable.dbos_config(
+            executor_id=settings.executor_id, system_database_url=settings.dbos.url(settings.executor_id)
         )
+        joined = False
+
+        async def open_for_orders() -> None:
+            # Markets first, then DBOS: launch recovers pending workflows, and a recovered one
+            # needs the instruments (to size a leg from an earlier one, to unwind a filled leg)
+            # and the adapter's markets (to look up what it may have sent before the crash).
+            nonlocal joined
+            await load_markets(exchange, instruments)
+            durable.acquire(dbos_config)
+            joined = True
+            offered.update(instruments)
 
         async def leave_dbos() -> None:
-            durable.release()
+            if joined:
+                durable.release()
             workflows.unregister(settings.executor_id)
 
         runtime.on_stop(leave_dbos)
@@ -97,10 +109,10 @@ async def run(
             clock=runtime.clock,
             metrics=runtime.metrics,
             executor=executor,
-            instruments=instruments,
+            instruments=offered,
             bus=runtime.bus,
         )
-        runtime.spawn(load_markets(exchange, instruments), "load-markets")
+        runtime.spawn(open_for_orders(), "load-markets")
         await runtime.bus.subscribe(
             RISK_STATE, RISK_STATE.subject(), servicer.on_trading_state, deliver_policy=DeliverPolicy.LAST
         )
