@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,15 @@ def redis_server(tmp: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
+def dbos_database_url(tmp: Path) -> str:
+    """SQLite in ``tmp``; a fresh Postgres database when ``OPENSQT_TEST_PG_URL`` is set
+    (e.g. ``postgresql://postgres@127.0.0.1:5432``: DBOS creates the database itself)."""
+    base = os.environ.get("OPENSQT_TEST_PG_URL", "").strip()
+    if base:
+        return f"{base.rstrip('/')}/opensqt_test_{uuid.uuid4().hex[:12]}"
+    return f"sqlite:///{tmp / 'dbos.sqlite'}"
+
+
 def make_pki(directory: Path) -> DevPki:
     return generate_dev_pki(directory)
 
@@ -58,7 +69,10 @@ class Infra:
         if cls.model_fields.get("dbos") is not None and "dbos" not in overrides:
             from opensqt_services.executor.settings import DbosSettings
 
-            overrides["dbos"] = DbosSettings(data_dir=self.tmp / "dbos")
+            url = dbos_database_url(self.tmp)
+            overrides["dbos"] = DbosSettings(
+                data_dir=self.tmp / "dbos", system_database_url=None if url.startswith("sqlite") else url
+            )
         if cls.model_fields.get("venue") is not None and "venue" not in overrides:
             from opensqt.exchange.settings import VenueSettings
 

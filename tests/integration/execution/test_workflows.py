@@ -16,6 +16,7 @@ from opensqt.execution import durable, workflows
 from opensqt.execution.gate import TradingStateGate
 from opensqt.execution.order_executor import OrderExecutor
 from opensqt.model import Order, OrderStatus, OrderType, Side, TimeInForce
+from tests.support.servers import dbos_database_url
 from tests.support.sim_exchange import ACCOUNT, BTC, ETH, VENUE, Fault, SimExchange
 from tests.unit.execution.test_order_executor import Budget, Marks
 
@@ -60,9 +61,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         workflows.ExecutionContext(executor_id, VENUE, ACCOUNT, executor, {BTC.symbol: BTC, ETH.symbol: ETH})
     )
     durable.acquire(
-        durable.dbos_config(
-            executor_id=executor_id, system_database_url=f"sqlite:///{tmp_path / 'dbos.sqlite'}"
-        )
+        durable.dbos_config(executor_id=executor_id, system_database_url=dbos_database_url(tmp_path))
     )
     try:
         yield Harness(venue, executor_id)
