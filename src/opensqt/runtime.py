@@ -27,6 +27,9 @@ __all__ = ["ServiceRuntime"]
 
 log = get_logger(__name__)
 
+#: Longest a single stop callback may take before shutdown moves on.
+STOP_CALLBACK_SECONDS = 5.0
+
 
 class ServiceRuntime:
     """Connections and lifecycle of one service. Use as ``async with``."""
@@ -145,8 +148,14 @@ class ServiceRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for callback in reversed(self._on_stop):
+            # A stop must finish: a peer that never answers (a WebSocket close, a channel)
+            # gets a deadline, and the rest of the shutdown goes on.
             try:
-                await callback()
+                await asyncio.wait_for(callback(), timeout=STOP_CALLBACK_SECONDS)
+            except TimeoutError:
+                log.warning(
+                    "stop_callback_timed_out", callback=getattr(callback, "__qualname__", str(callback))
+                )
             except Exception:
                 log.exception("stop_callback_failed")
         if self._bus is not None:

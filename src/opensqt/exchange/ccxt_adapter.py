@@ -121,6 +121,9 @@ class CcxtExchange:
             "fetchPositionsRisk": {"useV2": True},
             # all open orders in one call (a halt cancels everything); costs more rate weight
             "warnOnFetchOpenOrdersWithoutSymbol": False,
+            # positions come from REST (fetch_positions); ccxt.pro's own WebSocket snapshot
+            # compares numbers with ints and breaks with number=str
+            "watchPositions": {"fetchPositionsSnapshot": False, "awaitPositionsSnapshot": False},
             "defaultType": {
                 MarketType.PERPETUAL: "future",
                 MarketType.SPOT: "spot",
