@@ -146,7 +146,10 @@ class ServiceRuntime:
             await self._grpc.stop()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_CALLBACK_SECONDS)
+            for task in stuck:
+                log.warning("task_did_not_stop", task=task.get_name())
         for callback in reversed(self._on_stop):
             # A stop must finish: a peer that never answers (a WebSocket close, a channel)
             # gets a deadline, and the rest of the shutdown goes on.

@@ -101,6 +101,10 @@ class FeedRunner:
             except asyncio.CancelledError:
                 raise
             except OpenSQTError as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # a library turned our cancellation into an error: stop, do not reconnect
+                    raise asyncio.CancelledError from exc
                 status.connected = False
                 status.reconnects += 1
                 status.last_error = str(exc)[:300]
