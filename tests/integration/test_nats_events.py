@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -134,9 +135,13 @@ async def test_core_nats_subscriber_drops_malformed_prices_and_keeps_receiving(i
         bad = events_pb2.PriceChange(venue="paper", symbol="BTCUSDT", price="NaN")
         await publisher.client.publish(subject, bad.SerializeToString())
         good = PriceChange(venue="paper", symbol="BTCUSDT", price=Decimal("60123.45"), sequence=2)
-        await publisher.publish(PRICE, subject, good)
-        await eventually(lambda: len(received) == 1, within=15)
-        assert received == [good]
+        # core NATS is at most once (prices: latest wins), so publish until one arrives
+        for _ in range(50):
+            await publisher.publish(PRICE, subject, good)
+            with contextlib.suppress(AssertionError):
+                await eventually(lambda: len(received) >= 1, within=0.5)
+                break
+        assert received[0] == good
         assert (
             metrics.registry.get_sample_value(
                 "opensqt_nats_malformed_total", {"kind": "price", "reason": "codec"}
