@@ -105,7 +105,7 @@ async def running(tmp_path: Path, pki: DevPki) -> AsyncIterator[Running]:
         assert set(codes.values()) == {0}, codes
 
 
-async def assert_slots_match_the_venue(run: Running) -> list[InventorySlot]:
+async def _slots_match_the_venue(run: Running) -> list[InventorySlot]:
     slots = await run.slots()
     venue_orders = await run.open_orders()
     working = {s.client_order_id: s for s in slots if s.lock_status is LockStatus.LOCKED}
@@ -116,6 +116,19 @@ async def assert_slots_match_the_venue(run: Running) -> list[InventorySlot]:
         assert (slot.order_side.value, slot.order_price, slot.order_qty) == (side, price, qty)
     assert sum((s.position_qty for s in slots), Decimal(0)) == await run.position()
     return slots
+
+
+async def assert_slots_match_the_venue(run: Running, within: float = 10.0) -> list[InventorySlot]:
+    """The slots in Redis and the venue converge: two snapshots read one after the other can
+    straddle a transition, so the comparison is retried until it holds (or the time is up)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await _slots_match_the_venue(run)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 async def test_price_path_places_grid_buys_fills_them_and_closes_with_take_profit_sells(
