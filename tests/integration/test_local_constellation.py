@@ -18,11 +18,19 @@ pytestmark = pytest.mark.integration
 async def test_service_processes_serve_over_mtls_and_exit_zero_on_sigterm(
     tmp_path: Path, pki: DevPki
 ) -> None:
-    ports = {name: ServicePorts(free_port(), free_port(), free_port()) for name in SERVICES}
-    constellation = LocalConstellation(
-        workdir=tmp_path / "run", cert_dir=pki.directory, ports=ports, paper_port=free_port()
-    )
-    await asyncio.to_thread(constellation.start)
+    # free_port() releases the port it found; under a busy suite another server can take it
+    # before a service binds, so start-up is tried once more with fresh ports.
+    for attempt in range(2):
+        ports = {name: ServicePorts(free_port(), free_port(), free_port()) for name in SERVICES}
+        constellation = LocalConstellation(
+            workdir=tmp_path / f"run{attempt}", cert_dir=pki.directory, ports=ports, paper_port=free_port()
+        )
+        try:
+            await asyncio.to_thread(constellation.start)
+            break
+        except (RuntimeError, TimeoutError):
+            if attempt == 1:
+                raise
     try:
         for name in SERVICES:
             listed = await grpcurl(f"127.0.0.1:{ports[name].api}", "list", pki=pki)
@@ -38,6 +46,6 @@ async def test_service_processes_serve_over_mtls_and_exit_zero_on_sigterm(
         codes = await asyncio.to_thread(constellation.stop)
     assert codes == dict.fromkeys((*SERVICES, "paper-exchange"), 0)
     for name in SERVICES:
-        log = (tmp_path / "run" / f"{name}.log").read_text()
+        log = (constellation.workdir / f"{name}.log").read_text()
         assert "service_stopped" in log, name
         assert "Traceback" not in log, name
