@@ -46,6 +46,7 @@ async def run(
             CrashDetector(settings.crash.config()),
             LiquidationGuard(settings.liquidation()),
             auto_recover=settings.crash.auto_recover,
+            metrics=runtime.metrics,
         )
         # One subscription for every symbol: candles must reach the detector in publication order
         # ("all" mode compares symbols minute by minute); it ignores symbols it does not monitor.

@@ -53,6 +53,30 @@ class TradingSetup:
     paper_source: str = "synthetic"
     bars_per_second: float = 2.0
     seed: int = 7
+    # A CSV replay instead (paper_source="csv"): symbol -> candle file, window, speed.
+    csv_files: dict[str, str] = field(default_factory=dict)
+    replay_from: str = ""
+    replay_until: str = ""
+    replay_speed: float = 60.0
+    replay_loop: bool = True
+    # Risk's crash settings beyond the symbols (e.g. {"trigger_state": "HALTED"}).
+    crash: dict[str, str] = field(default_factory=dict)
+
+    def paper_env(self) -> dict[str, str]:
+        env = {
+            "OPENSQT_PAPER_SOURCE__KIND": self.paper_source,
+            "OPENSQT_PAPER_SOURCE__BARS_PER_SECOND": str(self.bars_per_second),
+            "OPENSQT_PAPER_SOURCE__SEED": str(self.seed),
+        }
+        if self.paper_source == "csv":
+            env["OPENSQT_PAPER_SOURCE__CSV_FILES"] = json.dumps(self.csv_files)
+            env["OPENSQT_PAPER_SOURCE__SPEED"] = str(self.replay_speed)
+            env["OPENSQT_PAPER_SOURCE__LOOP"] = "true" if self.replay_loop else "false"
+            if self.replay_from:
+                env["OPENSQT_PAPER_SOURCE__REPLAY_FROM"] = self.replay_from
+            if self.replay_until:
+                env["OPENSQT_PAPER_SOURCE__REPLAY_UNTIL"] = self.replay_until
+        return env
 
 
 def wait_serving(probe_port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -120,6 +144,8 @@ class LocalConstellation:
                 env["OPENSQT_MARKET_MAKERS"] = json.dumps(list(self.trading.market_makers))
             if name == "risk":
                 env["OPENSQT_CRASH__SYMBOLS"] = json.dumps(list(self.trading.symbols))
+                for key, value in self.trading.crash.items():
+                    env[f"OPENSQT_CRASH__{key.upper()}"] = value
         return env
 
     def start(self) -> None:
@@ -144,13 +170,7 @@ class LocalConstellation:
         self.redis = RedisServer(self.workdir / "redis", persist=True).start()
         if self.trading is not None:
             env = dict(os.environ)
-            env.update(
-                {
-                    "OPENSQT_PAPER_SOURCE__KIND": self.trading.paper_source,
-                    "OPENSQT_PAPER_SOURCE__BARS_PER_SECOND": str(self.trading.bars_per_second),
-                    "OPENSQT_PAPER_SOURCE__SEED": str(self.trading.seed),
-                }
-            )
+            env.update(self.trading.paper_env())
             paper = self._spawn(
                 "paper-exchange",
                 [sys.executable, "-m", "opensqt.paper", "--port", str(self.paper_port),

@@ -179,6 +179,13 @@ class ServiceMetrics:
             ["state"],
             registry=r,
         )
+        self.crash_candles = Gauge(
+            "opensqt_risk_crash_candles",
+            "Candles the crash detector has seen, by outcome (evaluated, panics, triggers, "
+            "recoveries, stale_ignored, unmonitored_ignored, open_ignored)",
+            ["outcome"],
+            registry=r,
+        )
         self._http: WSGIServer | None = None
         self._http_thread: threading.Thread | None = None
 

@@ -141,6 +141,18 @@ class FeedRunner:
         while True:
             candles = await self._exchange.watch_candles(symbol, self._interval)
             self._seen(status)
+            newest = candles[-1] if candles else None  # the cache lists candles as they arrived
+            if forming is not None and newest is not None and newest.open_ms < forming.open_ms:
+                # The venue's candle time went back (a paper replay restarted): follow the venue's
+                # new history instead of waiting for it to pass the old time.
+                log.warning(
+                    "candle_time_went_back",
+                    symbol=symbol,
+                    forming_ms=forming.open_ms,
+                    received_ms=newest.open_ms,
+                )
+                forming = replace(newest, closed=False)
+                continue
             for candle in sorted(candles, key=lambda c: c.open_ms):
                 if forming is not None and candle.open_ms > forming.open_ms:
                     await self._bus.publish(CANDLE, subject, replace(forming, closed=True))

@@ -79,7 +79,7 @@ class PaperExchange:
         self.traffic = Traffic(settings.rate_limits, self.clock, self.keys)
         self.hub = StreamHub(self.venue, self.keys, self.clock.now_ms)
         self.store = PaperStore(settings.state_file) if persist else None
-        self.source = source or make_source(settings.source, settings.markets)
+        self.source = source or make_source(settings.source, settings.markets, now_ms=now)
         self._runtime_keys: list[dict[str, Any]] = []
         self._last_save_ms = 0
         self._runner: web.AppRunner | None = None
@@ -125,6 +125,10 @@ class PaperExchange:
                 if rules is not None and self.venue.last_price(family, market.symbol) is None:
                     price = round_to_step(market.start_price, rules.tick_size)
                     self.venue.move_price(family, market.symbol, price, now)
+        if self.source.market_time:
+            # the source's first bar starts the candle history, not a wall-clock minute
+            for book in self.venue.candles.values():
+                book.reset()
         self.commit(force=True)
 
     def open_account(
@@ -162,23 +166,38 @@ class PaperExchange:
 
     # -- market input -----------------------------------------------------------------------
 
-    def apply_price(self, family: Family, symbol: str, price: Decimal, volume: Decimal) -> int | None:
-        """Move a market (``None`` when the feed is stale: the price is discarded)."""
+    def apply_price(
+        self, family: Family, symbol: str, price: Decimal, volume: Decimal, *, market_ms: int | None = None
+    ) -> int | None:
+        """Move a market (``None`` when the feed is stale: the price is discarded).
+        ``market_ms``: the source's time of the price (candles are keyed by it)."""
         if self.faults.stale_feed:
             return None
         listing = self.venue.listing(family, symbol)
         price = round_to_step(price, listing.instrument.tick_size)
-        events = self.venue.move_price(family, symbol, price, self.clock.now_ms(), volume)
+        if market_ms is None and self.source.market_time:
+            # a price from the admin API while a replay runs: at the market's time, not the clock's
+            market_ms = self.venue.candles[(family, symbol)].latest_ms
+        events = self.venue.move_price(
+            family, symbol, price, self.clock.now_ms(), volume, market_ms=market_ms
+        )
         self.commit(force=events > 0)
         return events
 
     def on_source_price(
-        self, symbol: str, price: Decimal, volume: Decimal, *, spot_price: Decimal | None
+        self,
+        symbol: str,
+        price: Decimal,
+        volume: Decimal,
+        *,
+        spot_price: Decimal | None,
+        market_ms: int | None = None,
     ) -> None:
         if (Family.USDM, symbol) in self.venue.listings:
-            self.apply_price(Family.USDM, symbol, price, volume)
+            self.apply_price(Family.USDM, symbol, price, volume, market_ms=market_ms)
         if (Family.SPOT, symbol) in self.venue.listings:
-            self.apply_price(Family.SPOT, symbol, spot_price if spot_price is not None else price, volume)
+            spot = spot_price if spot_price is not None else price
+            self.apply_price(Family.SPOT, symbol, spot, volume, market_ms=market_ms)
 
     def on_source_funding_rate(self, symbol: str, rate: Decimal) -> None:
         if symbol in self.venue.funding:

@@ -74,10 +74,24 @@ class CandleBook:
     def __init__(self, keep_minutes: int = 10_080) -> None:
         self._minutes: deque[Candle] = deque(maxlen=keep_minutes)
 
+    @property
+    def latest_ms(self) -> int | None:
+        """The open time of the newest minute (the market's time), ``None`` before any price."""
+        return self._minutes[-1].open_ms if self._minutes else None
+
+    def reset(self) -> None:
+        """Forget every candle (the next price starts the history)."""
+        self._minutes.clear()
+
     def on_price(self, time_ms: int, price: Decimal, volume: Decimal = ZERO) -> Candle:
         """Record a price (and traded volume) at ``time_ms``; returns the current minute."""
         open_ms = time_ms - time_ms % _MINUTE
         last = self._minutes[-1] if self._minutes else None
+        if last is not None and open_ms < last.open_ms:
+            # The market's time went back (a replay restarted from its first bar): the history
+            # is that of another market now; keep no candle that would look newer than it.
+            self._minutes.clear()
+            last = None
         if last is None or open_ms > last.open_ms:
             last = Candle(open_ms, price, price, price, price)
             self._minutes.append(last)
@@ -138,8 +152,10 @@ class CandleBook:
         return merged[:limit] if start_ms is not None else merged[-limit:]
 
     def day_stats(self, now_ms: int) -> DayStats | None:
-        """Statistics of the minutes that opened in the last 24 hours."""
-        window = self._since(now_ms - 1441 * _MINUTE + 1)
+        """Statistics of the minutes that opened in the 24 hours up to the market's latest
+        minute (the market's own time: a replay runs ahead of or behind the wall clock)."""
+        market_now = self._minutes[-1].open_ms + _MINUTE - 1 if self._minutes else now_ms
+        window = self._since(market_now - 1441 * _MINUTE + 1)
         if not window:
             if not self._minutes:
                 return None

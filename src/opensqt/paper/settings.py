@@ -19,11 +19,12 @@ perpetual.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from opensqt.exchange.orders import FillRule
@@ -141,8 +142,22 @@ class SourceSettings(BaseModel):
     seed: int = 7
     bars_per_second: float = 1.0
     csv_files: dict[str, Path] = Field(default_factory=dict)
-    speed: float = 60.0
+    speed: float = Field(default=60.0, gt=0)
     loop: bool = True
+    # Replay only the bars that open in [replay_from, replay_until) (UTC when no zone is given).
+    replay_from: datetime | None = None
+    replay_until: datetime | None = None
+
+    @field_validator("replay_from", "replay_until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    @model_validator(mode="after")
+    def _window(self) -> SourceSettings:
+        if self.replay_from and self.replay_until and self.replay_until <= self.replay_from:
+            raise ValueError("source.replay_until must be after source.replay_from")
+        return self
 
 
 class RateLimitSettings(BaseModel):

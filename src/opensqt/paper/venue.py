@@ -253,16 +253,27 @@ class PaperVenue:
         return self.last_price(Family.USDM, symbol)
 
     def move_price(
-        self, family: Family, symbol: str, price: Decimal, now_ms: int, volume: Decimal = ZERO
+        self,
+        family: Family,
+        symbol: str,
+        price: Decimal,
+        now_ms: int,
+        volume: Decimal = ZERO,
+        *,
+        market_ms: int | None = None,
     ) -> int:
         """The market trades at ``price``: resting orders it crosses fill, positions whose
-        liquidation price it reaches are liquidated. Returns the number of order events."""
+        liquidation price it reaches are liquidated. Returns the number of order events.
+
+        ``market_ms`` is the source's own time for the price (a replayed bar's time): candles
+        are keyed by it, so an accelerated replay closes a candle per replayed minute. Orders,
+        trades and events keep the exchange clock (``now_ms``)."""
         listing = self.listing(family, symbol)
         if not price.is_finite() or price <= 0:
             raise errors.invalid_value("price")
         events = self.core.sweep(listing.core_venue, symbol, price, now_ms)
         self.quotes.pop((family, symbol), None)
-        self.candles[(family, symbol)].on_price(now_ms, price, volume)
+        self.candles[(family, symbol)].on_price(now_ms if market_ms is None else market_ms, price, volume)
         self.dirty = True
         self._apply(events, now_ms)
         self._emit(PriceMoved(family, symbol, price, now_ms))

@@ -12,11 +12,13 @@ service, which owns the positions' agents, carries out the emergency exit.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from opensqt.model import AlertKind, Candle, PositionUpdate, TradingStateKind
 from opensqt.risk.crash import CrashDetector
 from opensqt.risk.liquidation import LiquidationGuard
 from opensqt.risk.service import TradingStateController
-from opensqt.telemetry import get_logger
+from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport.bus import EventContext
 
 __all__ = ["CRASH_IDENTITY", "RiskMonitor"]
@@ -37,8 +39,10 @@ class RiskMonitor:
         guard: LiquidationGuard,
         *,
         auto_recover: bool = False,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self._controller = controller
+        self._metrics = metrics
         self.auto_recover = auto_recover
         self.detector = detector
         self.guard = guard
@@ -48,6 +52,9 @@ class RiskMonitor:
 
     async def on_candle(self, candle: Candle, ctx: EventContext) -> None:
         decision = self.detector.on_candle(candle)
+        if self._metrics is not None:
+            for outcome, count in asdict(self.detector.stats).items():
+                self._metrics.crash_candles.labels(outcome).set(count)
         if decision is None:
             return
         await self._controller.record_alert(decision.alert)

@@ -195,6 +195,10 @@ class EventBus:
                 self._metrics.nats_consumer_lag.labels(durable).set(0)
         else:
             sub = await self._nc.subscribe(subject, queue=queue or "", cb=_on_message)
+            # Core NATS delivers only to subscriptions the server already holds: a round trip
+            # makes sure it has this one before the caller relies on it (a publish from another
+            # connection right after this returns would otherwise race the SUB).
+            await self._nc.flush()
         self._subscriptions.append(sub)
 
     async def _dispatch(self, kind: EventKind[T], msg: Msg, handler: Handler[T]) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,3 +70,106 @@ async def test_csv_source_replays_candles_at_the_chosen_speed(tmp_path: Path) ->
     assert day is not None
     assert (day.high, day.low) == (Decimal("30300.0"), Decimal("29900.0"))
     assert day.volume == Decimal("20.5")
+
+
+BARS = [  # open_ms, open, high, low, close, volume
+    (1700000040000, "30000.0", "30100.0", "29900.0", "30050.0", "12.5"),
+    (1700000100000, "30050.0", "30300.0", "30000.0", "30250.0", "8.0"),
+    (1700000160000, "30250.0", "30260.0", "29000.0", "29100.0", "40.0"),
+    (1700000220000, "29100.0", "29500.0", "29050.0", "29400.0", "6.0"),
+]
+
+
+def _write_bars(path: Path) -> Path:
+    path.write_text(
+        "ts_ms,open,high,low,close,volume\n" + "".join(",".join(map(str, bar)) + "\n" for bar in BARS)
+    )
+    return path
+
+
+async def _replayed_klines(tmp_path: Path, source: SourceSettings, expect_close: str) -> list[list[Any]]:
+    exchange = PaperExchange(paper_settings(tmp_path / "paper.sqlite", source=source))
+    await exchange.start()
+    client = make_ccxt("binanceusdm", exchange)
+    try:
+        for _ in range(200):
+            if exchange.venue.last_price(Family.USDM, "BTCUSDT") == Decimal(expect_close):
+                break
+            await asyncio.sleep(0.02)
+        klines: list[list[Any]] = await client.fetch_ohlcv(PERP, "1m", limit=20)
+    finally:
+        await client.close()
+        await exchange.stop()
+    return klines
+
+
+async def test_a_replay_keys_the_exchange_candles_by_the_bars_own_time(tmp_path: Path) -> None:
+    """At 6000x, four minutes replay in a fraction of a wall-clock second; the klines ccxt
+    reads back are still the file's four one-minute candles, with the file's open times."""
+    source = SourceSettings(kind="csv", csv_files={"BTCUSDT": _write_bars(tmp_path / "btc.csv")},
+                            speed=6000, loop=False)  # fmt: skip
+    klines = await _replayed_klines(tmp_path, source, expect_close="29400.0")
+
+    expected = [
+        [t, Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v)] for t, o, h, lo, c, v in BARS
+    ]
+    got = [[row[0], *(Decimal(str(x)) for x in row[1:6])] for row in klines]
+    assert got == expected
+
+
+async def test_a_replay_window_plays_only_the_bars_inside_it(tmp_path: Path) -> None:
+    source = SourceSettings(
+        kind="csv",
+        csv_files={"BTCUSDT": _write_bars(tmp_path / "btc.csv")},
+        speed=6000,
+        loop=False,
+        replay_from=datetime.fromtimestamp(1700000100, tz=UTC),
+        replay_until=datetime.fromtimestamp(1700000220, tz=UTC),
+    )
+    klines = await _replayed_klines(tmp_path, source, expect_close="29100.0")
+
+    assert [row[0] for row in klines] == [1700000100000, 1700000160000]
+
+
+def test_a_replay_window_must_end_after_it_starts() -> None:
+    with pytest.raises(ValueError, match="replay_until must be after"):
+        SourceSettings(kind="csv", replay_from="2022-05-12T08:00:00", replay_until="2022-05-12T07:00:00")
+
+
+async def test_a_looping_replay_keeps_market_time_moving_forward(tmp_path: Path) -> None:
+    source = SourceSettings(kind="csv", csv_files={"BTCUSDT": _write_bars(tmp_path / "btc.csv")},
+                            speed=60000, loop=True)  # fmt: skip
+    exchange = PaperExchange(paper_settings(tmp_path / "paper.sqlite", source=source))
+    await exchange.start()
+    try:
+        book = exchange.venue.candles[(Family.USDM, "BTCUSDT")]
+        for _ in range(300):
+            latest = book.latest_ms
+            if latest is not None and latest >= BARS[-1][0] + 3 * 60_000:
+                break
+            await asyncio.sleep(0.02)
+        minutes = [candle.open_ms for candle in book.candles(60_000, start_ms=None, end_ms=None, limit=100)]
+    finally:
+        await exchange.stop()
+
+    assert minutes == sorted(set(minutes)), "candle times must strictly increase across passes"
+    # the second pass continues one minute after the first ended, bar for bar
+    assert minutes[:8] == [BARS[0][0] + i * 60_000 for i in range(8)]
+
+
+async def test_synthetic_candles_close_at_the_generators_pace(tmp_path: Path) -> None:
+    """50 bars a second: within a wall-clock second the exchange has many closed minutes."""
+    settings = paper_settings(
+        tmp_path / "paper.sqlite", source=SourceSettings(kind="synthetic", bars_per_second=50)
+    )
+    exchange = PaperExchange(settings)
+    await exchange.start()
+    try:
+        await asyncio.sleep(0.5)
+        book = exchange.venue.candles[(Family.USDM, "BTCUSDT")]
+        minutes = [candle.open_ms for candle in book.candles(60_000, start_ms=None, end_ms=None, limit=1000)]
+    finally:
+        await exchange.stop()
+
+    assert len(minutes) >= 10
+    assert all(b - a == 60_000 for a, b in itertools.pairwise(minutes))
