@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from nats.js.api import DeliverPolicy
 from opentelemetry.sdk.trace import SpanProcessor
 
+from opensqt.arbitrage.manager import LegManager, RedisLegStore
+from opensqt.engine.arbitrage_live import ArbitrageAgent
 from opensqt.engine.gateway import ExecutorGateway
 from opensqt.engine.live import MarketMakerAgent
 from opensqt.engine.service import AgentRegistry, StrategyServicer
 from opensqt.grid.manager import RedisSlotStore, SlotManager
 from opensqt.grid.strategy import Strategy
+from opensqt.model import Instrument
 from opensqt.runtime import ServiceRuntime
 from opensqt.telemetry import configure_logging, get_logger
 from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.grpc_server import ServiceBinding
-from opensqt.transport.subjects import ORDER, PRICE, RISK_STATE
+from opensqt.transport.subjects import FUNDING, ORDER, POSITION, PRICE, RISK_STATE
 from opensqt.v1 import strategy_pb2_grpc
 
 from .settings import StrategySettings
@@ -24,20 +28,23 @@ from .settings import StrategySettings
 log = get_logger("opensqt.strategy")
 
 
-async def start_market_makers(
-    settings: StrategySettings, runtime: ServiceRuntime, registry: AgentRegistry, gateway: ExecutorGateway
-) -> None:
-    """Fetch the instruments from the executor (retrying), then start every market maker."""
-    symbols = sorted({m.symbol for m in settings.market_makers})
+async def fetch_instruments(gateway: ExecutorGateway, symbols: list[str]) -> dict[str, Instrument]:
+    """The executor's instruments for ``symbols``, retrying until it has loaded its markets."""
     delay = 0.2
     while True:
         try:
-            instruments = await gateway.instruments(symbols)
-            break
+            return await gateway.instruments(symbols)
         except Exception as exc:  # the executor may still be loading its markets
             log.warning("instruments_unavailable", error=str(exc), retry_in=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+async def start_market_makers(
+    settings: StrategySettings, runtime: ServiceRuntime, registry: AgentRegistry, gateway: ExecutorGateway
+) -> None:
+    """Fetch the instruments from the executor (retrying), then start every market maker."""
+    instruments = await fetch_instruments(gateway, sorted({m.symbol for m in settings.market_makers}))
     for mm in settings.market_makers:
         instrument = instruments[mm.symbol]
         config = mm.grid_config()
@@ -73,6 +80,74 @@ async def start_market_makers(
         log.info("agent_started", agent=mm.name, symbol=mm.symbol, slots=len(slots.slots))
 
 
+async def start_arbitrage_bots(
+    settings: StrategySettings,
+    runtime: ServiceRuntime,
+    registry: AgentRegistry,
+    spot_gateway: ExecutorGateway,
+    perp_gateway: ExecutorGateway,
+) -> None:
+    """Fetch both legs' instruments from their executors, then start every arbitrage bot.
+
+    Subscriptions: prices of both legs (core NATS), the perpetual's funding and the account's
+    positions (JetStream, from the last value: snapshots, only the newest matters), and the
+    account's order updates of both symbols (durable: a fill must never be lost).
+    """
+    bots = settings.arbitrage_bots
+    spot_instruments = await fetch_instruments(spot_gateway, sorted({b.symbol for b in bots}))
+    perp_instruments = await fetch_instruments(perp_gateway, sorted({b.perp for b in bots}))
+    for bot in bots:
+        spot, perp = spot_instruments[bot.symbol], perp_instruments[bot.perp]
+        if (spot.venue, perp.venue) != (settings.spot_market_venue, settings.market_venue):
+            log.error(
+                "arbitrage_venue_mismatch",
+                agent=bot.name,
+                executors=f"{spot.venue}, {perp.venue}",
+                configured=f"{settings.spot_market_venue}, {settings.market_venue}",
+            )
+            continue
+        config = bot.arbitrage_config(spot, perp)
+        agent = ArbitrageAgent(
+            config=config,
+            legs=LegManager(RedisLegStore(runtime.redis, agent=bot.name), dust=config.dust_qty),
+            spot_gateway=spot_gateway,
+            perp_gateway=perp_gateway,
+            clock=runtime.clock,
+            trading_state=registry,
+            metrics=runtime.metrics,
+            account=settings.account,
+            tracer_provider=runtime.tracer_provider,
+        )
+        await agent.start()
+        registry.add(agent)
+        bus = runtime.bus
+        for symbol in agent.symbols:
+            await bus.subscribe(
+                ORDER,
+                ORDER.subject(account=settings.account, symbol=symbol),
+                agent.on_order_update,
+                durable=f"strategy-{bot.name}-{symbol}",
+            )
+            await bus.subscribe(
+                POSITION,
+                POSITION.subject(account=settings.account, symbol=symbol),
+                agent.on_position,
+                deliver_policy=DeliverPolicy.LAST,
+            )
+        await bus.subscribe(
+            FUNDING,
+            FUNDING.subject(venue=perp.venue, symbol=perp.symbol),
+            agent.on_funding,
+            deliver_policy=DeliverPolicy.LAST,
+        )
+        for instrument in (spot, perp):
+            await bus.subscribe(
+                PRICE, PRICE.subject(venue=instrument.venue, symbol=instrument.symbol), agent.on_price
+            )
+        runtime.spawn(agent.run(), f"agent-{bot.name}")
+        log.info("agent_started", agent=bot.name, kind=agent.kind, spot=config.spot_key, perp=config.perp_key)
+
+
 async def run(
     settings: StrategySettings,
     *,
@@ -83,16 +158,35 @@ async def run(
     async with ServiceRuntime(settings, span_processors=span_processors) as runtime:
         registry = AgentRegistry()
         await runtime.bus.subscribe(RISK_STATE, RISK_STATE.subject(), registry.on_trading_state)
+        gateways: dict[str, ExecutorGateway] = {}
+
+        def gateway(address: str) -> ExecutorGateway:
+            if address not in gateways:
+                channel = secure_channel(
+                    address,
+                    runtime.tls,
+                    deadline_seconds=settings.grpc.client_deadline_seconds,
+                    tracer_provider=runtime.tracer_provider,
+                )
+                runtime.on_stop(channel.close)
+                gateways[address] = ExecutorGateway(channel)
+            return gateways[address]
+
         if settings.market_makers:
-            channel = secure_channel(
-                settings.executor_address,
-                runtime.tls,
-                deadline_seconds=settings.grpc.client_deadline_seconds,
-                tracer_provider=runtime.tracer_provider,
-            )
-            runtime.on_stop(channel.close)
             runtime.spawn(
-                start_market_makers(settings, runtime, registry, ExecutorGateway(channel)), "start-agents"
+                start_market_makers(settings, runtime, registry, gateway(settings.executor_address)),
+                "start-agents",
+            )
+        if settings.arbitrage_bots:
+            runtime.spawn(
+                start_arbitrage_bots(
+                    settings,
+                    runtime,
+                    registry,
+                    gateway(settings.spot_executor_address),
+                    gateway(settings.executor_address),
+                ),
+                "start-arbitrage-bots",
             )
         servicer = StrategyServicer(registry)
         await runtime.serve(

@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from opensqt.arbitrage.config import MAX_AGENT_LENGTH, ArbitrageConfig
 from opensqt.config import GrpcSettings, ServiceSettings
 from opensqt.grid.config import GridConfig, GridMode
+from opensqt.model import Instrument, MarketType
 
 
 class MarketMakerSettings(BaseModel):
@@ -43,6 +45,84 @@ class MarketMakerSettings(BaseModel):
         )
 
 
+class ArbitrageBotSettings(BaseModel):
+    """One funding-rate arbitrage agent: a spot leg hedged by a perpetual (behaviour.md §3).
+
+    The spot leg trades through the spot executor (``spot_executor_address``, venue
+    ``spot_market_venue``), the perpetual through the executor at ``executor_address`` (venue
+    ``market_venue``). Exactly one of ``order_base_qty`` and ``order_quote_notional`` sizes an
+    entry. Every threshold is checked as the pure :class:`ArbitrageConfig` checks it.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=MAX_AGENT_LENGTH)
+    symbol: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    # The perpetual's symbol on its venue (default: the spot symbol).
+    perp_symbol: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,32}$")
+    order_base_qty: Decimal | None = Field(default=None, gt=0)
+    order_quote_notional: Decimal | None = Field(default=None, gt=0)
+    min_spread_apr: Decimal = Decimal("0.10")
+    exit_spread_apr: Decimal = Decimal("0.01")
+    spot_taker_fee: Decimal = Decimal("0.001")
+    perp_taker_fee: Decimal = Decimal("0.0005")
+    expected_holding_days: Decimal = Decimal(30)
+    use_margin: bool = False
+    toxic_basis: Decimal = Decimal("-0.005")
+    toxic_count: int = 3
+    toxic_check_interval_ms: int = 0
+    max_data_age_ms: int = 60_000
+    liquidation_threshold: Decimal = Decimal("0.10")
+    dust_qty: Decimal = Decimal("0.0001")
+
+    @property
+    def perp(self) -> str:
+        return self.perp_symbol or self.symbol
+
+    @model_validator(mode="after")
+    def _check_with_the_core(self) -> ArbitrageBotSettings:
+        # The same checks the agent will meet at start, on stand-in instruments, so that a bad
+        # value fails at settings time with the core's message.
+        spot_type = MarketType.MARGIN if self.use_margin else MarketType.SPOT
+        self.arbitrage_config(_stand_in("spot", self.symbol, spot_type), _stand_in("perp", self.perp, None))
+        return self
+
+    def arbitrage_config(self, spot: Instrument, perp: Instrument) -> ArbitrageConfig:
+        """The agent's config on the executors' instruments (``ValueError`` when invalid)."""
+        return ArbitrageConfig(
+            agent=self.name,
+            spot=spot,
+            perp=perp,
+            order_base_qty=self.order_base_qty,
+            order_quote_notional=self.order_quote_notional,
+            min_spread_apr=self.min_spread_apr,
+            exit_spread_apr=self.exit_spread_apr,
+            spot_taker_fee=self.spot_taker_fee,
+            perp_taker_fee=self.perp_taker_fee,
+            expected_holding_days=self.expected_holding_days,
+            use_margin=self.use_margin,
+            toxic_basis=self.toxic_basis,
+            toxic_count=self.toxic_count,
+            toxic_check_interval_ms=self.toxic_check_interval_ms,
+            max_data_age_ms=self.max_data_age_ms,
+            liquidation_threshold=self.liquidation_threshold,
+            dust_qty=self.dust_qty,
+        )
+
+
+def _stand_in(venue: str, symbol: str, market_type: MarketType | None) -> Instrument:
+    return Instrument(
+        venue=venue,
+        symbol=symbol,
+        market_type=market_type or MarketType.PERPETUAL,
+        base="BASE",
+        quote="QUOTE",
+        tick_size=Decimal("0.01"),
+        step_size=Decimal("0.001"),
+        funding_interval_hours=8 if market_type is None else 0,
+    )
+
+
 class StrategySettings(ServiceSettings):
     identity: str = "strategy"
     grpc: GrpcSettings = GrpcSettings(port=50052, probe_port=8082)
@@ -52,3 +132,21 @@ class StrategySettings(ServiceSettings):
     # The executor this strategy sends orders to (mTLS, as the strategy identity).
     executor_address: str = "127.0.0.1:50053"
     market_makers: tuple[MarketMakerSettings, ...] = ()
+    # Arbitrage bots: the perpetual leg on ``market_venue`` through ``executor_address``, the
+    # spot leg on ``spot_market_venue`` through ``spot_executor_address``.
+    arbitrage_bots: tuple[ArbitrageBotSettings, ...] = ()
+    spot_market_venue: str = Field(default="paper-spot", pattern=r"^[a-z0-9_-]{1,32}$")
+    spot_executor_address: str = "127.0.0.1:50055"
+
+    @model_validator(mode="after")
+    def _check_agents(self) -> StrategySettings:
+        names = [m.name for m in self.market_makers] + [a.name for a in self.arbitrage_bots]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"agent names must be unique, repeated: {', '.join(duplicates)}")
+        if self.arbitrage_bots and self.spot_market_venue == self.market_venue:
+            raise ValueError(
+                f"spot_market_venue and market_venue are both {self.market_venue!r}: the spot and "
+                "perpetual legs need distinct venue names (one executor and monitor each)"
+            )
+        return self

@@ -6,6 +6,8 @@
 - :mod:`opensqt.arbitrage.plans`: entry and exit plans as replayable state machines for the
   executor, with deterministic client order ids.
 - :mod:`opensqt.arbitrage.legs`: pure leg bookkeeping (fills, re-sync, delta-neutral check).
+- :mod:`opensqt.arbitrage.execution`: pure rules of running a plan (orders for steps, results,
+  trading-state refusals, the agent's own fills).
 
 Nothing here performs I/O or imports a transport library.
 """

@@ -1,4 +1,4 @@
-"""The strategy's way to the executor: PlaceOrder / CancelOrder over mTLS gRPC, errors intact."""
+"""The strategy's way to the executor: PlaceOrder / CancelOrder / GetOrder over mTLS gRPC, errors intact."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Protocol
 
 import grpc
 
+from opensqt.errors import NotFound, OrderNotFound
 from opensqt.model import Instrument, Order
 from opensqt.transport import codec
 from opensqt.transport.grpc_client import error_from_rpc
@@ -62,3 +63,16 @@ class ExecutorGateway:
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc) from exc
         return codec.order_from_proto(reply.order) if reply.HasField("order") else None
+
+    async def get_order(self, symbol: str, client_order_id: str) -> Order | None:
+        """The order as the venue has it now, by client id; ``None`` when the venue has none."""
+        try:
+            reply = await self._stub.GetOrder(
+                executor_pb2.GetOrderRequest(symbol=symbol, client_order_id=client_order_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            error = error_from_rpc(exc)
+            if isinstance(error, NotFound | OrderNotFound):
+                return None
+            raise error from exc
+        return codec.order_from_proto(reply.order)

@@ -308,13 +308,18 @@ class CcxtExchange:
     # --- account ---------------------------------------------------------------------------
 
     async def fetch_positions(self, symbols: list[str] | None = None) -> list[Position]:
+        """Open derivative positions of this venue's markets. A spot or margin venue holds
+        balances, not positions: none (ccxt's binance would answer with the account's futures
+        positions, which belong to the perpetual venue)."""
+        if not self.capabilities.perpetuals:
+            return []
         unified = [self._u(s) for s in symbols] if symbols else None
         raws = await self._call(self._ex.fetch_positions(unified))
         return [p for p in (self._position(r) for r in raws) if p is not None]
 
     def _position(self, raw: Mapping[str, Any]) -> Position | None:
         market = self._ex.markets.get(raw.get("symbol"))
-        if market is None:
+        if market is None or not self._wanted(market):
             return None
         contracts = _d(raw.get("contracts"), "contracts")
         size = -contracts if str(raw.get("side")) == "short" else contracts

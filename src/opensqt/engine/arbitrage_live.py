@@ -1,0 +1,378 @@
+"""The live funding-rate arbitrage agent: pure decisions, legs in Redis, orders via two executors.
+
+An executor serves one venue with one market type, so a spot/perp pair needs two: the spot (or
+margin) executor and the perpetual one. The agent drives the pure plan
+(:class:`~opensqt.arbitrage.plans.EntryPlan` / :class:`~opensqt.arbitrage.plans.ExitPlan`) step by
+step: each step is one MARKET order sent through the executor of its leg (a DBOS workflow keyed
+by the step's client order id, so a re-send after an ambiguous failure never doubles it), waited
+for until final, and its executed quantity is fed back to the plan. The plan holds the rules of
+behaviour.md §3: a zero spot fill aborts, the perp follows the spot's executed quantity, an
+unhedged spot fill is unwound, an exit's second leg is retried (with back-off) until flat.
+
+Legs (Redis, :class:`~opensqt.arbitrage.manager.LegManager`):
+
+- every executed order of the agent is applied once, keyed by its client order id, from
+  whichever reports it first: the plan's step result or the order stream (durable JetStream
+  consumer; a fill the agent missed while down arrives there);
+- the perpetual leg is re-synced from the venue's position snapshots (authoritative) whenever no
+  plan is in flight, and at start from the last snapshot on the position stream.
+
+Every plan handed out by the strategy is answered exactly once: with its outcome, ``ABORTED``
+when the trading state or a pause refuses it, ``FAILED`` when the executors' answers could not
+be learned (the legs then follow the venue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TracerProvider
+
+from opensqt.arbitrage.config import ArbitrageConfig
+from opensqt.arbitrage.execution import (
+    fill_of_own_order,
+    order_for_step,
+    refusal,
+    retry_delay_s,
+    step_result,
+)
+from opensqt.arbitrage.legs import Fill, LegBook, position_key
+from opensqt.arbitrage.manager import LegManager
+from opensqt.arbitrage.plans import Done, EntryPlan, ExitPlan, OrderStep, Outcome, StepResult
+from opensqt.arbitrage.strategy import Action, Decision, Strategy, StrategyState
+from opensqt.clock import Clock
+from opensqt.engine.live import TradingStateSource
+from opensqt.errors import OpenSQTError, Retryable
+from opensqt.model import FundingUpdate, InventorySlot, Leg, Order, OrderUpdate, PositionUpdate, PriceChange
+from opensqt.telemetry import ServiceMetrics, get_logger
+from opensqt.transport.bus import EventContext
+
+__all__ = ["ArbitrageAgent", "PlanGateway", "StepUnknownError"]
+
+log = get_logger(__name__)
+
+Plan = EntryPlan | ExitPlan
+
+
+class PlanGateway(Protocol):
+    """What the agent needs of one executor (see :class:`~opensqt.engine.gateway.ExecutorGateway`)."""
+
+    async def place(self, order: Order) -> Order: ...
+
+    async def cancel(self, symbol: str, client_order_id: str) -> Order | None: ...
+
+    async def get_order(self, symbol: str, client_order_id: str) -> Order | None: ...
+
+
+class StepUnknownError(OpenSQTError):
+    """What a step's order did could not be learned (the executor stayed unreachable)."""
+
+
+class ArbitrageAgent:
+    """One spot/perp funding-rate arbitrage (implements the strategy service's AgentHandle).
+
+    Args:
+        config: the pair and thresholds; its instruments come from the two executors.
+        legs: the agent's legs in Redis.
+        spot_gateway, perp_gateway: the executors of the spot and the perpetual venue.
+        trading_state: where the agent reads the trading state it obeys.
+        settle_timeout_s: how long a step's order may stay working before it is cancelled.
+        send_attempts: sends of one order (same client id) on retryable errors before looking
+            it up.
+    """
+
+    kind = "arbitrage_bot"
+
+    def __init__(
+        self,
+        *,
+        config: ArbitrageConfig,
+        legs: LegManager,
+        spot_gateway: PlanGateway,
+        perp_gateway: PlanGateway,
+        clock: Clock,
+        trading_state: TradingStateSource,
+        metrics: ServiceMetrics | None = None,
+        account: str = "",
+        tracer_provider: TracerProvider | None = None,
+        settle_timeout_s: float = 10.0,
+        send_attempts: int = 5,
+    ) -> None:
+        if legs.agent != config.agent:
+            raise ValueError(f"legs of agent {legs.agent!r} given to agent {config.agent!r}")
+        self.name = config.agent
+        self.symbols: tuple[str, ...] = tuple(dict.fromkeys((config.spot.symbol, config.perp.symbol)))
+        self.paused = False
+        self.pause_reason = ""
+        self._config = config
+        self._legs = legs
+        self._gateways: dict[str, PlanGateway] = {
+            config.spot.venue: spot_gateway,
+            config.perp.venue: perp_gateway,
+        }
+        self._leg_keys = frozenset({config.spot_key, config.perp_key})
+        self._clock = clock
+        self._trading_state = trading_state
+        self._metrics = metrics
+        self._account = account
+        self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(
+            "opensqt.engine.arbitrage_live"
+        )
+        self._settle_timeout_s = settle_timeout_s
+        self._send_attempts = max(1, send_attempts)
+        self._strategy: Strategy | None = None
+        self._plans: asyncio.Queue[tuple[Plan, Action, SpanContext | None]] = asyncio.Queue()
+        self._held_funding: FundingUpdate | None = None
+        self._latest_funding: FundingUpdate | None = None
+        self.plans_started = 0
+        self.plans_done: dict[str, int] = {}
+        self.orders_sent = 0
+        self.last_decision = ""
+
+    # --- AgentHandle -----------------------------------------------------------------------
+
+    async def slots(self, symbol: str = "") -> list[InventorySlot]:
+        return []
+
+    async def legs(self) -> list[Leg]:
+        return [self._legs.legs[key] for key in sorted(self._legs.legs) if key in self._leg_keys]
+
+    def pause(self, reason: str) -> None:
+        self.paused, self.pause_reason = True, reason
+        log.info("agent_paused", agent=self.name, reason=reason)
+
+    def resume(self) -> None:
+        self.paused, self.pause_reason = False, ""
+        log.info("agent_resumed", agent=self.name)
+        held, self._held_funding = self._held_funding, None
+        if held is not None and self._strategy is not None:
+            self._take(self._strategy.on_funding(held, self._clock.now_ms()))
+
+    # --- start -----------------------------------------------------------------------------
+
+    @property
+    def strategy(self) -> Strategy:
+        if self._strategy is None:
+            raise RuntimeError(f"agent {self.name} has not started")
+        return self._strategy
+
+    async def start(self) -> None:
+        """Load the legs from Redis (creating them flat) and seed the strategy with them."""
+        config = self._config
+        await self._legs.load()
+        spot = await self._legs.ensure_leg(config.spot.venue, config.spot.symbol, config.spot.market_type)
+        perp = await self._legs.ensure_leg(config.perp.venue, config.perp.symbol, config.perp.market_type)
+        spot = self._legs.leg(spot.key) or spot
+        perp = self._legs.leg(perp.key) or perp
+        self._strategy = Strategy(config, StrategyState(legs=LegBook(self.name, (spot, perp))))
+        log.info(
+            "arbitrage_agent_loaded",
+            agent=self.name,
+            spot=config.spot_key,
+            perp=config.perp_key,
+            spot_size=str(spot.size),
+            perp_size=str(perp.size),
+        )
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def on_price(self, price: PriceChange, ctx: EventContext) -> None:
+        if f"{price.venue}:{price.symbol}" not in self._leg_keys:
+            return
+        strategy = self.strategy
+        now = self._clock.now_ms()
+        self._take(strategy.on_price(price, now))
+        latest = self._latest_funding
+        if latest is not None and not self.paused and not strategy.in_flight:
+            # The monitor publishes funding only when it changes: an update that came before
+            # both legs had a price was gated, so offer it again. Once its period is handled the
+            # strategy ignores it at once.
+            decision = strategy.on_funding(latest, now)
+            if decision.action is not Action.IGNORE:
+                self._take(decision)
+
+    async def on_funding(self, update: FundingUpdate, ctx: EventContext) -> None:
+        self._latest_funding = update
+        if self.paused:
+            # evaluated on resume: a pause must not use up the funding period
+            self._held_funding = update
+            return
+        self._take(self.strategy.on_funding(update, self._clock.now_ms()))
+
+    async def on_position(self, update: PositionUpdate, ctx: EventContext) -> None:
+        position = update.position
+        if position_key(position) not in self._leg_keys:
+            return
+        strategy = self.strategy
+        if not strategy.in_flight:
+            # a plan in flight owns the legs; its fills are applied as they come
+            await self._legs.resync([position])
+        self._take(strategy.on_position(update, self._clock.now_ms()))
+
+    async def on_order_update(self, update: OrderUpdate, ctx: EventContext | None = None) -> None:
+        """Count a final order of this agent on its leg (once per client order id)."""
+        order = update.order
+        fill = fill_of_own_order(order, self.name, self._leg_keys)
+        if fill is not None:
+            await self._record_fill(fill, order.client_order_id, source="order_stream")
+
+    # --- decisions -------------------------------------------------------------------------
+
+    def _take(self, decision: Decision) -> None:
+        """Log a decision; queue its plan, or answer it ABORTED when it may not run now."""
+        if decision.action in (Action.IGNORE, Action.HOLD):
+            log.debug("arbitrage_decision", agent=self.name, action=decision.action.value,
+                      reason=decision.reason)  # fmt: skip
+        else:
+            log.info("arbitrage_decision", agent=self.name, action=decision.action.value,
+                     reason=decision.reason)  # fmt: skip
+        self.last_decision = f"{decision.action.value}: {decision.reason}"
+        plan = decision.plan
+        if plan is None:
+            return
+        refused = refusal(decision.action, self._trading_state.current_kind(), paused=self.paused)
+        if refused:
+            log.warning("plan_refused", agent=self.name, sequence=plan.sequence_id,
+                        action=decision.action.value, reason=refused)  # fmt: skip
+            self._count_outcome(Outcome.ABORTED)
+            done = Done(plan.sequence_id, Outcome.ABORTED, refused)
+            self._take(self.strategy.on_execution_result(done, self._clock.now_ms()))
+            return
+        self.plans_started += 1
+        parent = trace.get_current_span().get_span_context()
+        self._plans.put_nowait((plan, decision.action, parent if parent.is_valid else None))
+
+    async def run(self) -> None:
+        """Execute queued plans one at a time, answering each exactly once, until cancelled."""
+        while True:
+            plan, action, parent = await self._plans.get()
+            context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
+            with self._tracer.start_as_current_span(
+                "execute arbitrage plan",
+                context=context,
+                attributes={"agent": self.name, "action": action.value, "workflow": plan.workflow_id},
+            ):
+                log.info("plan_started", agent=self.name, action=action.value, workflow=plan.workflow_id)
+                done = await self._execute(plan)
+                self._count_outcome(done.outcome)
+                log.info("plan_done", agent=self.name, workflow=plan.workflow_id,
+                         outcome=done.outcome.value, reason=done.reason)  # fmt: skip
+                self._take(self.strategy.on_execution_result(done, self._clock.now_ms()))
+
+    # --- execution -------------------------------------------------------------------------
+
+    async def _execute(self, plan: Plan) -> Done:
+        """Drive ``plan`` to its end. Never raises (but for cancellation): a failure is FAILED."""
+        results: list[StepResult] = []
+        fills: list[Fill] = []
+        try:
+            while True:
+                following = plan.next_step(results)
+                if isinstance(following, Done):
+                    return following
+                step = following
+                delay = retry_delay_s(step.attempt)
+                if delay:
+                    await asyncio.sleep(delay)
+                result = await self._run_step(step)
+                results.append(result)
+                if result.filled_qty > 0:
+                    reference = plan.spot_price if step.venue == self._config.spot.venue else plan.perp_price
+                    fill = Fill(
+                        step.venue,
+                        step.symbol,
+                        step.side,
+                        result.filled_qty,
+                        result.average_price if result.average_price > 0 else reference,
+                        result.time_ms,
+                    )
+                    fills.append(fill)
+                    await self._record_fill(fill, step.client_order_id, source="plan")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("plan_failed", agent=self.name, workflow=plan.workflow_id, error=str(exc),
+                      steps=len(results))  # fmt: skip
+            return Done(
+                plan.sequence_id,
+                Outcome.FAILED,
+                f"{type(exc).__name__}: {exc} after {len(results)} step(s); legs follow the venue",
+                tuple(fills),
+            )
+
+    async def _run_step(self, step: OrderStep) -> StepResult:
+        """Send one step's order (re-sent with the same client id on retryable errors), wait
+        until it is final, and report what it executed."""
+        gateway = self._gateways[step.venue]
+        order = order_for_step(step, self._account)
+        log.info("step_sending", agent=self.name, client_order_id=step.client_order_id,
+                 venue=step.venue, side=step.side.value, qty=str(step.quantity),
+                 reduce_only=order.reduce_only)  # fmt: skip
+        for attempt in range(self._send_attempts):
+            try:
+                placed = await gateway.place(order)
+            except Retryable as exc:
+                log.warning("step_send_retry", client_order_id=step.client_order_id, error=str(exc))
+                await asyncio.sleep(retry_delay_s(attempt + 1))
+                continue
+            except OpenSQTError as exc:
+                self._count_order("rejected")
+                log.warning("step_refused", client_order_id=step.client_order_id,
+                            error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                return step_result(step, None, f"{type(exc).__name__}: {exc}")
+            self._count_order("accepted")
+            self.orders_sent += 1
+            return step_result(step, await self._settle(gateway, placed))
+        # every send was ambiguous or refused as unavailable: the order may exist, so ask for it
+        try:
+            found = await gateway.get_order(step.symbol, step.client_order_id)
+        except OpenSQTError as exc:
+            raise StepUnknownError(f"{step.client_order_id}: sends and lookup failed ({exc})") from exc
+        if found is None:
+            return step_result(step, None, "the executor stayed unavailable; the order was never placed")
+        return step_result(step, await self._settle(gateway, found))
+
+    async def _settle(self, gateway: PlanGateway, order: Order) -> Order:
+        """The order once final; a MARKET order still working after the timeout is cancelled."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settle_timeout_s
+        current = order
+        while not current.status.is_final:
+            if loop.time() > deadline:
+                cancelled = await gateway.cancel(current.symbol, current.client_order_id)
+                if cancelled is not None and cancelled.status.is_final:
+                    return cancelled
+                found = await gateway.get_order(current.symbol, current.client_order_id)
+                if found is not None and found.status.is_final:
+                    return found
+                raise StepUnknownError(f"{current.client_order_id} is still {current.status.value}")
+            await asyncio.sleep(0.05)
+            try:
+                found = await gateway.get_order(current.symbol, current.client_order_id)
+            except Retryable:
+                continue
+            if found is not None:
+                current = found
+        return current
+
+    async def _record_fill(self, fill: Fill, client_order_id: str, *, source: str) -> None:
+        instrument = self._config.spot if fill.venue == self._config.spot.venue else self._config.perp
+        change = await self._legs.apply_fill(
+            fill, event_id=client_order_id, market_type=instrument.market_type
+        )
+        if not change.changed or change.after is None:
+            return
+        if self._metrics is not None:
+            self._metrics.fills.labels(fill.side.value).inc()
+        log.info("leg_fill_recorded", agent=self.name, leg=fill.key, client_order_id=client_order_id,
+                 side=fill.side.value, qty=str(fill.quantity), price=str(fill.price),
+                 size=str(change.after.size), source=source)  # fmt: skip
+
+    def _count_order(self, result: str) -> None:
+        if self._metrics is not None:
+            self._metrics.orders.labels("place", result).inc()
+
+    def _count_outcome(self, outcome: Outcome) -> None:
+        self.plans_done[outcome.value] = self.plans_done.get(outcome.value, 0) + 1

@@ -1,0 +1,241 @@
+"""The funding-rate arbitrage agent, live: a funding episode on the paper exchange opens a long
+spot / short perp position through two executors, a funding flip in the next period closes it,
+and the legs in Redis match the venue's spot balance and perp position at every stop.
+
+Real servers throughout: the paper exchange (ccxt's unmodified binance and binanceusdm clients
+speak to it), nats-server, redis-server, two executors (spot and USD-M, DBOS on SQLite), two
+monitors and the strategy service, all over mTLS in this event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from pydantic import SecretStr
+
+from opensqt.arbitrage.manager import decode_leg_record
+from opensqt.exchange.settings import VenueSettings
+from opensqt.model.state import Leg
+from opensqt.paper import PaperExchange
+from opensqt.paper.sources import ManualSource
+from opensqt.transport.grpc_client import secure_channel
+from opensqt.transport.redis_keys import LEGS
+from opensqt.transport.tls import TlsFiles
+from opensqt.v1 import strategy_pb2, strategy_pb2_grpc
+from opensqt_services.executor.main import run as run_executor
+from opensqt_services.executor.settings import ExecutorSettings
+from opensqt_services.monitor.main import run as run_monitor
+from opensqt_services.monitor.settings import MonitorSettings
+from opensqt_services.strategy.main import run as run_strategy
+from opensqt_services.strategy.settings import ArbitrageBotSettings, StrategySettings
+from tests.integration.execution.conftest import wait_for_markets
+from tests.integration.paper.conftest import (
+    READ_KEY,
+    READ_SECRET,
+    TRADE_KEY,
+    TRADE_SECRET,
+    Admin,
+    paper_settings,
+)
+from tests.support.servers import Infra, running_service
+
+pytestmark = pytest.mark.integration
+
+SYMBOL = "BTCUSDT"
+AGENT = "arb1"
+SPOT_VENUE, PERP_VENUE = "paper-spot", "paper"
+ENTRY_QTY = Decimal("0.010")
+HIGH_RATE, FLIPPED_RATE = Decimal("0.001"), Decimal("-0.0005")
+
+
+def _venue(paper: PaperExchange, name: str, *, spot: bool, trade: bool) -> VenueSettings:
+    key, secret = (TRADE_KEY, TRADE_SECRET) if trade else (READ_KEY, READ_SECRET)
+    return VenueSettings(
+        name=name,
+        exchange_id="binance" if spot else "binanceusdm",
+        market_type="spot" if spot else "perpetual",
+        rest_url=paper.rest_url,
+        ws_url=paper.spot_ws_url if spot else paper.ws_url,
+        api_key=SecretStr(key),
+        api_secret=SecretStr(secret),
+        timeout_ms=3000,
+    )
+
+
+@dataclass
+class Stack:
+    paper: PaperExchange
+    admin: Admin
+    infra: Infra
+    strategy_target: str
+
+    async def price(self, price: str) -> None:
+        await self.admin.price(SYMBOL, price)
+
+    async def spot_balance(self) -> Decimal:
+        state = await self.admin.state()
+        return Decimal(state["accounts"]["main"]["spot"]["balances"].get("BTC", "0"))
+
+    async def perp_position(self) -> Decimal:
+        state = await self.admin.state()
+        position = state["accounts"]["main"]["usdm"]["positions"].get(SYMBOL)
+        return Decimal(position["size"]) if position else Decimal(0)
+
+    async def legs(self) -> dict[str, Leg]:
+        client = aioredis.from_url(self.infra.redis.url)
+        try:
+            raw = await client.hgetall(LEGS.key(agent=AGENT))
+        finally:
+            await client.aclose()
+        return {record.leg.key: record.leg for record in map(decode_leg_record, raw.values())}
+
+    async def leg_sizes(self) -> tuple[Decimal, Decimal]:
+        legs = await self.legs()
+        spot, perp = legs.get(f"{SPOT_VENUE}:{SYMBOL}"), legs.get(f"{PERP_VENUE}:{SYMBOL}")
+        return (spot.size if spot else Decimal(-1), perp.size if perp else Decimal(-1))
+
+    async def orders_by_client_id(self) -> dict[str, list[dict[str, Any]]]:
+        """Every order of the paper exchange's log, latest state per exchange order id, grouped by
+        client order id (a duplicate send would show as two exchange ids under one client id)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for entry in await self.admin.request("GET", "/admin/orders?account=main"):
+            order = entry["order"]
+            latest[f"{entry['wallet']}:{order['exchange_order_id']}"] = order
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for order in latest.values():
+            grouped.setdefault(order["client_order_id"], []).append(order)
+        return grouped
+
+
+async def until(check: Callable[[], Awaitable[Any]], what: str, within: float = 30.0) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, infra: Infra) -> AsyncIterator[Stack]:
+    paper = PaperExchange(paper_settings(tmp_path / "paper.sqlite"), source=ManualSource())
+    await paper.start()
+    try:
+        async with contextlib.AsyncExitStack() as services, aiohttp.ClientSession() as session:
+            executors = {}
+            for executor_id, name, spot in (
+                ("exec-perp", PERP_VENUE, False),
+                ("exec-spot", SPOT_VENUE, True),
+            ):
+                settings = infra.service_settings(
+                    ExecutorSettings,
+                    executor_id=executor_id,
+                    venue=_venue(paper, name, spot=spot, trade=True),
+                )
+                runtime = await services.enter_async_context(running_service(run_executor, settings))
+                executors[name] = f"127.0.0.1:{runtime.grpc.port}"
+                await wait_for_markets(executors[name], infra.pki)
+            for name, spot in ((PERP_VENUE, False), (SPOT_VENUE, True)):
+                settings = infra.service_settings(
+                    MonitorSettings,
+                    venue=_venue(paper, name, spot=spot, trade=False),
+                    symbols=(SYMBOL,),
+                    position_poll_seconds=0.2,
+                )
+                await services.enter_async_context(running_service(run_monitor, settings))
+            bot = ArbitrageBotSettings(name=AGENT, symbol=SYMBOL, order_base_qty=ENTRY_QTY)
+            settings = infra.service_settings(
+                StrategySettings,
+                market_venue=PERP_VENUE,
+                executor_address=executors[PERP_VENUE],
+                spot_market_venue=SPOT_VENUE,
+                spot_executor_address=executors[SPOT_VENUE],
+                arbitrage_bots=(bot,),
+            )
+            strategy = await services.enter_async_context(running_service(run_strategy, settings))
+            yield Stack(paper, Admin(paper.rest_url, session), infra, f"127.0.0.1:{strategy.grpc.port}")
+    finally:
+        await paper.stop()
+
+
+async def assert_legs_match_the_venue(stack: Stack, within: float = 10.0) -> tuple[Decimal, Decimal]:
+    """Redis legs equal the paper's spot BTC balance and USD-M position (retried: two reads one
+    after the other can straddle a position poll)."""
+    deadline = time.monotonic() + within
+    while True:
+        legs = await stack.leg_sizes()
+        venue = (await stack.spot_balance(), await stack.perp_position())
+        if legs == venue:
+            return venue
+        if time.monotonic() > deadline:
+            raise AssertionError(f"legs in Redis {legs} != venue (spot balance, perp position) {venue}")
+        await asyncio.sleep(0.2)
+
+
+async def test_funding_episode_opens_hedged_legs_and_a_flip_closes_them(stack: Stack) -> None:
+    assert await stack.spot_balance() == 0
+    assert await stack.perp_position() == 0
+
+    # a funding episode: 0.1% per 8 h (APR 1.095) is far above the 0.1365 entry threshold
+    await stack.admin.request("POST", "/admin/funding-rate", {"symbol": SYMBOL, "rate": str(HIGH_RATE)})
+
+    async def opened() -> bool:
+        # price moves carry the mark-price stream (funding) and keep both legs' prices fresh
+        await stack.price("30000.0")
+        return await stack.spot_balance() == ENTRY_QTY and await stack.perp_position() == -ENTRY_QTY
+
+    await until(opened, "long spot / short perp on the venue")
+    assert await assert_legs_match_the_venue(stack) == (ENTRY_QTY, -ENTRY_QTY)
+
+    # the next funding period comes with the rate flipped: the position now pays, so it closes
+    funding = stack.paper.venue.funding[SYMBOL]
+    stack.paper.venue.settle_funding(SYMBOL, funding.next_ms, FLIPPED_RATE)
+    stack.paper.commit(force=True)
+
+    async def closed() -> bool:
+        await stack.price("30010.0")
+        return await stack.spot_balance() == 0 and await stack.perp_position() == 0
+
+    await until(closed, "both legs flat on the venue")
+    assert await assert_legs_match_the_venue(stack) == (Decimal(0), Decimal(0))
+
+    # exactly four orders, each sent once: entry spot + perp, exit perp (reduce-only) + spot
+    orders = await stack.orders_by_client_id()
+    ours = {cid: found for cid, found in orders.items() if cid.startswith(f"{AGENT}-")}
+    assert all(len(found) == 1 for found in ours.values()), ours
+    by_step = {cid.rsplit("-", 1)[1]: found[0] for cid, found in ours.items()}
+    assert sorted(by_step) == ["ep0", "es0", "xp0", "xs0"], sorted(ours)
+    assert all(order["status"] == "FILLED" for order in by_step.values())
+    assert [
+        (by_step[s]["side"], Decimal(by_step[s]["filled_qty"])) for s in ("es0", "ep0", "xp0", "xs0")
+    ] == [
+        ("BUY", ENTRY_QTY),
+        ("SELL", ENTRY_QTY),
+        ("BUY", ENTRY_QTY),
+        ("SELL", ENTRY_QTY),
+    ]
+    assert by_step["xp0"]["reduce_only"] is True
+
+    # the strategy service reports the same legs
+    pki = stack.infra.pki
+    tls = TlsFiles(pki.ca, pki.cert("operator"), pki.key("operator"))
+    async with secure_channel(stack.strategy_target, tls) as channel:
+        reply = await strategy_pb2_grpc.StrategyServiceStub(channel).ListLegs(
+            strategy_pb2.ListLegsRequest(agent=AGENT)
+        )
+    assert {(leg.venue, leg.symbol, Decimal(leg.size)) for leg in reply.legs} == {
+        (SPOT_VENUE, SYMBOL, Decimal(0)),
+        (PERP_VENUE, SYMBOL, Decimal(0)),
+    }

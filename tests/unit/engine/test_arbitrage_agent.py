@@ -1,0 +1,187 @@
+"""ArbitrageAgent on in-memory executors and legs: refusals answered, compensation, once-only fills,
+pause. (The live constellation is pinned by tests/integration/test_arbitrage_live.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+import pytest
+
+from opensqt.arbitrage.manager import InMemoryLegStore, LegManager
+from opensqt.clock import TestClock
+from opensqt.engine.arbitrage_live import ArbitrageAgent
+from opensqt.errors import InsufficientFunds
+from opensqt.model import FundingUpdate, Order, OrderStatus, OrderUpdate, TradingStateKind
+from opensqt.transport.bus import EventContext
+from tests.unit.arbitrage import AGENT, PERP_VENUE, SPOT_VENUE, SYMBOL, T0, funding, make_config
+from tests.unit.arbitrage import perp_price as perp_tick
+from tests.unit.arbitrage import spot_price as spot_tick
+
+D = Decimal
+CTX = EventContext(subject="test", trace_id="")
+SPOT_KEY, PERP_KEY = f"{SPOT_VENUE}:{SYMBOL}", f"{PERP_VENUE}:{SYMBOL}"
+
+
+class Venue:
+    """One executor over an in-memory venue: MARKET orders fill at ``price`` (idempotent by client
+    id), unless the client id's step is in ``refuse``."""
+
+    def __init__(self, price: str) -> None:
+        self.price = D(price)
+        self.orders: dict[str, Order] = {}
+        self.sends: list[str] = []
+        self.refuse: set[str] = set()
+
+    async def place(self, order: Order) -> Order:
+        self.sends.append(order.client_order_id)
+        if order.client_order_id in self.orders:
+            return self.orders[order.client_order_id]
+        if order.client_order_id.rsplit("-", 1)[1] in self.refuse:
+            raise InsufficientFunds("not enough margin")
+        placed = replace(
+            order,
+            status=OrderStatus.FILLED,
+            filled_qty=order.quantity,
+            average_price=self.price,
+            updated_ms=T0,
+        )
+        self.orders[order.client_order_id] = placed
+        return placed
+
+    async def cancel(self, symbol: str, client_order_id: str) -> Order | None:
+        return self.orders.get(client_order_id)
+
+    async def get_order(self, symbol: str, client_order_id: str) -> Order | None:
+        return self.orders.get(client_order_id)
+
+
+@dataclass
+class State:
+    kind: TradingStateKind = TradingStateKind.ACTIVE
+
+    def current_kind(self) -> TradingStateKind:
+        return self.kind
+
+
+@dataclass
+class Rig:
+    agent: ArbitrageAgent
+    spot: Venue
+    perp: Venue
+    state: State
+    clock: TestClock
+
+    async def prices(self) -> None:
+        now = self.clock.now_ms()
+        await self.agent.on_price(spot_tick("50000", now), CTX)
+        await self.agent.on_price(perp_tick("50010", now), CTX)
+
+    async def funding(self, rate: str, period: int = 1) -> None:
+        update = FundingUpdate(funding(rate, T0 + period * 8 * 3_600_000, time_ms=self.clock.now_ms()))
+        await self.agent.on_funding(update, CTX)
+
+    async def idle(self) -> None:
+        for _ in range(200):
+            await asyncio.sleep(0)
+            if not self.agent.strategy.in_flight:
+                return
+        raise AssertionError("the plan did not finish")
+
+    async def legs(self) -> dict[str, Decimal]:
+        return {leg.key: leg.size for leg in await self.agent.legs()}
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    clock = TestClock(T0)
+    spot, perp, state = Venue("50000"), Venue("50010"), State()
+    config = make_config(order_base_qty=D("0.02"))
+    agent = ArbitrageAgent(
+        config=config,
+        legs=LegManager(InMemoryLegStore(AGENT), dust=config.dust_qty),
+        spot_gateway=spot,
+        perp_gateway=perp,
+        clock=clock,
+        trading_state=state,
+        settle_timeout_s=0.1,
+    )
+    await agent.start()
+    task = asyncio.create_task(agent.run())
+    try:
+        yield Rig(agent, spot, perp, state, clock)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_high_funding_enters_long_spot_short_perp(rig: Rig) -> None:
+    await rig.prices()
+    await rig.funding("0.001")
+    await rig.idle()
+    assert await rig.legs() == {SPOT_KEY: D("0.02"), PERP_KEY: D("-0.02")}
+    assert rig.agent.plans_done == {"ENTERED": 1}
+
+
+async def test_an_entry_while_reducing_is_answered_aborted_and_sends_nothing(rig: Rig) -> None:
+    rig.state.kind = TradingStateKind.REDUCING
+    await rig.prices()
+    await rig.funding("0.001")
+    await rig.idle()
+    assert rig.spot.sends == rig.perp.sends == []
+    assert rig.agent.plans_done == {"ABORTED": 1}
+    assert not rig.agent.strategy.in_flight
+
+
+async def test_funding_before_prices_is_evaluated_when_both_prices_arrive(rig: Rig) -> None:
+    await rig.funding("0.001")
+    assert rig.spot.sends == []
+    await rig.prices()
+    await rig.idle()
+    assert await rig.legs() == {SPOT_KEY: D("0.02"), PERP_KEY: D("-0.02")}
+
+
+async def test_a_refused_perp_leg_is_compensated_on_the_spot(rig: Rig) -> None:
+    rig.perp.refuse.add("ep0")
+    await rig.prices()
+    await rig.funding("0.001")
+    await rig.idle()
+    assert await rig.legs() == {SPOT_KEY: D(0), PERP_KEY: D(0)}
+    assert [cid.rsplit("-", 1)[1] for cid in rig.spot.sends] == ["es0", "cs0"]
+    assert rig.spot.orders[rig.spot.sends[1]].reduce_only
+    assert rig.agent.plans_done == {"COMPENSATED": 1}
+
+
+async def test_an_exit_runs_while_reducing_and_closes_both_legs(rig: Rig) -> None:
+    await rig.prices()
+    await rig.funding("0.001")
+    await rig.idle()
+    rig.state.kind = TradingStateKind.REDUCING
+    await rig.funding("-0.001", period=2)
+    await rig.idle()
+    assert await rig.legs() == {SPOT_KEY: D(0), PERP_KEY: D(0)}
+    exits = [rig.perp.orders[rig.perp.sends[-1]], rig.spot.orders[rig.spot.sends[-1]]]
+    assert all(order.reduce_only for order in exits)
+
+
+async def test_the_order_stream_and_the_plan_count_one_order_once(rig: Rig) -> None:
+    await rig.prices()
+    await rig.funding("0.001")
+    await rig.idle()
+    for order in [*rig.spot.orders.values(), *rig.perp.orders.values()]:
+        await rig.agent.on_order_update(OrderUpdate(event_id=f"monitor-{order.client_order_id}", order=order))
+    assert await rig.legs() == {SPOT_KEY: D("0.02"), PERP_KEY: D("-0.02")}
+
+
+async def test_a_paused_agent_keeps_the_funding_update_for_its_resume(rig: Rig) -> None:
+    rig.agent.pause("operator")
+    await rig.prices()
+    await rig.funding("0.001")
+    await rig.idle()
+    assert rig.spot.sends == []
+    rig.agent.resume()
+    await rig.idle()
+    assert await rig.legs() == {SPOT_KEY: D("0.02"), PERP_KEY: D("-0.02")}

@@ -1,0 +1,69 @@
+"""Strategy settings: arbitrage bots from OPENSQT_ARBITRAGE_BOTS, checked by the arbitrage core."""
+
+from __future__ import annotations
+
+import json
+import os
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from opensqt_services.strategy.settings import StrategySettings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("OPENSQT_"):
+            monkeypatch.delenv(name)
+
+
+def bots(monkeypatch: pytest.MonkeyPatch, *entries: dict[str, object]) -> None:
+    monkeypatch.setenv("OPENSQT_ARBITRAGE_BOTS", json.dumps(list(entries)))
+
+
+def test_arbitrage_bots_come_from_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    bots(monkeypatch, {"name": "arb1", "symbol": "BTCUSDT", "order_quote_notional": "500"})
+    settings = StrategySettings()
+    (bot,) = settings.arbitrage_bots
+    assert (bot.name, bot.perp, bot.order_quote_notional) == ("arb1", "BTCUSDT", Decimal(500))
+    assert (settings.spot_market_venue, settings.spot_executor_address) == ("paper-spot", "127.0.0.1:50055")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"name": "arb1", "symbol": "BTCUSDT"}, "exactly one of order_base_qty and order_quote_notional"),
+        (
+            {"name": "arb1", "symbol": "BTCUSDT", "order_base_qty": "0.01", "exit_spread_apr": "0.5"},
+            "exit_spread_apr must be at least 0 and below min_spread_apr",
+        ),
+        ({"name": "arb1", "symbol": "BTCUSDT", "order_base_qty": "0.01", "leverage": 3}, "leverage"),
+        ({"name": "a" * 21, "symbol": "BTCUSDT", "order_base_qty": "0.01"}, "at most 20 characters"),
+        ({"name": "arb.1", "symbol": "BTCUSDT", "order_base_qty": "0.01"}, "name"),
+    ],
+)
+def test_a_bad_bot_is_refused_with_a_message_that_names_the_problem(
+    monkeypatch: pytest.MonkeyPatch, entry: dict[str, object], message: str
+) -> None:
+    bots(monkeypatch, entry)
+    with pytest.raises(ValidationError, match=message):
+        StrategySettings()
+
+
+def test_agent_names_are_unique_across_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    bots(monkeypatch, {"name": "x1", "symbol": "BTCUSDT", "order_base_qty": "0.01"})
+    monkeypatch.setenv(
+        "OPENSQT_MARKET_MAKERS",
+        json.dumps([{"name": "x1", "symbol": "BTCUSDT", "price_interval": "10", "order_notional": "100"}]),
+    )
+    with pytest.raises(ValidationError, match="repeated: x1"):
+        StrategySettings()
+
+
+def test_the_spot_and_perp_venues_must_differ(monkeypatch: pytest.MonkeyPatch) -> None:
+    bots(monkeypatch, {"name": "arb1", "symbol": "BTCUSDT", "order_base_qty": "0.01"})
+    monkeypatch.setenv("OPENSQT_SPOT_MARKET_VENUE", "paper")
+    with pytest.raises(ValidationError, match="distinct venue names"):
+        StrategySettings()
