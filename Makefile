@@ -8,7 +8,7 @@ PROTOS := $(wildcard api/proto/v1/*.proto)
 CERTS ?= .certs
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-unit test-integration lint fmt proto proto-check certs clean dev deploy-check
+.PHONY: help venv demo run test test-unit test-integration lint fmt proto proto-check certs clean dev deploy-check
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,9 @@ $(STAMP): requirements/lock.txt requirements/tools.txt pyproject.toml
 	touch $@
 
 venv: $(STAMP) ## Create .venv and install the pinned dependencies (requirements/lock.txt)
+
+demo: $(STAMP) ## A three-minute scripted run: both agents, a funding episode, a crash, a summary
+	$(BIN)/opensqt demo --cert-dir $(CERTS)
 
 run: $(STAMP) ## Run the local constellation (nats, redis, four services, mTLS) until Ctrl-C
 	$(BIN)/opensqt run --cert-dir $(CERTS)

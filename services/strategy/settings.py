@@ -149,4 +149,14 @@ class StrategySettings(ServiceSettings):
                 f"spot_market_venue and market_venue are both {self.market_venue!r}: the spot and "
                 "perpetual legs need distinct venue names (one executor and monitor each)"
             )
+        # One account nets every order on a symbol into one position: an arbitrage bot's perp leg
+        # is re-synced from that position, so no other agent may trade its perp on this account.
+        grid_symbols = {m.symbol for m in self.market_makers}
+        perps = [bot.perp_symbol or bot.symbol for bot in self.arbitrage_bots]
+        shared = sorted(grid_symbols.intersection(perps) | {s for s in perps if perps.count(s) > 1})
+        if shared:
+            raise ValueError(
+                f"{', '.join(shared)}: an arbitrage bot's perpetual must be traded by no other agent "
+                f"on account {self.account!r} (the venue keeps one position per symbol and account)"
+            )
         return self

@@ -35,20 +35,24 @@ def run(
     ),
     seconds: Annotated[float, typer.Option(help="Stop after this many seconds (0: until Ctrl-C)")] = 0,
 ) -> None:
-    """Run nats-server, redis-server and the four services on loopback until Ctrl-C."""
-    from opensqt.local import SERVICES, LocalConstellation
+    """Run the local constellation on loopback until Ctrl-C: nats-server, redis-server, the paper
+    exchange's synthetic market, the four services (plus the spot executor and monitor of the
+    arbitrage bot), a grid market maker and an arbitrage bot on BTCUSDT."""
+    from opensqt.demo import demo_setup
+    from opensqt.local import LocalConstellation
 
-    constellation = LocalConstellation(workdir=workdir, cert_dir=cert_dir)
-    typer.echo("starting nats-server, redis-server and the four services ...")
+    constellation = LocalConstellation(workdir=workdir, cert_dir=cert_dir, trading=demo_setup())
+    typer.echo("starting nats-server, redis-server, the paper exchange and the services ...")
     started = time.monotonic()
     constellation.start()
     typer.echo(f"constellation up in {time.monotonic() - started:.1f}s (logs in {workdir}/)\n")
-    typer.echo(f"{'service':<10} {'gRPC (mTLS)':<17} {'probe (health)':<17} metrics")
-    for name in SERVICES:
+    typer.echo(f"{'service':<14} {'gRPC (mTLS)':<17} {'probe (health)':<17} metrics")
+    for name in constellation.instances():
         p = constellation.ports[name]
         typer.echo(
-            f"{name:<10} 127.0.0.1:{p.api:<7} 127.0.0.1:{p.probe:<7} http://127.0.0.1:{p.metrics}/metrics"
+            f"{name:<14} 127.0.0.1:{p.api:<7} 127.0.0.1:{p.probe:<7} http://127.0.0.1:{p.metrics}/metrics"
         )
+    typer.echo(f"paper exchange {constellation.paper_url} (admin API under /admin)")
     if constellation.nats is not None and constellation.redis is not None:
         typer.echo(f"\nNATS {constellation.nats.url}   Redis {constellation.redis.url}")
     c = cert_dir
@@ -82,6 +86,29 @@ def run(
         typer.echo("stopped: " + ", ".join(f"{k} exit {v}" for k, v in codes.items()))
     if any(codes.values()):
         raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    seconds: Annotated[float, typer.Option(help="Wall-clock length of the run", min=10)] = 180,
+    bars_per_second: Annotated[
+        float, typer.Option(help="Synthetic market minutes per second of wall time", min=0.5, max=100)
+    ] = 8.0,
+    workdir: Annotated[Path, typer.Option(help="Data and logs (emptied first)")] = Path(".run/demo"),
+    cert_dir: Annotated[Path, typer.Option(help="Development certificates (made if missing)")] = Path(
+        ".certs"
+    ),
+) -> None:
+    """A scripted run: both agents through a funding episode and a crash; live status, then a
+    summary (orders, fills, PnL, halts and how fast they propagated); stops what it started."""
+    from opensqt.demo import run_demo
+
+    try:
+        run_demo(seconds=seconds, workdir=workdir, cert_dir=cert_dir, bars_per_second=bars_per_second,
+                 echo=typer.echo)  # fmt: skip
+    except RuntimeError as exc:
+        typer.echo(f"demo failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def _register_backtest() -> None:

@@ -20,9 +20,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from opensqt.certs import generate_dev_pki
-from opensqt.devstack import LOOPBACK, NatsServer, RedisServer, wait_for_port
+from opensqt.devstack import LOOPBACK, NatsServer, RedisServer, free_port, wait_for_port
 
-__all__ = ["SERVICES", "LocalConstellation", "ServicePorts", "TradingSetup"]
+__all__ = ["SERVICES", "SPOT_INSTANCES", "LocalConstellation", "ServicePorts", "TradingSetup", "service_of"]
 
 SERVICES = ("monitor", "strategy", "executor", "risk")
 
@@ -34,12 +34,23 @@ class ServicePorts:
     metrics: int
 
 
+#: The second executor and monitor an arbitrage bot needs: the spot leg's venue.
+SPOT_INSTANCES = ("executor-spot", "monitor-spot")
+SPOT_VENUE = "paper-spot"
+
+
 def default_ports(
     base_api: int = 50051, base_probe: int = 8081, base_metrics: int = 9101
 ) -> dict[str, ServicePorts]:
     return {
-        name: ServicePorts(base_api + i, base_probe + i, base_metrics + i) for i, name in enumerate(SERVICES)
+        name: ServicePorts(base_api + i, base_probe + i, base_metrics + i)
+        for i, name in enumerate(SERVICES + SPOT_INSTANCES)
     }
+
+
+def service_of(instance: str) -> str:
+    """The service an instance runs (``executor-spot`` runs the executor)."""
+    return instance.partition("-")[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,9 @@ class TradingSetup:
     replay_loop: bool = True
     # Risk's crash settings beyond the symbols (e.g. {"trigger_state": "HALTED"}).
     crash: dict[str, str] = field(default_factory=dict)
+    # Funding-rate arbitrage bots (services/strategy ArbitrageBotSettings); any bot adds a spot
+    # executor and a spot monitor (venue "paper-spot") to the constellation.
+    arbitrage_bots: tuple[dict[str, str], ...] = ()
 
     def paper_env(self) -> dict[str, str]:
         env = {
@@ -116,10 +130,17 @@ class LocalConstellation:
     def paper_url(self) -> str:
         return f"http://{LOOPBACK}:{self.paper_port}"
 
+    def instances(self) -> tuple[str, ...]:
+        """Every service process this constellation runs."""
+        if self.trading is not None and self.trading.arbitrage_bots:
+            return SERVICES + SPOT_INSTANCES
+        return SERVICES
+
     def service_env(self, name: str) -> dict[str, str]:
         if self.nats is None or self.redis is None:
             raise RuntimeError("start nats-server and redis-server first")
-        p = self.ports[name]
+        p = self.service_ports(name)
+        service = service_of(name)
         env = dict(os.environ)
         env.update(
             {
@@ -134,14 +155,35 @@ class LocalConstellation:
                 "OPENSQT_VENUE__WS_URL": f"ws://{LOOPBACK}:{self.paper_port}",
             }
         )
-        if name == "executor":
-            env["OPENSQT_DBOS__DATA_DIR"] = str((self.workdir / "executor").resolve())
+        if service == "executor":
+            env["OPENSQT_DBOS__DATA_DIR"] = str((self.workdir / name).resolve())
+            if name != "executor":
+                env["OPENSQT_EXECUTOR_ID"] = name  # the main one keeps the default, executor-0
+        if service == "monitor":
+            # the monitor reads only: the paper's read-only key (a real venue: mounted secrets)
+            env["OPENSQT_VENUE__API_KEY"] = "paper-main-read-key"
+            env["OPENSQT_VENUE__API_SECRET"] = "paper-main-read-secret"
+        if name in SPOT_INSTANCES:
+            env.update(
+                {
+                    "OPENSQT_VENUE__NAME": SPOT_VENUE,
+                    "OPENSQT_VENUE__EXCHANGE_ID": "binance",
+                    "OPENSQT_VENUE__MARKET_TYPE": "spot",
+                    "OPENSQT_VENUE__WS_URL": f"ws://{LOOPBACK}:{self.paper_port}/stream",
+                }
+            )
         if self.trading is not None:
-            if name == "monitor":
+            if service == "monitor":
                 env["OPENSQT_SYMBOLS"] = json.dumps(list(self.trading.symbols))
             if name == "strategy":
                 env["OPENSQT_EXECUTOR_ADDRESS"] = f"{LOOPBACK}:{self.ports['executor'].api}"
                 env["OPENSQT_MARKET_MAKERS"] = json.dumps(list(self.trading.market_makers))
+                if self.trading.arbitrage_bots:
+                    env["OPENSQT_ARBITRAGE_BOTS"] = json.dumps(list(self.trading.arbitrage_bots))
+                    env["OPENSQT_SPOT_MARKET_VENUE"] = SPOT_VENUE
+                    env["OPENSQT_SPOT_EXECUTOR_ADDRESS"] = (
+                        f"{LOOPBACK}:{self.service_ports('executor-spot').api}"
+                    )
             if name == "risk":
                 env["OPENSQT_CRASH__SYMBOLS"] = json.dumps(list(self.trading.symbols))
                 for key, value in self.trading.crash.items():
@@ -178,10 +220,30 @@ class LocalConstellation:
                 env,
             )  # fmt: skip
             wait_for_port(self.paper_port, timeout=20, proc=paper)
-        for name in SERVICES:
-            self._spawn(name, [sys.executable, "-m", f"opensqt_services.{name}"], self.service_env(name))
-        for name in SERVICES:
+        for name in self.instances():
+            self.start_service(name, wait=False)
+        for name in self.instances():
             wait_serving(self.ports[name].probe, proc=self.processes[name])
+
+    def service_ports(self, name: str) -> ServicePorts:
+        if name not in self.ports:
+            self.ports[name] = ServicePorts(free_port(), free_port(), free_port())
+        return self.ports[name]
+
+    def start_service(self, name: str, *, wait: bool = True) -> subprocess.Popen[bytes]:
+        """Start (or restart) one service instance with its environment."""
+        proc = self._spawn(
+            name, [sys.executable, "-m", f"opensqt_services.{service_of(name)}"], self.service_env(name)
+        )
+        if wait:
+            wait_serving(self.ports[name].probe, proc=proc)
+        return proc
+
+    def kill(self, name: str) -> int:
+        """SIGKILL one service instance (a crash: no shutdown, no drain); returns its exit code."""
+        proc = self.processes[name]
+        proc.kill()
+        return proc.wait()
 
     def stop(self) -> dict[str, int]:
         """SIGTERM every process, wait, stop the servers. Returns each process's exit code."""

@@ -179,6 +179,13 @@ class ServiceMetrics:
             ["state"],
             registry=r,
         )
+        self.state_propagation = Histogram(
+            "opensqt_trading_state_propagation_seconds",
+            "Time from a trading-state decision to every live executor's acknowledgement",
+            ["state"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.crash_candles = Gauge(
             "opensqt_risk_crash_candles",
             "Candles the crash detector has seen, by outcome (evaluated, panics, triggers, "

@@ -56,7 +56,7 @@ def test_agent_names_are_unique_across_kinds(monkeypatch: pytest.MonkeyPatch) ->
     bots(monkeypatch, {"name": "x1", "symbol": "BTCUSDT", "order_base_qty": "0.01"})
     monkeypatch.setenv(
         "OPENSQT_MARKET_MAKERS",
-        json.dumps([{"name": "x1", "symbol": "BTCUSDT", "price_interval": "10", "order_notional": "100"}]),
+        json.dumps([{"name": "x1", "symbol": "ETHUSDT", "price_interval": "10", "order_notional": "100"}]),
     )
     with pytest.raises(ValidationError, match="repeated: x1"):
         StrategySettings()
@@ -67,3 +67,24 @@ def test_the_spot_and_perp_venues_must_differ(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("OPENSQT_SPOT_MARKET_VENUE", "paper")
     with pytest.raises(ValidationError, match="distinct venue names"):
         StrategySettings()
+
+
+def test_no_other_agent_may_trade_an_arbitrage_bots_perpetual(monkeypatch: pytest.MonkeyPatch) -> None:
+    bots(monkeypatch, {"name": "arb1", "symbol": "BTCUSDT", "order_base_qty": "0.01"})
+    monkeypatch.setenv(
+        "OPENSQT_MARKET_MAKERS",
+        json.dumps([{"name": "mm1", "symbol": "BTCUSDT", "price_interval": "10", "order_notional": "100"}]),
+    )
+    with pytest.raises(
+        ValidationError, match="BTCUSDT: an arbitrage bot's perpetual must be traded by no other"
+    ):
+        StrategySettings()
+
+
+def test_a_grid_on_another_symbol_may_share_the_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    bots(monkeypatch, {"name": "arb1", "symbol": "BTCUSDT", "order_base_qty": "0.01"})
+    monkeypatch.setenv(
+        "OPENSQT_MARKET_MAKERS",
+        json.dumps([{"name": "mm1", "symbol": "ETHUSDT", "price_interval": "4", "order_notional": "100"}]),
+    )
+    assert [m.symbol for m in StrategySettings().market_makers] == ["ETHUSDT"]

@@ -35,7 +35,7 @@ from opensqt.paper.settings import PaperSettings
 from opensqt.paper.sources import MarketSource, make_source
 from opensqt.paper.store import PaperStore
 from opensqt.paper.streams import StreamHub
-from opensqt.paper.venue import PaperVenue
+from opensqt.paper.venue import PaperVenue, next_funding_ms
 from opensqt.telemetry import get_logger
 
 __all__ = ["PaperExchange", "serve"]
@@ -195,9 +195,27 @@ class PaperExchange:
     ) -> None:
         if (Family.USDM, symbol) in self.venue.listings:
             self.apply_price(Family.USDM, symbol, price, volume, market_ms=market_ms)
+            if market_ms is not None and symbol in self.venue.funding:
+                self._market_funding(symbol, market_ms)
         if (Family.SPOT, symbol) in self.venue.listings:
             spot = spot_price if spot_price is not None else price
             self.apply_price(Family.SPOT, symbol, spot, volume, market_ms=market_ms)
+
+    def _market_funding(self, symbol: str, market_ms: int) -> None:
+        """Funding on the source's time line: a replay settles every interval it replays.
+
+        The schedule starts from the first market price (the one set at start-up belongs to the
+        wall clock); a settlement happens when the market's time reaches the next funding time.
+        """
+        state = self.venue.funding[symbol]
+        hours = self.venue.listing(Family.USDM, symbol).funding_interval_hours
+        interval_ms = hours * 3_600_000
+        if not market_ms - interval_ms < state.next_ms <= market_ms + interval_ms:
+            state.next_ms = next_funding_ms(market_ms, hours)
+            return
+        if market_ms >= state.next_ms:
+            self.venue.settle_funding(symbol, market_ms)
+            self.commit(force=True)
 
     def on_source_funding_rate(self, symbol: str, rate: Decimal) -> None:
         if symbol in self.venue.funding:
@@ -312,7 +330,8 @@ class PaperExchange:
         while True:
             await asyncio.sleep(0.25)
             try:
-                if self.venue.settle_due_funding(self.clock.now_ms()):
+                # a market-time source settles funding on its own time line (on_source_price)
+                if not self.source.market_time and self.venue.settle_due_funding(self.clock.now_ms()):
                     self.commit(force=True)
                 else:
                     self.commit()

@@ -71,6 +71,9 @@ class MarketSource(Protocol):
     async def run(self, sink: PriceSink) -> None: ...
 
 
+_FUNDING_GRID_MS = 8 * 3_600_000
+
+
 def _minute_floor(time_ms: int) -> int:
     return time_ms - time_ms % 60_000
 
@@ -329,12 +332,16 @@ def _epoch_ms(moment: datetime | None) -> int | None:
 
 
 def make_source(settings: SourceSettings, markets: list[MarketSettings], *, now_ms: int) -> MarketSource:
-    """The source ``settings.kind`` names (a synthetic market's time starts at ``now_ms``)."""
+    """The source ``settings.kind`` names. A synthetic market's time starts at the last 8-hour
+    funding mark before ``now_ms``, so a seed's funding events fall on the same bars every run."""
     if settings.kind == "manual":
         return ManualSource()
     if settings.kind == "synthetic":
         return SyntheticSource(
-            markets, seed=settings.seed, bars_per_second=settings.bars_per_second, start_ms=now_ms
+            markets,
+            seed=settings.seed,
+            bars_per_second=settings.bars_per_second,
+            start_ms=now_ms - now_ms % _FUNDING_GRID_MS,
         )
     if settings.kind == "csv":
         if not settings.csv_files:

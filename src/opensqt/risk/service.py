@@ -8,6 +8,7 @@ gRPC, whose acknowledgements the caller gets back.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import grpc
@@ -64,6 +65,7 @@ class TradingStateController:
         self, target: TradingStateKind, *, reason: str, set_by: str, action: str
     ) -> tuple[TradingState, list[PushResult]]:
         """Set ``target``; returns the new state and each executor's acknowledgement."""
+        started = time.perf_counter()
         now = self._clock.now_ms()
         state = await self._states.set(target, reason=reason, set_by=set_by, now_ms=now)
         await self._states.audit(
@@ -81,6 +83,17 @@ class TradingStateController:
             "trading_state_changed", state=target.value, version=state.version, set_by=set_by, reason=reason
         )
         acks = await self._fanout.push(state) if self._fanout is not None else []
+        elapsed = time.perf_counter() - started
+        if acks and all(ack.acknowledged for ack in acks):
+            self._metrics.state_propagation.labels(target.value).observe(elapsed)
+        log.info(
+            "trading_state_propagated",
+            state=target.value,
+            version=state.version,
+            executors=len(acks),
+            acknowledged=sum(1 for ack in acks if ack.acknowledged),
+            elapsed_ms=round(elapsed * 1000, 2),
+        )
         return state, acks
 
     async def record_alert(self, alert: RiskAlert) -> None:

@@ -173,3 +173,29 @@ async def test_synthetic_candles_close_at_the_generators_pace(tmp_path: Path) ->
 
     assert len(minutes) >= 10
     assert all(b - a == 60_000 for a, b in itertools.pairwise(minutes))
+
+
+async def test_a_market_time_source_settles_funding_on_its_own_time_line(tmp_path: Path) -> None:
+    """A day of synthetic market in well under a minute settles funding three times, at the
+    market's 8-hour marks and at the generator's rates (the wall clock would settle none)."""
+    settings = paper_settings(
+        tmp_path / "paper.sqlite", source=SourceSettings(kind="synthetic", bars_per_second=2000)
+    )
+    exchange = PaperExchange(settings)
+    await exchange.start()
+    try:
+        for _ in range(400):
+            if len(exchange.venue.funding_history.get("BTCUSDT", [])) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        history = list(exchange.venue.funding_history.get("BTCUSDT", []))
+        next_ms = exchange.venue.funding["BTCUSDT"].next_ms
+    finally:
+        await exchange.stop()
+
+    assert len(history) >= 3, history
+    times = [time_ms for time_ms, _, _ in history]
+    assert all(t % (8 * 3_600_000) == 0 for t in times), times
+    assert all(b - a == 8 * 3_600_000 for a, b in itertools.pairwise(times)), times
+    assert next_ms > times[-1]
+    assert len({rate for _, rate, _ in history}) > 1  # the generator's rates, not one constant
