@@ -1,16 +1,24 @@
-"""Constellation latencies on loopback: tick-to-order and halt propagation.
+"""Constellation latencies on loopback: tick-to-order, halt propagation, strategy ingest.
 
-    .venv/bin/python bench/constellation.py [--ticks 200] [--halts 30]
+    .venv/bin/python bench/constellation.py [--ticks 150] [--halts 40] [--burst 5000]
 
-Starts nats-server and redis-server (real binaries from the virtualenv), a paper exchange with a
-manual market, and monitor, strategy, risk and three executors in this process, all on
-127.0.0.1 with mTLS, then measures:
+Everything is a separate process, as deployed: nats-server and redis-server (the virtualenv's
+binaries), the paper exchange (manual market), monitor, strategy, risk and three executors
+(``executor``, ``executor-b``, ``executor-c``), all on 127.0.0.1 with mTLS
+(:class:`opensqt.local.LocalConstellation`). Then:
 
-* tick-to-order: a price change posted to the paper exchange -> the grid's new order accepted by
-  the paper exchange (its order log timestamp). Each tick moves the price up one grid level, so
-  the trailing window places exactly one new buy.
-* halt propagation: operator Halt on risk -> all three executors refuse orders (polled with
-  GetStatus until each reports HALTED), then Resume; repeated.
+* **tick-to-order**: a price change posted to the paper exchange -> the grid's new order accepted
+  by the paper exchange (the NEW entry's timestamp in its order log, its own clock). Each tick
+  moves the price up one grid level, so the trailing window places exactly one new buy. Split
+  into the executor's share (its ``opensqt_grpc_request_seconds`` for PlaceOrder, mean over the
+  run), the venue's share (the paper's request log, whole ms) and the rest (the paper's stream
+  push, the monitor, NATS, the strategy's decision and slot write).
+* **halt propagation**: an operator Halt on risk -> every executor has applied it and
+  acknowledged (risk's Halt answers only after all three acknowledgements; measured at the
+  caller, and by risk itself in ``opensqt_trading_state_propagation_seconds``), then Resume.
+* **strategy ingest with conflation**: ``--burst`` PriceChange events published on NATS as
+  fast as one client can; the strategy's received counter and the agent's evaluations show how
+  many ticks were conflated into how few decisions.
 
 Prints p50/p99 in milliseconds. Figures depend on the machine; nothing is asserted.
 """
@@ -19,38 +27,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import statistics
 import tempfile
 import time
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from pydantic import SecretStr
+import nats
 
 from opensqt.certs import generate_dev_pki
-from opensqt.config import GrpcSettings, NatsSettings, RedisSettings, TlsSettings
-from opensqt.devstack import NatsServer, RedisServer, free_port
-from opensqt.exchange.settings import VenueSettings
-from opensqt.paper import PaperExchange
-from opensqt.paper.settings import PaperSettings, SourceSettings
-from opensqt.paper.sources import ManualSource
-from opensqt.telemetry import configure_logging
+from opensqt.devstack import free_port
+from opensqt.local import SERVICES, LocalConstellation, ServicePorts, TradingSetup
+from opensqt.model import PriceChange
 from opensqt.transport.grpc_client import secure_channel
+from opensqt.transport.subjects import PRICE
 from opensqt.transport.tls import TlsFiles
-from opensqt.v1 import events_pb2, executor_pb2, executor_pb2_grpc, risk_pb2, risk_pb2_grpc
-from opensqt_services.executor.main import run as run_executor
-from opensqt_services.executor.settings import DbosSettings, ExecutorSettings
-from opensqt_services.monitor.main import run as run_monitor
-from opensqt_services.monitor.settings import MonitorSettings
-from opensqt_services.risk.main import run as run_risk
-from opensqt_services.risk.settings import RiskSettings
-from opensqt_services.strategy.main import run as run_strategy
-from opensqt_services.strategy.settings import MarketMakerSettings, StrategySettings
+from opensqt.v1 import risk_pb2, risk_pb2_grpc
 
-HALTED = events_pb2.TRADING_STATE_KIND_HALTED
+GRID = {"name": "bench", "symbol": "BTCUSDT", "price_interval": "100", "order_notional": "200",
+        "buy_window": "2", "max_open_orders": "4"}  # fmt: skip
+EXTRA_EXECUTORS = ("executor-b", "executor-c")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -58,116 +57,72 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def report(name: str, values: list[float]) -> None:
-    ms = [v * 1000 for v in values]
+def report(name: str, ms: list[float]) -> None:
     print(
-        f"{name:<24} n={len(ms):<4} p50={percentile(ms, 0.5):7.2f} ms  p99={percentile(ms, 0.99):7.2f} ms  "
-        f"mean={statistics.fmean(ms):7.2f} ms  max={max(ms):7.2f} ms"
+        f"  {name:<34} n={len(ms):<4} p50={percentile(ms, 0.5):7.2f} ms  p99={percentile(ms, 0.99):7.2f} ms"
+        f"  mean={statistics.fmean(ms):7.2f} ms  max={max(ms):7.2f} ms"
     )
 
 
-@contextlib.asynccontextmanager
-async def service(run: Any, settings: Any) -> Any:
-    stop = asyncio.Event()
-    started: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run(settings, stop=stop, started=started))
-    runtime = await asyncio.wait_for(started, 30)
-    try:
-        yield runtime
-    finally:
-        stop.set()
-        await task
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
-async def main(ticks: int, halts: int) -> None:
-    configure_logging("console", "ERROR")
+def metric(samples: dict[str, float], prefix: str) -> float:
+    return sum(value for name, value in samples.items() if name.startswith(prefix))
+
+
+async def main(ticks: int, halts: int, burst: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="opensqt-bench-"))
     pki = generate_dev_pki(tmp / "pki")
-    nats = NatsServer(tmp / "nats").start()
-    redis = RedisServer(tmp / "redis").start()
-    paper = PaperExchange(
-        PaperSettings(port=0, state_file=tmp / "paper.sqlite", source=SourceSettings(kind="manual")),
-        source=ManualSource(),
+    c = LocalConstellation(
+        workdir=tmp / "run",
+        cert_dir=pki.directory,
+        ports={name: ServicePorts(free_port(), free_port(), free_port()) for name in SERVICES},
+        trading=TradingSetup(symbols=("BTCUSDT",), market_makers=(GRID,), paper_source="manual"),
+        paper_port=free_port(),
+        log_format="json",
     )
-    await paper.start()
-
-    def common(cls: Any, **extra: Any) -> Any:
-        return cls(
-            grpc=GrpcSettings(port=free_port(), probe_port=free_port(), grace_seconds=0.2),
-            tls=TlsSettings(cert_dir=pki.directory),
-            nats=NatsSettings(url=nats.url),
-            redis=RedisSettings(url=SecretStr(redis.url)),
-            **extra,
-        )
-
-    venue = VenueSettings(rest_url=paper.rest_url, ws_url=paper.ws_url)
-    read_venue = venue.model_copy(
-        update={
-            "api_key": SecretStr("paper-main-read-key"),
-            "api_secret": SecretStr("paper-main-read-secret"),
-        }
-    )
+    await asyncio.to_thread(c.start)
     operator = TlsFiles(pki.ca, pki.cert("operator"), pki.key("operator"))
     try:
-        async with contextlib.AsyncExitStack() as stack:
-            executors = []
-            for i in range(3):
-                settings = common(
-                    ExecutorSettings,
-                    executor_id=f"bench-{i}",
-                    venue=venue,
-                    dbos=DbosSettings(data_dir=tmp / "dbos"),
-                )
-                executors.append(await stack.enter_async_context(service(run_executor, settings)))
-            address = f"127.0.0.1:{executors[0].grpc.port}"
-            channels = [
-                await stack.enter_async_context(secure_channel(f"127.0.0.1:{e.grpc.port}", operator))
-                for e in executors
-            ]
-            stubs = [executor_pb2_grpc.ExecutorServiceStub(c) for c in channels]
-            while True:  # markets loaded
-                try:
-                    if (await stubs[0].ListInstruments(executor_pb2.ListInstrumentsRequest())).instruments:
-                        break
-                except Exception:
-                    await asyncio.sleep(0.05)
-            risk = await stack.enter_async_context(service(run_risk, common(RiskSettings)))
-            grid = MarketMakerSettings(
-                name="bench", symbol="BTCUSDT", price_interval=Decimal(100), order_notional=Decimal(200),
-                buy_window=2, max_open_orders=4,
-            )  # fmt: skip
-            await stack.enter_async_context(
-                service(
-                    run_strategy, common(StrategySettings, executor_address=address, market_makers=(grid,))
-                )
-            )
-            await stack.enter_async_context(
-                service(run_monitor, common(MonitorSettings, venue=read_venue, symbols=("BTCUSDT",)))
-            )
-            session = await stack.enter_async_context(aiohttp.ClientSession())
+        for name in EXTRA_EXECUTORS:
+            await asyncio.to_thread(c.start_service, name)
+        async with aiohttp.ClientSession() as session:
 
             async def post_price(price: Decimal) -> float:
+                posted = time.time()
                 async with session.post(
-                    paper.rest_url + "/admin/price", json={"symbol": "BTCUSDT", "price": str(price)}
+                    c.paper_url + "/admin/price", json={"symbol": "BTCUSDT", "price": str(price)}
                 ) as response:
                     assert response.status == 200
-                return time.time()
+                return posted
 
             async def order_time(client_order_id: str, within: float = 5.0) -> float | None:
                 deadline = time.monotonic() + within
                 while time.monotonic() < deadline:
-                    async with session.get(paper.rest_url + "/admin/orders") as response:
-                        for entry in await response.json():
-                            order = entry["order"]
-                            if order["client_order_id"] == client_order_id and entry["execution"] == "NEW":
+                    async with session.get(c.paper_url + "/admin/orders", params={"symbol": "BTCUSDT"}) as r:
+                        for entry in reversed(await r.json()):
+                            if (
+                                entry["order"]["client_order_id"] == client_order_id
+                                and entry["execution"] == "NEW"
+                            ):
                                 return float(entry["time_ms"]) / 1000
-                    await asyncio.sleep(0.002)
+                    await asyncio.sleep(0.02)  # the venue's timestamp is the measurement, not this poll
                 return None
 
-            # warm up: anchor the grid at 30000 (buy at 29900)
             price = Decimal(30000)
-            while await order_time("BTCUSDT-bench-299000-B-0", within=0.3) is None:
+            while await order_time("BTCUSDT-bench-299000-B-0", within=0.5) is None:  # warm up
                 await post_price(price)
+            executor_metrics = c.ports["executor"].metrics
+            before = scrape(executor_metrics)
             tick_to_order: list[float] = []
             for _ in range(ticks):
                 price += 100
@@ -175,38 +130,104 @@ async def main(ticks: int, halts: int) -> None:
                 posted = await post_price(price)
                 accepted = await order_time(new_buy)
                 if accepted is not None:
-                    tick_to_order.append(max(0.0, accepted - posted))
-            async with secure_channel(f"127.0.0.1:{risk.grpc.port}", operator) as risk_channel:
-                risk_stub = risk_pb2_grpc.RiskServiceStub(risk_channel)
-                halt_times: list[float] = []
-                for i in range(halts):
-                    started = time.perf_counter()
-                    call = asyncio.ensure_future(risk_stub.Halt(risk_pb2.HaltRequest(reason=f"bench {i}")))
-                    pending = set(range(3))
-                    while pending:
-                        for index in list(pending):
-                            status = await stubs[index].GetStatus(executor_pb2.GetExecutorStatusRequest())
-                            if status.trading_state.state == HALTED:
-                                pending.discard(index)
-                    halt_times.append(time.perf_counter() - started)
-                    await call
-                    await risk_stub.Resume(risk_pb2.ResumeRequest(reason="bench"))
-            print(f"constellation on loopback, mTLS everywhere ({ticks} ticks, {halts} halts, 3 executors)")
-            if tick_to_order:
-                report("tick-to-order", tick_to_order)
-            print(f"{'':<24} ({ticks - len(tick_to_order)} ticks without a new order)")
-            report("halt propagation", halt_times)
+                    tick_to_order.append(max(0.0, accepted - posted) * 1000)
+                await asyncio.sleep(0.05)  # let the grid settle its cancels before the next tick
+            after = scrape(executor_metrics)
+            place = 'opensqt_grpc_request_seconds_{}{{method="/opensqt.v1.ExecutorService/PlaceOrder"}}'
+            calls = after.get(place.format("count"), 0) - before.get(place.format("count"), 0)
+            executor_ms = (
+                1000 * (after.get(place.format("sum"), 0) - before.get(place.format("sum"), 0)) / calls
+                if calls
+                else float("nan")
+            )
+            async with session.get(
+                c.paper_url + "/admin/requests", params={"method": "POST", "order": "true"}
+            ) as response:
+                requests = (await response.json())["requests"]
+            venue_ms = [
+                float(r["answered_ms"] - r["time_ms"]) for r in requests if r["answered_ms"] is not None
+            ]
+
+        async with secure_channel(f"127.0.0.1:{c.ports['risk'].api}", operator) as channel:
+            risk = risk_pb2_grpc.RiskServiceStub(channel)
+            halt_ms: list[float] = []
+            for i in range(halts):
+                started = time.perf_counter()
+                reply = await risk.Halt(risk_pb2.HaltRequest(reason=f"bench {i}"))
+                halt_ms.append((time.perf_counter() - started) * 1000)
+                if len(reply.executors) != 3 or not all(e.acknowledged for e in reply.executors):
+                    raise RuntimeError(f"a Halt was not acknowledged by all three executors: {reply}")
+                await risk.Resume(risk_pb2.ResumeRequest(reason="bench"))
+        risk_side = scrape(c.ports["risk"].metrics)
+        halted_sum = risk_side.get('opensqt_trading_state_propagation_seconds_sum{state="HALTED"}', 0)
+        halted_count = risk_side.get('opensqt_trading_state_propagation_seconds_count{state="HALTED"}', 0)
+
+        ingest = await strategy_ingest(c, burst, price)
+
+        print(f"constellation as processes on loopback, mTLS ({ticks} ticks, {halts} halts, 3 executors)")
+        if tick_to_order:
+            report("tick-to-order", tick_to_order)
+        print(f"  {'':<34} ({ticks - len(tick_to_order)} ticks without a new order)")
+        print(f"  {'  of which executor PlaceOrder':<34} mean={executor_ms:7.2f} ms ({calls:.0f} calls)")
+        if venue_ms:
+            print(f"  {'  of which the venue (whole ms)':<34} mean={statistics.fmean(venue_ms):7.2f} ms")
+        report("halt propagation (Halt RPC, 3 acks)", halt_ms)
+        if halted_count:
+            print(f"  {'  risk-side decision -> 3 acks':<34} mean={1000 * halted_sum / halted_count:7.2f} ms")
+        print(
+            f"  strategy ingest: {ingest['published']} ticks published in {ingest['seconds']:.2f} s; "
+            f"the strategy decoded {ingest['received']:.0f} in {ingest['ingest_seconds']:.2f} s "
+            f"({ingest['received'] / ingest['ingest_seconds']:,.0f}/s) and ran "
+            f"{ingest['evaluations']:.0f} evaluations (conflated: latest price wins)"
+        )
     finally:
-        await paper.stop()
-        redis.stop()
-        nats.stop()
+        await asyncio.to_thread(c.stop)
+
+
+async def strategy_ingest(c: LocalConstellation, burst: int, price: Decimal) -> dict[str, Any]:
+    """Publish ``burst`` price changes as fast as one connection can; count what the strategy
+    received and how many evaluations they became."""
+    assert c.nats is not None
+    strategy_metrics = c.ports["strategy"].metrics
+    before = scrape(strategy_metrics)
+    client = await nats.connect(c.nats.url)
+    subject = PRICE.subject(venue="paper", symbol="BTCUSDT")
+    started = time.perf_counter()
+    for i in range(burst):
+        tick = PriceChange(
+            venue="paper", symbol="BTCUSDT", price=price + Decimal(i % 50) / 10, sequence=10_000_000 + i
+        )
+        await client.publish(subject, PRICE.encode(tick))
+    await client.flush()
+    seconds = time.perf_counter() - started
+    await client.close()
+    received_name = 'opensqt_nats_received_total{kind="price"}'
+    deadline = time.perf_counter() + 10
+    while True:  # until the strategy has decoded every tick (or 10 s)
+        after = scrape(strategy_metrics)
+        received = metric(after, received_name) - metric(before, received_name)
+        if received >= burst or time.perf_counter() > deadline:
+            break
+        await asyncio.sleep(0.01)
+    ingest_seconds = time.perf_counter() - started
+    evaluations = metric(after, "opensqt_agent_evaluations_total") - metric(
+        before, "opensqt_agent_evaluations_total"
+    )
+    return {
+        "published": burst,
+        "seconds": seconds,
+        "ingest_seconds": ingest_seconds,
+        "received": received,
+        "evaluations": evaluations,
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--ticks", type=int, default=200)
-    parser.add_argument("--halts", type=int, default=30)
+    parser.add_argument("--ticks", type=int, default=150)
+    parser.add_argument("--halts", type=int, default=40)
+    parser.add_argument("--burst", type=int, default=5000)
     args = parser.parse_args()
-    asyncio.run(main(args.ticks, args.halts))
+    asyncio.run(main(args.ticks, args.halts, args.burst))

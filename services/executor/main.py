@@ -81,7 +81,9 @@ async def run(
             workflows.ExecutionContext(settings.executor_id, venue, settings.account, executor, instruments)
         )
         dbos_config = durable.dbos_config(
-            executor_id=settings.executor_id, system_database_url=settings.dbos.url(settings.executor_id)
+            executor_id=settings.executor_id,
+            system_database_url=settings.dbos.url(settings.executor_id),
+            sqlite_synchronous=settings.dbos.sqlite_synchronous,
         )
         joined = False
 

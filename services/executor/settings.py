@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -17,6 +18,9 @@ class DbosSettings(BaseModel):
 
     system_database_url: SecretStr | None = None
     data_dir: Path = Path(".run/executor")
+    # SQLite only (WAL mode): NORMAL survives a crash or kill -9 of the executor, not a power loss
+    # of the host; FULL fsyncs every commit (a few ms per order). Production: Postgres.
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
 
     def url(self, executor_id: str) -> str:
         if self.system_database_url is not None:

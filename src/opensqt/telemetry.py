@@ -179,6 +179,12 @@ class ServiceMetrics:
             ["state"],
             registry=r,
         )
+        self.agent_evaluations = Counter(
+            "opensqt_agent_evaluations_total",
+            "Strategy decisions an agent ran (conflated prices: fewer than the ticks received)",
+            ["agent"],
+            registry=r,
+        )
         self.state_propagation = Histogram(
             "opensqt_trading_state_propagation_seconds",
             "Time from a trading-state decision to every live executor's acknowledgement",

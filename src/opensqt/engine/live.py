@@ -167,6 +167,8 @@ class MarketMakerAgent:
         await self._resend_pending()
         now = self._clock.now_ms()
         self.evaluations += 1
+        if self._metrics is not None:
+            self._metrics.agent_evaluations.labels(self.name).inc()
         actions = self._strategy.on_price(
             price,
             self._slots.slots,

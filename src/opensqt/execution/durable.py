@@ -11,11 +11,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
+from sqlalchemy import event
 
 from opensqt.telemetry import get_logger
 
-__all__ = ["APPLICATION_VERSION", "acquire", "dbos_config", "release"]
+__all__ = ["APPLICATION_VERSION", "acquire", "dbos_config", "release", "sqlite_engine"]
 
 log = get_logger(__name__)
 
@@ -26,8 +28,14 @@ _lock = threading.Lock()
 _users = 0
 
 
-def dbos_config(*, executor_id: str, system_database_url: str) -> DBOSConfig:
-    return {
+def dbos_config(
+    *, executor_id: str, system_database_url: str, sqlite_synchronous: str = "NORMAL"
+) -> DBOSConfig:
+    """DBOS for one executor. On SQLite the system database runs in WAL mode with
+    ``sqlite_synchronous`` (``NORMAL``: a commit is a write to the WAL, durable across a crash
+    or ``kill -9`` of the process, not across a power loss of the host; ``FULL``: every commit
+    is fsynced, several milliseconds per order on a typical disk). Postgres is unaffected."""
+    config: DBOSConfig = {
         "name": "opensqt-executor",
         "system_database_url": system_database_url,
         "application_version": APPLICATION_VERSION,
@@ -35,6 +43,27 @@ def dbos_config(*, executor_id: str, system_database_url: str) -> DBOSConfig:
         "log_level": "WARNING",
         "notification_listener_polling_interval_sec": 0.1,
     }
+    if system_database_url.startswith("sqlite"):
+        config["system_database_engine"] = sqlite_engine(system_database_url, synchronous=sqlite_synchronous)
+    return config
+
+
+def sqlite_engine(url: str, *, synchronous: str) -> sa.Engine:
+    """The SQLite engine DBOS would make (IMMEDIATE transactions serialise writers, a generous
+    busy timeout, foreign keys), plus WAL and the chosen ``synchronous`` level."""
+    if synchronous not in ("NORMAL", "FULL"):
+        raise ValueError(f"sqlite_synchronous must be NORMAL or FULL, got {synchronous!r}")
+    engine = sa.create_engine(url, pool_size=20, max_overflow=0, pool_timeout=30)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_conn: Any, connection_record: Any) -> None:
+        dbapi_conn.isolation_level = "IMMEDIATE"
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
+
+    return engine
 
 
 def acquire(config: DBOSConfig) -> None:
