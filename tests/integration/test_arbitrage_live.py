@@ -200,9 +200,9 @@ async def test_funding_episode_opens_hedged_legs_and_a_flip_closes_them(stack: S
     assert await assert_legs_match_the_venue(stack) == (ENTRY_QTY, -ENTRY_QTY)
 
     # the next funding period comes with the rate flipped: the position now pays, so it closes
-    funding = stack.paper.venue.funding[SYMBOL]
-    stack.paper.venue.settle_funding(SYMBOL, funding.next_ms, FLIPPED_RATE)
-    stack.paper.commit(force=True)
+    await stack.admin.request(
+        "POST", "/admin/funding", {"symbol": SYMBOL, "rate": str(FLIPPED_RATE), "at": "next"}
+    )
 
     async def closed() -> bool:
         await stack.price("30010.0")

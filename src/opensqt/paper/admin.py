@@ -10,7 +10,9 @@ GET     /admin/trades        every fill
 GET     /admin/ledger        deposits, realized PnL, commissions, funding
 POST    /admin/price         ``{symbol, price, family?: spot|usdm|both, volume?}``
 POST    /admin/quote         ``{symbol, bid, ask, family?}``
-POST    /admin/funding       ``{symbol?, rate?}``: settle funding now (all perpetuals by default)
+POST    /admin/funding       ``{symbol?, rate?, at?}``: settle funding (all perpetuals by default)
+                             ``at`` ``"now"`` (default) or ``"next"``: at the scheduled funding
+                             time, so the schedule moves one interval on (a new funding period)
 POST    /admin/funding-rate  ``{symbol, rate}``: the rate the next settlement uses
 POST    /admin/accounts      ``{name, keys: [{api_key, api_secret, can_trade?}], spot?, margin?,
                              futures?}`` (balances as ``{"USDT": "1000"}``)
@@ -256,13 +258,18 @@ class AdminApi:
         body = await self._object(request) if request.can_read_body else {}
         rate = _opt_decimal(body, "rate")
         symbol = body.get("symbol")
+        at = body.get("at", "now")
+        if at not in ("now", "next"):
+            raise AdminError('at must be "now" or "next"')
         symbols = [str(symbol)] if symbol else list(self.venue.funding)
-        now = self.exchange.clock.now_ms()
-        payments = []
         for name in symbols:
             if name not in self.venue.funding:
                 raise AdminError(f"{name!r} is not a perpetual")
-            payments.extend(self.venue.settle_funding(name, now, rate))
+        now = self.exchange.clock.now_ms()
+        payments = []
+        for name in symbols:
+            when = self.venue.funding[name].next_ms if at == "next" else now
+            payments.extend(self.venue.settle_funding(name, when, rate))
         self.exchange.commit(force=True)
         return json_response({"payments": [encode(entry) for entry in payments]})
 

@@ -72,3 +72,24 @@ async def test_admin_api_rejects_malformed_bodies(admin: Admin) -> None:
     ) as status:
         assert status.status == 400
     assert (await admin.state())["faults"] == {"rest": [], "stale_feed": False}
+
+
+async def test_funding_at_next_settles_the_scheduled_period_and_moves_the_schedule_on(
+    admin: Admin, paper: PaperExchange
+) -> None:
+    scheduled = paper.venue.funding["BTCUSDT"].next_ms
+    await admin.request("POST", "/admin/funding", {"symbol": "BTCUSDT", "rate": "-0.0005", "at": "next"})
+
+    state = paper.venue.funding["BTCUSDT"]
+    assert state.next_ms == scheduled + 8 * 3_600_000
+    assert state.rate == Decimal("-0.0005")
+    assert paper.venue.funding_history["BTCUSDT"][-1][:2] == (scheduled, Decimal("-0.0005"))
+    async with admin.session.get(f"{admin.base_url}/fapi/v1/premiumIndex", params={"symbol": "BTCUSDT"}) as r:
+        index = await r.json()
+    assert (index["nextFundingTime"], index["lastFundingRate"]) == (state.next_ms, "-0.00050000")
+
+    async with admin.session.post(
+        f"{admin.base_url}/admin/funding", json={"symbol": "BTCUSDT", "at": "tomorrow"}
+    ) as bad:
+        assert bad.status == 400
+    assert paper.venue.funding["BTCUSDT"].next_ms == state.next_ms  # nothing changed
