@@ -27,16 +27,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import grpc
 import nats
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from opensqt.certs import generate_dev_pki
 from opensqt.devstack import free_port
@@ -52,6 +56,96 @@ GRID = {"name": "bench", "symbol": "BTCUSDT", "price_interval": "100", "order_no
 EXTRA_EXECUTORS = ("executor-b", "executor-c")
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    service: str
+    name: str
+    trace_id: bytes
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, str]
+
+
+class SpanReceiver(trace_service_pb2_grpc.TraceServiceServicer):
+    """A real OTLP/gRPC endpoint on loopback that keeps every span the services export."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+
+    async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (the gRPC method name)
+        for resource_spans in request.resource_spans:
+            service = next(
+                (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"),
+                "",
+            )
+            for scope in resource_spans.scope_spans:
+                for span in scope.spans:
+                    attributes = {a.key: a.value.string_value for a in span.attributes}
+                    self.spans.append(
+                        Span(
+                            service,
+                            span.name,
+                            span.trace_id,
+                            span.start_time_unix_nano,
+                            span.end_time_unix_nano,
+                            attributes,
+                        )
+                    )
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+HOPS = (
+    ("paper -> monitor publishes the tick", "posted", "monitor_publish"),
+    ("NATS -> strategy receives it", "monitor_publish", "strategy_receive"),
+    ("strategy: wait for the agent loop", "strategy_receive", "evaluate"),
+    ("strategy: decide + slot write (Redis)", "evaluate", "client_call"),
+    ("gRPC + mTLS to the executor", "client_call", "server_start"),
+    ("executor: gate, marks, DBOS start, budget", "server_start", "venue_start"),
+    ("venue call (ccxt -> paper -> answer)", "venue_start", "venue_end"),
+    ("executor: DBOS step result + outcome", "venue_end", "server_end"),
+)
+
+
+def _first(spans: list[Span], service: str, name: str) -> Span | None:
+    found = [span for span in spans if span.service == service and span.name == name]
+    return min(found, key=lambda span: span.start_ns) if found else None
+
+
+def hop_breakdown(spans: list[Span], posted_ns: dict[str, int]) -> dict[str, list[float]]:
+    """Per tick (one trace from the monitor's publish to the executor's answer), the time of
+    each hop in ms, from the spans' own start and end times (one host clock)."""
+    by_trace: dict[bytes, list[Span]] = {}
+    for span in spans:
+        by_trace.setdefault(span.trace_id, []).append(span)
+    hops: dict[str, list[float]] = {name: [] for name, _, _ in HOPS}
+    for trace_spans in by_trace.values():
+        venue = next((sp for sp in trace_spans if sp.name == "venue create_order"), None)
+        if venue is None or venue.attributes.get("client_order_id") not in posted_ns:
+            continue
+
+        publish = _first(trace_spans, "opensqt-monitor", "publish price")
+        receive = _first(trace_spans, "opensqt-strategy", "receive price")
+        evaluate = _first(trace_spans, "opensqt-strategy", "evaluate grid")
+        client = _first(trace_spans, "opensqt-strategy", "opensqt.v1.ExecutorService/PlaceOrder")
+        server = _first(trace_spans, "opensqt-executor", "opensqt.v1.ExecutorService/PlaceOrder")
+        if publish is None or receive is None or evaluate is None or client is None or server is None:
+            continue
+        marks = {
+            "posted": posted_ns[venue.attributes["client_order_id"]],
+            "monitor_publish": publish.start_ns,
+            "strategy_receive": receive.start_ns,
+            "evaluate": evaluate.start_ns,
+            "client_call": client.start_ns,
+            "server_start": server.start_ns,
+            "venue_start": venue.start_ns,
+            "venue_end": venue.end_ns,
+            "server_end": server.end_ns,
+        }
+        for name, start, end in HOPS:
+            hops[name].append(max(0, marks[end] - marks[start]) / 1e6)
+    return hops
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -59,7 +153,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def report(name: str, ms: list[float]) -> None:
     print(
-        f"  {name:<34} n={len(ms):<4} p50={percentile(ms, 0.5):7.2f} ms  p99={percentile(ms, 0.99):7.2f} ms"
+        f"  {name:<44} n={len(ms):<4} p50={percentile(ms, 0.5):7.2f} ms  p99={percentile(ms, 0.99):7.2f} ms"
         f"  mean={statistics.fmean(ms):7.2f} ms  max={max(ms):7.2f} ms"
     )
 
@@ -82,6 +176,12 @@ def metric(samples: dict[str, float], prefix: str) -> float:
 async def main(ticks: int, halts: int, burst: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="opensqt-bench-"))
     pki = generate_dev_pki(tmp / "pki")
+    receiver = SpanReceiver()
+    otlp = grpc.aio.server()
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, otlp)  # type: ignore[no-untyped-call]
+    otlp_port = otlp.add_insecure_port("127.0.0.1:0")
+    await otlp.start()
+    os.environ["OPENSQT_TELEMETRY__OTLP_ENDPOINT"] = f"http://127.0.0.1:{otlp_port}"  # every service
     c = LocalConstellation(
         workdir=tmp / "run",
         cert_dir=pki.directory,
@@ -124,9 +224,11 @@ async def main(ticks: int, halts: int, burst: int) -> None:
             executor_metrics = c.ports["executor"].metrics
             before = scrape(executor_metrics)
             tick_to_order: list[float] = []
+            posted_ns: dict[str, int] = {}
             for _ in range(ticks):
                 price += 100
                 new_buy = f"BTCUSDT-bench-{int((price - 100) * 10)}-B-0"
+                posted_ns[new_buy] = time.time_ns()
                 posted = await post_price(price)
                 accepted = await order_time(new_buy)
                 if accepted is not None:
@@ -163,6 +265,8 @@ async def main(ticks: int, halts: int, burst: int) -> None:
         halted_count = risk_side.get('opensqt_trading_state_propagation_seconds_count{state="HALTED"}', 0)
 
         ingest = await strategy_ingest(c, burst, price)
+        await asyncio.sleep(6)  # the services export spans in batches every 5 s
+        hops = hop_breakdown(receiver.spans, posted_ns)
 
         print(f"constellation as processes on loopback, mTLS ({ticks} ticks, {halts} halts, 3 executors)")
         if tick_to_order:
@@ -171,6 +275,11 @@ async def main(ticks: int, halts: int, burst: int) -> None:
         print(f"  {'  of which executor PlaceOrder':<34} mean={executor_ms:7.2f} ms ({calls:.0f} calls)")
         if venue_ms:
             print(f"  {'  of which the venue (whole ms)':<34} mean={statistics.fmean(venue_ms):7.2f} ms")
+        traced = max((len(v) for v in hops.values()), default=0)
+        print(f"  per hop, from the services' trace spans ({traced} ticks traced end to end):")
+        for name, values in hops.items():
+            if values:
+                report("  " + name, values)
         report("halt propagation (Halt RPC, 3 acks)", halt_ms)
         if halted_count:
             print(f"  {'  risk-side decision -> 3 acks':<34} mean={1000 * halted_sum / halted_count:7.2f} ms")
@@ -182,6 +291,7 @@ async def main(ticks: int, halts: int, burst: int) -> None:
         )
     finally:
         await asyncio.to_thread(c.stop)
+        await otlp.stop(None)
 
 
 async def strategy_ingest(c: LocalConstellation, burst: int, price: Decimal) -> dict[str, Any]:

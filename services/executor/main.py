@@ -72,6 +72,7 @@ async def run(
             gate,
             RedisSubmitMarks(runtime.redis, venue=venue, account=settings.account),
             post_only_fallback=settings.post_only_fallback,
+            tracer=runtime.tracer_provider.get_tracer("opensqt.execution"),
         )
         # The workflows' instruments, and the servicer's (filled only once DBOS runs: until then
         # order RPCs answer UNAVAILABLE and start no workflow).

@@ -41,6 +41,7 @@ async def run(
             runtime.redis, runtime.bus, runtime.clock, runtime.metrics, fanout
         )
         await controller.publish_gauge()
+        await controller.reassert()
         monitor = RiskMonitor(
             controller,
             CrashDetector(settings.crash.config()),

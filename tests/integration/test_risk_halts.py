@@ -12,8 +12,10 @@ import pytest
 
 from opensqt.certs import DevPki
 from opensqt.devstack import free_port
+from opensqt.model import TradingStateKind
 from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.redis_keys import EXECUTOR_REGISTRY
+from opensqt.transport.redis_store import RedisStore, TradingStateStore
 from opensqt.transport.subjects import CANDLE
 from opensqt.transport.tls import TlsFiles
 from opensqt.v1 import events_pb2, executor_pb2, executor_pb2_grpc, risk_pb2, risk_pb2_grpc
@@ -138,3 +140,27 @@ async def test_luna_candles_published_on_nats_trip_crash_detection_and_reduce_ev
             0.0,
             1.0,
         )
+
+
+async def test_a_restarted_risk_reasserts_a_state_it_stored_but_never_delivered(
+    infra: Infra, pki: DevPki
+) -> None:
+    """A risk killed between its Redis write and the broadcast: the next risk delivers it."""
+    async with running_service(run_executor, infra.service_settings(ExecutorSettings)) as executor:
+        address = f"127.0.0.1:{executor.grpc.port}"
+        registry = executor.redis
+        deadline = time.monotonic() + 10
+        while not await registry.client.hexists(EXECUTOR_REGISTRY.key(), "executor-0"):
+            assert time.monotonic() < deadline, "the executor never registered"
+            await asyncio.sleep(0.05)
+        # what a risk that died right after its durable write leaves behind
+        as_risk = RedisStore(registry.client, service="risk")
+        stored = await TradingStateStore(as_risk).set(
+            TradingStateKind.REDUCING, reason="written, then risk died", set_by="operator", now_ms=1
+        )
+        assert (await executor_status(address, pki)).trading_state.state != REDUCING
+
+        async with running_service(run_risk, infra.service_settings(RiskSettings)):
+            status = await executor_status(address, pki)
+        assert status.trading_state.state == REDUCING
+        assert status.trading_state.version == stored.version

@@ -27,7 +27,7 @@ from opensqt.errors import (
 )
 from opensqt.grid.config import GridConfig, GridMode
 from opensqt.grid.manager import SlotManager
-from opensqt.grid.strategy import CancelOrder, PlaceOrder, Strategy
+from opensqt.grid.strategy import CancelOrder, CancelReason, PlaceOrder, Strategy
 from opensqt.model import (
     Instrument,
     InventorySlot,
@@ -176,11 +176,23 @@ class MarketMakerAgent:
             trading_state=self._trading_state.current_kind(),
             slots_version=self._slots.revision,
         )
-        for action in actions:
-            if isinstance(action, PlaceOrder):
-                await self._place(action)
-            elif isinstance(action, CancelOrder):
-                await self._cancel(action)
+        await self._carry_out(actions)
+
+    async def _carry_out(self, actions: list[PlaceOrder | CancelOrder]) -> None:
+        """Send the decision's orders and cancels concurrently: each touches its own slot, and
+        a trailing grid's cancel of the far buy need not delay the new near one by a round trip.
+        When a cancel makes way for an order at the same price (SUPERSEDED), cancels go first."""
+        cancels = [a for a in actions if isinstance(a, CancelOrder)]
+        places = [a for a in actions if isinstance(a, PlaceOrder)]
+        if any(c.reason is CancelReason.SUPERSEDED for c in cancels):
+            phases = [[self._cancel(c) for c in cancels], [self._place(p) for p in places]]
+        else:
+            phases = [[self._cancel(c) for c in cancels] + [self._place(p) for p in places]]
+        for phase in phases:
+            outcomes = await asyncio.gather(*phase, return_exceptions=True)
+            failures = [o for o in outcomes if isinstance(o, BaseException)]
+            if failures:
+                raise failures[0]
 
     def _order(self, action: PlaceOrder) -> Order:
         return Order(

@@ -19,6 +19,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
+
 from opensqt.errors import (
     BudgetExhausted,
     DuplicateOrder,
@@ -66,8 +69,10 @@ class OrderExecutor:
         post_only_fallback: bool = False,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.exchange = exchange
+        self._tracer = tracer or trace.get_tracer("opensqt.execution")
         self.budget = budget
         self.gate = gate
         self.marks = marks
@@ -110,7 +115,11 @@ class OrderExecutor:
                         retries = await self._backoff(error, retries, order)
                 await self.budget.acquire()
                 self.sends += 1
-                placed = await self.exchange.create_order(order)
+                with self._tracer.start_as_current_span(
+                    "venue create_order",
+                    attributes={"client_order_id": order.client_order_id, "symbol": order.symbol},
+                ):
+                    placed = await self.exchange.create_order(order)
             except DuplicateOrder:
                 if must_look_up:
                     raise

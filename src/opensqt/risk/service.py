@@ -54,6 +54,26 @@ class TradingStateController:
     async def current(self) -> TradingState:
         return await self._states.get()
 
+    async def reassert(self) -> TradingState:
+        """At start: broadcast the durable state again and push it to every live executor.
+
+        A risk killed between its Redis write and the broadcast would otherwise leave executors
+        on the older state. Repeats are harmless: JetStream drops a message id it has stored,
+        executors ignore a version they already hold."""
+        state = await self._states.get()
+        if state.version == 0:
+            return state  # never changed: executors start in the same default
+        await self._bus.publish(RISK_STATE, RISK_STATE.subject(), state, msg_id=f"risk-state-{state.version}")
+        acks = await self._fanout.push(state) if self._fanout is not None else []
+        log.info(
+            "trading_state_reasserted",
+            state=state.state.value,
+            version=state.version,
+            executors=len(acks),
+            acknowledged=sum(1 for ack in acks if ack.acknowledged),
+        )
+        return state
+
     async def publish_gauge(self) -> TradingState:
         """Set ``opensqt_trading_state`` from the durable state (at start)."""
         state = await self._states.get()
