@@ -13,9 +13,11 @@ binaries), the paper exchange (manual market), monitor, strategy, risk and three
   into the executor's share (its ``opensqt_grpc_request_seconds`` for PlaceOrder, mean over the
   run), the venue's share (the paper's request log, whole ms) and the rest (the paper's stream
   push, the monitor, NATS, the strategy's decision and slot write).
-* **halt propagation**: an operator Halt on risk -> every executor has applied it and
-  acknowledged (risk's Halt answers only after all three acknowledgements; measured at the
-  caller, and by risk itself in ``opensqt_trading_state_propagation_seconds``), then Resume.
+* **halt propagation**: a Halt on risk -> every executor has applied it and acknowledged (risk's
+  Halt answers only after all three acknowledgements; measured at the caller, and by risk itself
+  in ``opensqt_trading_state_propagation_seconds``), then Resume. Twice: to REDUCING, which is
+  what a crash trip does (the executors' gates change, nothing else), and to HALTED, whose
+  acknowledgement also waits for each executor to cancel the account's working orders.
 * **strategy ingest with conflation**: ``--burst`` PriceChange events published on NATS as
   fast as one client can; the strategy's received counter and the agent's evaluations show how
   many ticks were conflated into how few decisions.
@@ -49,7 +51,7 @@ from opensqt.model import PriceChange
 from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.subjects import PRICE
 from opensqt.transport.tls import TlsFiles
-from opensqt.v1 import risk_pb2, risk_pb2_grpc
+from opensqt.v1 import events_pb2, risk_pb2, risk_pb2_grpc
 
 GRID = {"name": "bench", "symbol": "BTCUSDT", "price_interval": "100", "order_notional": "200",
         "buy_window": "2", "max_open_orders": "4"}  # fmt: skip
@@ -252,17 +254,24 @@ async def main(ticks: int, halts: int, burst: int) -> None:
 
         async with secure_channel(f"127.0.0.1:{c.ports['risk'].api}", operator) as channel:
             risk = risk_pb2_grpc.RiskServiceStub(channel)
-            halt_ms: list[float] = []
-            for i in range(halts):
-                started = time.perf_counter()
-                reply = await risk.Halt(risk_pb2.HaltRequest(reason=f"bench {i}"))
-                halt_ms.append((time.perf_counter() - started) * 1000)
-                if len(reply.executors) != 3 or not all(e.acknowledged for e in reply.executors):
-                    raise RuntimeError(f"a Halt was not acknowledged by all three executors: {reply}")
-                await risk.Resume(risk_pb2.ResumeRequest(reason="bench"))
+            halt_ms: dict[str, list[float]] = {"REDUCING": [], "HALTED": []}
+            for kind, proto_state in (
+                ("REDUCING", events_pb2.TRADING_STATE_KIND_REDUCING),
+                ("HALTED", events_pb2.TRADING_STATE_KIND_HALTED),
+            ):
+                for i in range(halts):
+                    started = time.perf_counter()
+                    reply = await risk.Halt(risk_pb2.HaltRequest(reason=f"bench {i}", state=proto_state))
+                    halt_ms[kind].append((time.perf_counter() - started) * 1000)
+                    if len(reply.executors) != 3 or not all(e.acknowledged for e in reply.executors):
+                        raise RuntimeError(f"a Halt was not acknowledged by all three executors: {reply}")
+                    await risk.Resume(risk_pb2.ResumeRequest(reason="bench"))
         risk_side = scrape(c.ports["risk"].metrics)
-        halted_sum = risk_side.get('opensqt_trading_state_propagation_seconds_sum{state="HALTED"}', 0)
-        halted_count = risk_side.get('opensqt_trading_state_propagation_seconds_count{state="HALTED"}', 0)
+        risk_mean_ms = {}
+        for kind in ("REDUCING", "HALTED"):
+            total = risk_side.get(f'opensqt_trading_state_propagation_seconds_sum{{state="{kind}"}}', 0)
+            count = risk_side.get(f'opensqt_trading_state_propagation_seconds_count{{state="{kind}"}}', 0)
+            risk_mean_ms[kind] = 1000 * total / count if count else float("nan")
 
         ingest = await strategy_ingest(c, burst, price)
         await asyncio.sleep(6)  # the services export spans in batches every 5 s
@@ -280,9 +289,10 @@ async def main(ticks: int, halts: int, burst: int) -> None:
         for name, values in hops.items():
             if values:
                 report("  " + name, values)
-        report("halt propagation (Halt RPC, 3 acks)", halt_ms)
-        if halted_count:
-            print(f"  {'  risk-side decision -> 3 acks':<34} mean={1000 * halted_sum / halted_count:7.2f} ms")
+        report("halt -> REDUCING (the crash path), 3 acks", halt_ms["REDUCING"])
+        print(f"  {'  risk-side decision -> 3 acks':<44} mean={risk_mean_ms['REDUCING']:7.2f} ms")
+        report("halt -> HALTED (acks after cancelling)", halt_ms["HALTED"])
+        print(f"  {'  risk-side decision -> 3 acks':<44} mean={risk_mean_ms['HALTED']:7.2f} ms")
         print(
             f"  strategy ingest: {ingest['published']} ticks published in {ingest['seconds']:.2f} s; "
             f"the strategy decoded {ingest['received']:.0f} in {ingest['ingest_seconds']:.2f} s "

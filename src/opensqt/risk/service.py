@@ -8,6 +8,7 @@ gRPC, whose acknowledgements the caller gets back.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -31,6 +32,10 @@ __all__ = ["RiskServicer", "TradingStateController"]
 log = get_logger(__name__)
 
 MAX_ALERTS = 1000
+
+
+async def _no_acks() -> list[PushResult]:
+    return []
 
 
 class TradingStateController:
@@ -88,21 +93,31 @@ class TradingStateController:
         started = time.perf_counter()
         now = self._clock.now_ms()
         state = await self._states.set(target, reason=reason, set_by=set_by, now_ms=now)
-        await self._states.audit(
-            action=action,
-            identity=set_by,
-            reason=reason,
-            now_ms=now,
-            state=target.value,
-            version=state.version,
-        )
-        await self._bus.publish(RISK_STATE, RISK_STATE.subject(), state, msg_id=f"risk-state-{state.version}")
-        for kind in TradingStateKind:
-            self._metrics.trading_state.labels(kind.value).set(1 if kind is target else 0)
         log.warning(
             "trading_state_changed", state=target.value, version=state.version, set_by=set_by, reason=reason
         )
-        acks = await self._fanout.push(state) if self._fanout is not None else []
+        for kind in TradingStateKind:
+            self._metrics.trading_state.labels(kind.value).set(1 if kind is target else 0)
+        # The durable write came first; the audit record, the broadcast and the push to the
+        # executors are independent of each other and go out together (the push is what makes
+        # every executor refuse, so it does not wait for JetStream's acknowledgement).
+        pushed = asyncio.ensure_future(self._fanout.push(state) if self._fanout is not None else _no_acks())
+        try:
+            await asyncio.gather(
+                self._states.audit(
+                    action=action,
+                    identity=set_by,
+                    reason=reason,
+                    now_ms=now,
+                    state=target.value,
+                    version=state.version,
+                ),
+                self._bus.publish(
+                    RISK_STATE, RISK_STATE.subject(), state, msg_id=f"risk-state-{state.version}"
+                ),
+            )
+        finally:
+            acks = await pushed
         elapsed = time.perf_counter() - started
         if acks and all(ack.acknowledged for ack in acks):
             self._metrics.state_propagation.labels(target.value).observe(elapsed)
