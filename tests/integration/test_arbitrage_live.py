@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +48,7 @@ from tests.integration.paper.conftest import (
     paper_settings,
 )
 from tests.support.servers import Infra, running_service
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -115,17 +116,6 @@ class Stack:
         for order in latest.values():
             grouped.setdefault(order["client_order_id"], []).append(order)
         return grouped
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, within: float = 30.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -32,10 +32,10 @@ from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.tls import TlsFiles
 from opensqt.v1 import events_pb2, executor_pb2, executor_pb2_grpc, risk_pb2, risk_pb2_grpc
 from tests.support.shared_data import require_shared_file
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
 
-T = TypeVar("T")
 REDUCING = events_pb2.TRADING_STATE_KIND_REDUCING
 ACTIVE = events_pb2.TRADING_STATE_KIND_ACTIVE
 # Room for every close the fall creates (about 9 levels of 200) plus the buy window, so buys are
@@ -46,17 +46,6 @@ GRID = {"name": "mm1", "symbol": "BTCUSDT", "price_interval": "200", "order_noti
 
 def utc_ms(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
-
-
-async def until(check: Callable[[], Awaitable[T | None]], what: str, within: float) -> T:
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 @dataclass

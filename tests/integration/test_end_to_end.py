@@ -23,6 +23,7 @@ from opensqt.grid.manager import decode_slot
 from opensqt.local import SERVICES, LocalConstellation, ServicePorts, TradingSetup
 from opensqt.model import InventorySlot, LockStatus, MarketType, PositionStatus
 from opensqt.transport.redis_keys import GRID_SLOTS
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -69,17 +70,6 @@ class Running:
         finally:
             await client.aclose()
         return sorted((decode_slot(v) for v in raw.values()), key=lambda s: s.slot_price)
-
-
-async def until(check: Callable[[], Any], what: str, within: float = 20.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture

@@ -41,7 +41,8 @@ from opensqt.model import InventorySlot, LockStatus, PositionStatus, Side
 from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.tls import TlsFiles
 from opensqt.v1 import events_pb2, executor_pb2, executor_pb2_grpc, risk_pb2, risk_pb2_grpc
-from tests.integration.test_end_to_end import GRID, Running, _settled, assert_slots_match_the_venue, until
+from tests.integration.test_end_to_end import GRID, Running, _settled, assert_slots_match_the_venue
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
