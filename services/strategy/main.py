@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from nats.js.api import DeliverPolicy
 from opentelemetry.sdk.trace import SpanProcessor
 
+from opensqt.arbitrage.journal import RedisPlanJournal
 from opensqt.arbitrage.manager import LegManager, RedisLegStore
 from opensqt.engine.arbitrage_live import ArbitrageAgent
 from opensqt.engine.gateway import ExecutorGateway
@@ -117,8 +118,9 @@ async def start_arbitrage_bots(
             metrics=runtime.metrics,
             account=settings.account,
             tracer_provider=runtime.tracer_provider,
+            journal=RedisPlanJournal(runtime.redis, agent=bot.name),
         )
-        await agent.start()
+        await agent.start()  # resolves a plan a killed process left behind before subscribing
         registry.add(agent)
         bus = runtime.bus
         for symbol in agent.symbols:

@@ -15,7 +15,15 @@ from decimal import Decimal
 import pytest
 import redis.asyncio as aioredis
 
-from opensqt.arbitrage import Fill
+from opensqt.arbitrage import Fill, OrderStep, StepKind
+from opensqt.arbitrage.journal import (
+    InMemoryPlanJournal,
+    PlanJournal,
+    RecordedStep,
+    RedisPlanJournal,
+    decode_recorded_step,
+    encode_recorded_step,
+)
 from opensqt.arbitrage.manager import (
     InMemoryLegStore,
     LegManager,
@@ -95,6 +103,7 @@ class Backend:
     redis_url: str = ""
     _slot_stores: dict[tuple[str, str], InMemorySlotStore] = field(default_factory=dict)
     _leg_stores: dict[str, InMemoryLegStore] = field(default_factory=dict)
+    _journals: dict[str, InMemoryPlanJournal] = field(default_factory=dict)
     _connections: dict[int, RedisStore] = field(default_factory=dict)
 
     def _redis(self, process: int) -> RedisStore:
@@ -112,6 +121,11 @@ class Backend:
         if self.name == "redis":
             return RedisLegStore(self._redis(process), agent=agent)
         return self._leg_stores.setdefault(agent, InMemoryLegStore(agent))
+
+    def plan_journal(self, process: int = 0, *, agent: str = "arb") -> PlanJournal:
+        if self.name == "redis":
+            return RedisPlanJournal(self._redis(process), agent=agent)
+        return self._journals.setdefault(agent, InMemoryPlanJournal(agent))
 
     def slot_manager(self, process: int = 0) -> SlotManager:
         return SlotManager(self.slot_store(process), codec=CODEC, venue="binance")
@@ -670,6 +684,48 @@ async def test_a_fill_for_an_unknown_leg_without_market_type_is_refused(backend:
         await manager.apply_fill(Fill(SPOT_VENUE, BTC, Side.BUY, D("1"), D("1")), event_id="e1")
 
 
+# -- plan journal ----------------------------------------------------------------------------------
+
+
+def plan_step(kind: StepKind, venue: str, side: Side, qty: str, *, sequence: str = "loyw3v28") -> OrderStep:
+    market_type = MarketType.PERPETUAL if venue == PERP_VENUE else MarketType.SPOT
+    return OrderStep(
+        kind, 0, f"arb-{sequence}-{kind.value}0", venue, BTC, market_type, side, D(qty),
+        reduce_only=kind in (StepKind.EXIT_PERP, StepKind.EXIT_SPOT),
+    )  # fmt: skip
+
+
+async def test_the_plan_journal_keeps_the_running_plans_steps_until_cleared(backend: Backend) -> None:
+    journal = backend.plan_journal()
+    assert await journal.load() is None
+    spot = RecordedStep(0, plan_step(StepKind.ENTRY_SPOT, SPOT_VENUE, Side.BUY, "0.010"), D("50000.5"))
+    perp = RecordedStep(1, plan_step(StepKind.ENTRY_PERP, PERP_VENUE, Side.SELL, "0.010"), D("50010"))
+    await journal.record_step("arb-loyw3v28", 1_700_000_000_000, spot)
+    await journal.record_step("arb-loyw3v28", 1_700_000_000_000, perp)
+
+    restarted = backend.plan_journal(1)  # another process reads what the first one wrote
+    record = await restarted.load()
+    assert record is not None
+    assert (record.workflow_id, record.sequence_id, record.steps) == (
+        "arb-loyw3v28",
+        1_700_000_000_000,
+        (spot, perp),
+    )
+    await restarted.clear()
+    assert await journal.load() is None
+
+
+async def test_a_step_of_another_plan_replaces_the_record(backend: Backend) -> None:
+    journal = backend.plan_journal()
+    old = RecordedStep(0, plan_step(StepKind.ENTRY_SPOT, SPOT_VENUE, Side.BUY, "0.010"))
+    new = RecordedStep(0, plan_step(StepKind.EXIT_PERP, PERP_VENUE, Side.BUY, "0.010", sequence="loyw3v29"))
+    await journal.record_step("arb-loyw3v28", 1, old)
+    await journal.record_step("arb-loyw3v29", 2, new)
+    record = await journal.load()
+    assert record is not None
+    assert (record.workflow_id, record.sequence_id, record.steps) == ("arb-loyw3v29", 2, (new,))
+
+
 # -- stored format ---------------------------------------------------------------------------------
 
 
@@ -697,3 +753,6 @@ def test_stored_slot_and_leg_documents_round_trip() -> None:
     leg = Leg("arb", PERP_VENUE, BTC, MarketType.PERPETUAL, D("-0.5"), D("50000.1"), 9, 3)
     record = LegRecord(leg, ("a", "b"))
     assert decode_leg_record(encode_leg_record(record)) == record
+    recorded = RecordedStep(3, plan_step(StepKind.EXIT_PERP, PERP_VENUE, Side.BUY, "0.0100"), D("50010.10"))
+    assert decode_recorded_step(encode_recorded_step(recorded)) == recorded
+    assert str(decode_recorded_step(encode_recorded_step(recorded)).step.quantity) == "0.0100"

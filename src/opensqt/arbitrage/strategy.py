@@ -34,6 +34,11 @@ Rules (see ``behaviour.md`` §3 and the liquidation guard of §4):
 
 Leg sizes: position updates re-sync the legs (authoritative) except while a plan is in flight,
 when the plan owns them; the plan's fills are applied when its result arrives.
+
+After a restart (:meth:`Strategy.after_restart`): a process killed mid-plan may leave one leg
+filled and its hedge not. Once both legs have a price and no plan is in flight, the legs are
+checked once: delta-neutral (``|spot + perp| < dust_qty``) or flat, they are kept and managed as
+usual; otherwise both are closed to flat (an ``EXIT`` sized to the legs, with a fresh sequence id).
 """
 
 from __future__ import annotations
@@ -150,6 +155,7 @@ class StrategyState:
         toxic_readings: consecutive toxic basis readings.
         last_basis_check_ms: when the basis was last read.
         emergency_leg: the leg key of a liquidation emergency waiting for the plan in flight.
+        restart_check: the legs came from a restart and are still to be checked for a hedge.
     """
 
     legs: LegBook
@@ -163,6 +169,7 @@ class StrategyState:
     toxic_readings: int = 0
     last_basis_check_ms: int = 0
     emergency_leg: str | None = None
+    restart_check: bool = False
 
 
 class Strategy:
@@ -179,6 +186,15 @@ class Strategy:
                 f"({config.spot_key}, {config.perp_key} of {config.agent!r})"
             )
         self._state = state
+
+    @classmethod
+    def after_restart(cls, config: ArbitrageConfig, legs: LegBook, *, last_sequence_id: int = 0) -> Strategy:
+        """A strategy resuming with ``legs`` as loaded after a (re)start, armed to check them once.
+
+        ``last_sequence_id`` is the last plan known to have run (a cut plan's), so new plans never
+        reuse its client order ids even when the clock reads earlier.
+        """
+        return cls(config, StrategyState(legs=legs, last_sequence_id=last_sequence_id, restart_check=True))
 
     @property
     def config(self) -> ArbitrageConfig:
@@ -261,6 +277,9 @@ class Strategy:
             if price_ms < self._state.perp_price_ms:
                 return Decision(Action.IGNORE, f"perp price from {price_ms} is older than the one held")
             self._state = replace(self._state, perp_price=update.price, perp_price_ms=price_ms)
+        restart = self._check_after_restart(now_ms)
+        if restart is not None:
+            return restart
         return self._check_basis(now_ms)
 
     def on_position(self, update: PositionUpdate | Position, now_ms: int) -> Decision:
@@ -379,6 +398,24 @@ class Strategy:
         if carry < exit_apr:
             return self._exit(Action.EXIT, f"{reason} < exit {_show(exit_apr)}", now_ms)
         return Decision(Action.HOLD, f"{reason} >= exit {_show(exit_apr)}")
+
+    def _check_after_restart(self, now_ms: int) -> Decision | None:
+        """The one-time hedge check of legs loaded after a restart; ``None`` until it is due
+        (both leg prices known, no plan in flight)."""
+        state = self._state
+        if not state.restart_check or state.in_flight_sequence is not None:
+            return None
+        if state.spot_price_ms <= 0 or state.perp_price_ms <= 0:
+            return None
+        self._state = replace(state, restart_check=False)
+        config = self._config
+        spot_size, perp_size = state.legs.size(config.spot_key), state.legs.size(config.perp_key)
+        described = f"spot {spot_size}, perp {perp_size}"
+        if self.is_flat():
+            return Decision(Action.HOLD, f"legs flat after a restart ({described})")
+        if state.legs.is_delta_neutral(config.dust_qty):
+            return Decision(Action.HOLD, f"legs hedged after a restart: {described}; kept")
+        return self._exit(Action.EXIT, f"legs unhedged after a restart: {described}; closing both", now_ms)
 
     def _check_basis(self, now_ms: int) -> Decision:
         config = self._config

@@ -20,11 +20,22 @@ Legs (Redis, :class:`~opensqt.arbitrage.manager.LegManager`):
 Every plan handed out by the strategy is answered exactly once: with its outcome, ``ABORTED``
 when the trading state or a pause refuses it, ``FAILED`` when the executors' answers could not
 be learned (the legs then follow the venue).
+
+Crash recovery (:mod:`opensqt.arbitrage.journal`): each step is recorded in the plan journal
+before its order is sent, and the record is cleared when the plan's Done is taken. A record found
+at start names the orders a killed process may have left behind. Each is resolved by its client
+order id: looked up on its executor and waited for until final; when the venue has no such order
+it is sent again with the same client id, which joins the executor's workflow if that is still
+sending it (its answer is then the only one) and otherwise places the step the plan had decided
+on. Each executed quantity is applied to the legs once (keyed by client order id, like every
+other fill). The strategy then starts armed to check the legs once both prices are known: hedged
+or flat legs are kept, unhedged ones are closed (:meth:`Strategy.after_restart`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Protocol
 
 from opentelemetry import trace
@@ -38,10 +49,11 @@ from opensqt.arbitrage.execution import (
     retry_delay_s,
     step_result,
 )
+from opensqt.arbitrage.journal import InMemoryPlanJournal, PlanJournal, PlanRecord, RecordedStep
 from opensqt.arbitrage.legs import Fill, LegBook, position_key
 from opensqt.arbitrage.manager import LegManager
 from opensqt.arbitrage.plans import Done, EntryPlan, ExitPlan, OrderStep, Outcome, StepResult
-from opensqt.arbitrage.strategy import Action, Decision, Strategy, StrategyState
+from opensqt.arbitrage.strategy import Action, Decision, Strategy
 from opensqt.clock import Clock
 from opensqt.engine.live import TradingStateSource
 from opensqt.errors import OpenSQTError, Retryable
@@ -81,6 +93,8 @@ class ArbitrageAgent:
         settle_timeout_s: how long a step's order may stay working before it is cancelled.
         send_attempts: sends of one order (same client id) on retryable errors before looking
             it up.
+        journal: where the running plan's steps are recorded for a restart (default: in memory,
+            which survives nothing).
     """
 
     kind = "arbitrage_bot"
@@ -99,6 +113,7 @@ class ArbitrageAgent:
         tracer_provider: TracerProvider | None = None,
         settle_timeout_s: float = 10.0,
         send_attempts: int = 5,
+        journal: PlanJournal | None = None,
     ) -> None:
         if legs.agent != config.agent:
             raise ValueError(f"legs of agent {legs.agent!r} given to agent {config.agent!r}")
@@ -122,6 +137,7 @@ class ArbitrageAgent:
         )
         self._settle_timeout_s = settle_timeout_s
         self._send_attempts = max(1, send_attempts)
+        self._journal = journal if journal is not None else InMemoryPlanJournal(config.agent)
         self._strategy: Strategy | None = None
         self._plans: asyncio.Queue[tuple[Plan, Action, SpanContext | None]] = asyncio.Queue()
         self._held_funding: FundingUpdate | None = None
@@ -159,14 +175,22 @@ class ArbitrageAgent:
         return self._strategy
 
     async def start(self) -> None:
-        """Load the legs from Redis (creating them flat) and seed the strategy with them."""
+        """Load the legs from Redis (creating them flat), resolve the orders of a plan a killed
+        process left behind, and seed the strategy with the legs, armed to check their hedge."""
         config = self._config
         await self._legs.load()
         spot = await self._legs.ensure_leg(config.spot.venue, config.spot.symbol, config.spot.market_type)
         perp = await self._legs.ensure_leg(config.perp.venue, config.perp.symbol, config.perp.market_type)
+        last_sequence_id = 0
+        record = await self._journal.load()
+        if record is not None:
+            last_sequence_id = record.sequence_id
+            await self._recover(record)
         spot = self._legs.leg(spot.key) or spot
         perp = self._legs.leg(perp.key) or perp
-        self._strategy = Strategy(config, StrategyState(legs=LegBook(self.name, (spot, perp))))
+        self._strategy = Strategy.after_restart(
+            config, LegBook(self.name, (spot, perp)), last_sequence_id=last_sequence_id
+        )
         log.info(
             "arbitrage_agent_loaded",
             agent=self.name,
@@ -175,6 +199,55 @@ class ArbitrageAgent:
             spot_size=str(spot.size),
             perp_size=str(perp.size),
         )
+
+    async def _recover(self, record: PlanRecord) -> None:
+        """Resolve every step of a cut plan by its client order id and count its fills once."""
+        log.warning("plan_recovering", agent=self.name, workflow=record.workflow_id,
+                    steps=[recorded.step.client_order_id for recorded in record.steps])  # fmt: skip
+        unresolved: list[str] = []
+        for recorded in record.steps:
+            step = recorded.step
+            try:
+                result = await self._resolve_step(step)
+            except OpenSQTError as exc:
+                log.error("plan_step_unresolved", agent=self.name, client_order_id=step.client_order_id,
+                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                unresolved.append(step.client_order_id)
+                continue
+            log.info("plan_step_recovered", agent=self.name, client_order_id=step.client_order_id,
+                     venue=step.venue, side=step.side.value, qty=str(step.quantity),
+                     filled=str(result.filled_qty), note=result.error)  # fmt: skip
+            if result.filled_qty > 0:
+                fill = self._fill(step, result, recorded.reference_price)
+                await self._record_fill(fill, step.client_order_id, source="recovery")
+        if unresolved:
+            # kept for the next start; the order stream still reports their fills meanwhile
+            log.error("plan_recovery_incomplete", agent=self.name, workflow=record.workflow_id,
+                      unresolved=unresolved)  # fmt: skip
+            return
+        await self._journal.clear()
+        log.info("plan_recovered", agent=self.name, workflow=record.workflow_id, steps=len(record.steps))
+
+    async def _resolve_step(self, step: OrderStep) -> StepResult:
+        """What a step of a cut plan executed, once its order is final.
+
+        The venue's answer by client id comes first. When the venue has no such order, that is
+        not proof there will never be one (the executor's workflow outlives this process and may
+        still be sending it), so the order is sent again with the same client id: the executor
+        then answers with that workflow's result, or places the step if it never left here.
+        """
+        gateway = self._gateways[step.venue]
+        for attempt in range(self._send_attempts):
+            try:
+                found = await gateway.get_order(step.symbol, step.client_order_id)
+            except Retryable as exc:
+                log.warning("step_lookup_retry", client_order_id=step.client_order_id, error=str(exc))
+                await asyncio.sleep(retry_delay_s(attempt + 1))
+                continue
+            if found is not None:
+                return step_result(step, await self._settle(gateway, found))
+            return await self._run_step(step)
+        raise StepUnknownError(f"{step.client_order_id}: the executor stayed unreachable")
 
     # --- events ----------------------------------------------------------------------------
 
@@ -259,6 +332,7 @@ class ArbitrageAgent:
                 self._count_outcome(done.outcome)
                 log.info("plan_done", agent=self.name, workflow=plan.workflow_id,
                          outcome=done.outcome.value, reason=done.reason)  # fmt: skip
+                await self._forget_plan(plan)
                 self._take(self.strategy.on_execution_result(done, self._clock.now_ms()))
 
     # --- execution -------------------------------------------------------------------------
@@ -276,18 +350,15 @@ class ArbitrageAgent:
                 delay = retry_delay_s(step.attempt)
                 if delay:
                     await asyncio.sleep(delay)
+                reference = plan.spot_price if step.venue == self._config.spot.venue else plan.perp_price
+                # no send without its record: a restart must find every order that may exist
+                await self._journal.record_step(
+                    plan.workflow_id, plan.sequence_id, RecordedStep(len(results), step, reference)
+                )
                 result = await self._run_step(step)
                 results.append(result)
                 if result.filled_qty > 0:
-                    reference = plan.spot_price if step.venue == self._config.spot.venue else plan.perp_price
-                    fill = Fill(
-                        step.venue,
-                        step.symbol,
-                        step.side,
-                        result.filled_qty,
-                        result.average_price if result.average_price > 0 else reference,
-                        result.time_ms,
-                    )
+                    fill = self._fill(step, result, reference)
                     fills.append(fill)
                     await self._record_fill(fill, step.client_order_id, source="plan")
         except asyncio.CancelledError:
@@ -301,6 +372,21 @@ class ArbitrageAgent:
                 f"{type(exc).__name__}: {exc} after {len(results)} step(s); legs follow the venue",
                 tuple(fills),
             )
+
+    @staticmethod
+    def _fill(step: OrderStep, result: StepResult, reference_price: Decimal) -> Fill:
+        """The fill a step's executed quantity made (at the reference price when the venue
+        reported no average)."""
+        price = result.average_price if result.average_price > 0 else reference_price
+        return Fill(step.venue, step.symbol, step.side, result.filled_qty, price, result.time_ms)
+
+    async def _forget_plan(self, plan: Plan) -> None:
+        """Clear the plan's record now that its Done is taken (a failure only costs a restart a
+        look-up of orders already counted)."""
+        try:
+            await self._journal.clear()
+        except Exception as exc:
+            log.error("plan_record_not_cleared", agent=self.name, workflow=plan.workflow_id, error=str(exc))
 
     async def _run_step(self, step: OrderStep) -> StepResult:
         """Send one step's order (re-sent with the same client id on retryable errors), wait

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ALERTS",
+    "ARBITRAGE_PLAN",
     "AUDIT_LOG",
     "EXECUTOR_REGISTRY",
     "GRID_ANCHOR",
@@ -90,6 +91,14 @@ LEGS = KeySpec(
     redis_type="hash",
     description="field = venue:symbol, value = serialized Leg (versioned)",
 )
+ARBITRAGE_PLAN = KeySpec(
+    "arbitrage_plan",
+    PREFIX + ":strategy:plan:{agent}",
+    owner="strategy",
+    redis_type="hash",
+    description="the running arbitrage plan: workflow, sequence and step:<n> = each step recorded "
+    "before its order is sent; deleted when the plan is done (a restart resolves what is left)",
+)
 RATE_BUDGET = KeySpec(
     "rate_budget",
     PREFIX + ":executor:rate:{venue}:{account}",
@@ -119,6 +128,7 @@ KEYS: tuple[KeySpec, ...] = (
     GRID_SLOTS,
     GRID_ANCHOR,
     LEGS,
+    ARBITRAGE_PLAN,
     RATE_BUDGET,
     SUBMIT_MARK,
     EXECUTOR_REGISTRY,

@@ -520,6 +520,128 @@ def test_sequence_ids_increase_even_within_one_millisecond() -> None:
     assert (first.plan.sequence_id, second.plan.sequence_id) == (T0, T0 + 1)
 
 
+# -- after a restart -----------------------------------------------------------------------------
+
+
+def restarted(spot: str, perp: str, *, last_sequence_id: int = 0, **overrides: Any) -> Strategy:
+    """A strategy built after a restart with legs of the given signed sizes (as loaded from Redis)."""
+    config = make_config(**overrides)
+    sizes = {SPOT_KEY: Decimal(spot), PERP_KEY: Decimal(perp)}
+    book = LegBook.for_instruments(config.agent, (config.spot, config.perp))
+    legs = LegBook(config.agent, tuple(dataclasses.replace(leg, size=sizes[leg.key]) for leg in book.legs))
+    return Strategy.after_restart(config, legs, last_sequence_id=last_sequence_id)
+
+
+def test_unhedged_legs_after_a_restart_are_closed_once_both_prices_are_known() -> None:
+    s = restarted("0.02", "0")  # the spot entry filled, the perp hedge never did
+    waiting = s.on_price(spot_price("50000", T0), T0)
+    assert waiting.plan is None
+    assert not s.in_flight
+    decision = s.on_price(perp_price("50010", T0), T0)
+    assert decision.action is Action.EXIT
+    assert decision.reason == "legs unhedged after a restart: spot 0.02, perp 0; closing both"
+    assert exit_sizes(decision) == (Decimal("0.02"), Decimal("0"))
+    assert s.in_flight
+    assert isinstance(decision.plan, ExitPlan)
+    steps, done = run_plan(decision.plan)
+    assert [(step.kind.value, step.side.value, step.quantity) for step in steps] == [
+        ("xs", "SELL", Decimal("0.02"))
+    ]
+    s.on_execution_result(done, T0 + 1)
+    assert s.is_flat()
+
+
+def test_a_partly_hedged_position_after_a_restart_closes_both_legs_to_flat() -> None:
+    s = restarted("0.02", "-0.01")  # the perp hedge filled partially before the kill
+    s.on_price(spot_price("50000", T0), T0)
+    decision = s.on_price(perp_price("50010", T0), T0)
+    assert decision.reason == "legs unhedged after a restart: spot 0.02, perp -0.01; closing both"
+    assert isinstance(decision.plan, ExitPlan)
+    steps, done = run_plan(decision.plan)
+    assert [(step.kind.value, step.side.value, step.quantity, step.reduce_only) for step in steps] == [
+        ("xp", "BUY", Decimal("0.010"), True),
+        ("xs", "SELL", Decimal("0.02000"), False),
+    ]
+    s.on_execution_result(done, T0 + 1)
+    assert s.is_flat()
+
+
+def test_hedged_legs_after_a_restart_are_kept_and_managed_as_before() -> None:
+    s = restarted("0.02", "-0.02")
+    s.on_price(spot_price("50000", T0), T0)
+    decision = s.on_price(perp_price("50010", T0), T0)
+    assert decision.action is Action.HOLD
+    assert decision.plan is None
+    assert decision.reason == "legs hedged after a restart: spot 0.02, perp -0.02; kept"
+    assert not s.in_flight
+    # managed normally afterwards: the next price reads the basis, a fading rate exits
+    assert "not toxic" in s.on_price(perp_price("50010", T0 + 1), T0 + 1).reason
+    assert s.on_funding(funding("0.0003", NEXT), T0 + 1).action is Action.HOLD
+    assert exit_sizes(s.on_funding(funding("0.000005", NEXT + PERIOD_MS), T0 + 2)) == (
+        Decimal("0.02"),
+        Decimal("-0.02"),
+    )
+
+
+def test_a_difference_below_dust_counts_as_hedged_after_a_restart() -> None:
+    s = restarted("0.02005", "-0.020")  # |net| 0.00005 < dust 0.0001
+    prices(s, T0)
+    assert not s.in_flight
+    assert s.state.restart_check is False
+
+
+def test_flat_legs_after_a_restart_need_nothing_and_trade_as_usual() -> None:
+    s = restarted("0", "0")
+    s.on_price(spot_price("50000", T0), T0)
+    decision = s.on_price(perp_price("50010", T0), T0)
+    assert decision.action is Action.HOLD
+    assert decision.plan is None
+    assert decision.reason == "legs flat after a restart (spot 0, perp 0)"
+    assert s.on_funding(funding("0.0003", NEXT), T0).action is Action.ENTER_POSITIVE
+
+
+def test_the_restart_check_waits_for_the_plan_in_flight() -> None:
+    s = restarted("0.02", "-0.01")
+    s.on_price(spot_price("50000", T0), T0)
+    # a liquidation emergency comes before the perp's price: its exit is in flight
+    emergency = s.on_position(position(PERP_VENUE, "-0.01", mark="50000", liquidation="51000"), T0)
+    assert emergency.action is Action.EMERGENCY_EXIT
+    assert emergency.plan is not None
+    assert s.on_price(perp_price("50010", T0 + 1), T0 + 1).plan is None
+    assert s.state.restart_check is True
+    # the emergency exit filled nothing (refused): the legs are still unhedged, so the check runs
+    s.on_execution_result(Done(emergency.plan.sequence_id, Outcome.ABORTED, "refused"), T0 + 2)
+    decision = s.on_price(perp_price("50010", T0 + 3), T0 + 3)
+    assert decision.action is Action.EXIT
+    assert "legs unhedged after a restart" in decision.reason
+
+
+def test_the_restart_check_runs_once() -> None:
+    s = restarted("0.02", "0")
+    prices(s, T0)
+    exit_plan = s.state.in_flight_sequence
+    assert exit_plan is not None
+    s.on_execution_result(Done(exit_plan, Outcome.ABORTED, "agent paused"), T0 + 1)
+    assert s.on_price(perp_price("50010", T0 + 2), T0 + 2).plan is None
+
+
+def test_the_restart_exit_uses_a_fresh_sequence_id_after_the_cut_plan() -> None:
+    cut = T0 + 5_000  # the plan cut by the kill, stamped by a clock now behind
+    s = restarted("0.02", "0", last_sequence_id=cut)
+    prices(s, T0)
+    assert s.state.in_flight_sequence == cut + 1
+    fresh = restarted("0.02", "0")
+    prices(fresh, T0)
+    assert fresh.state.in_flight_sequence == T0
+
+
+def test_a_strategy_not_built_after_a_restart_never_runs_the_check() -> None:
+    unhedged = restarted("0.02", "0").state
+    s = Strategy(make_config(), dataclasses.replace(unhedged, restart_check=False))
+    prices(s, T0)
+    assert not s.in_flight
+
+
 def test_a_restored_state_continues_where_it_left_off() -> None:
     s = opened()
     restored = Strategy(s.config, s.state)

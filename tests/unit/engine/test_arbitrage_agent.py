@@ -10,11 +10,23 @@ from decimal import Decimal
 
 import pytest
 
+from opensqt.arbitrage import Direction, Fill, OrderStep, StepResult, build_entry_plan
+from opensqt.arbitrage.execution import order_for_step
+from opensqt.arbitrage.journal import InMemoryPlanJournal, RecordedStep
 from opensqt.arbitrage.manager import InMemoryLegStore, LegManager
+from opensqt.arbitrage.plans import EntryPlan
 from opensqt.clock import TestClock
 from opensqt.engine.arbitrage_live import ArbitrageAgent
 from opensqt.errors import InsufficientFunds
-from opensqt.model import FundingUpdate, Order, OrderStatus, OrderUpdate, TradingStateKind
+from opensqt.model import (
+    FundingUpdate,
+    MarketType,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+    TradingStateKind,
+)
 from opensqt.transport.bus import EventContext
 from tests.unit.arbitrage import AGENT, PERP_VENUE, SPOT_VENUE, SYMBOL, T0, funding, make_config
 from tests.unit.arbitrage import perp_price as perp_tick
@@ -185,3 +197,138 @@ async def test_a_paused_agent_keeps_the_funding_update_for_its_resume(rig: Rig) 
     rig.agent.resume()
     await rig.idle()
     assert await rig.legs() == {SPOT_KEY: D("0.02"), PERP_KEY: D("-0.02")}
+
+
+# --- crash recovery: a plan cut by a kill, resolved at the next start -----------------------------
+
+
+@dataclass
+class Cut:
+    """What a killed process left behind: its legs, its plan record, the venues' orders."""
+
+    store: InMemoryLegStore
+    journal: InMemoryPlanJournal
+    spot: Venue
+    perp: Venue
+    plan: EntryPlan
+    perp_step: OrderStep
+
+    async def restart(self) -> ArbitrageAgent:
+        config = make_config(order_base_qty=D("0.02"))
+        agent = ArbitrageAgent(
+            config=config,
+            legs=LegManager(self.store, dust=config.dust_qty),
+            spot_gateway=self.spot,
+            perp_gateway=self.perp,
+            clock=TestClock(T0 + 60_000),
+            trading_state=State(),
+            settle_timeout_s=0.1,
+            journal=self.journal,
+        )
+        await agent.start()
+        return agent
+
+
+async def cut_after_the_spot_fill() -> Cut:
+    """An entry whose spot leg filled and was counted, and whose perp hedge was recorded (so it
+    may have been sent) when the process died."""
+    config = make_config(order_base_qty=D("0.02"))
+    store, journal = InMemoryLegStore(AGENT), InMemoryPlanJournal(AGENT)
+    spot, perp = Venue("50000"), Venue("50010")
+    plan = build_entry_plan(
+        agent=AGENT, sequence_id=T0, direction=Direction.POSITIVE, spot=config.spot, perp=config.perp,
+        spot_price=D("50000"), perp_price=D("50010"), base_qty=D("0.02"),
+    )  # fmt: skip
+    spot_step = plan.next_step([])
+    assert isinstance(spot_step, OrderStep)
+    await journal.record_step(plan.workflow_id, plan.sequence_id, RecordedStep(0, spot_step, D("50000")))
+    placed = await spot.place(order_for_step(spot_step))
+    legs = LegManager(store, dust=config.dust_qty)
+    fill = Fill(SPOT_VENUE, SYMBOL, Side.BUY, placed.filled_qty, placed.average_price, T0)
+    await legs.apply_fill(fill, event_id=spot_step.client_order_id, market_type=MarketType.SPOT)
+    perp_step = plan.next_step([StepResult(spot_step.client_order_id, placed.filled_qty)])
+    assert isinstance(perp_step, OrderStep)
+    await journal.record_step(plan.workflow_id, plan.sequence_id, RecordedStep(1, perp_step, D("50010")))
+    spot.sends.clear()
+    return Cut(store, journal, spot, perp, plan, perp_step)
+
+
+async def run_until_idle(agent: ArbitrageAgent) -> None:
+    now = T0 + 60_000
+    task = asyncio.create_task(agent.run())
+    try:
+        await agent.on_price(spot_tick("50000", now), CTX)
+        await agent.on_price(perp_tick("50010", now), CTX)
+        for _ in range(200):
+            await asyncio.sleep(0)
+            if not agent.strategy.in_flight:
+                break
+        assert not agent.strategy.in_flight
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def sizes(agent: ArbitrageAgent) -> tuple[Decimal, Decimal]:
+    legs = {leg.key: leg.size for leg in agent._legs.legs.values()}
+    return legs[SPOT_KEY], legs[PERP_KEY]
+
+
+async def test_a_hedge_that_filled_while_the_strategy_was_down_is_counted_once_at_start() -> None:
+    cut = await cut_after_the_spot_fill()
+    filled = await cut.perp.place(order_for_step(cut.perp_step))  # the executor finished it
+    cut.perp.sends.clear()
+
+    agent = await cut.restart()
+    assert sizes(agent) == (D("0.02"), D("-0.02"))
+    assert cut.perp.sends == cut.spot.sends == []  # found by lookup, nothing sent
+    assert await cut.journal.load() is None
+    # the order stream reports the same orders: already counted
+    await agent.on_order_update(OrderUpdate(event_id="monitor-ep0", order=filled))
+    assert sizes(agent) == (D("0.02"), D("-0.02"))
+    await run_until_idle(agent)  # hedged: kept
+    assert cut.perp.sends == cut.spot.sends == []
+    assert agent.plans_started == 0
+
+
+async def test_a_hedge_the_venue_does_not_have_is_sent_again_with_its_own_client_id() -> None:
+    cut = await cut_after_the_spot_fill()
+    agent = await cut.restart()
+    assert [cid.rsplit("-", 1)[1] for cid in cut.perp.sends] == ["ep0"]
+    assert cut.perp.sends[0].startswith(cut.plan.workflow_id)
+    assert sizes(agent) == (D("0.02"), D("-0.02"))
+    assert await cut.journal.load() is None
+
+
+async def test_a_hedge_that_failed_leaves_the_spot_unhedged_and_the_restart_closes_it() -> None:
+    cut = await cut_after_the_spot_fill()
+    cut.perp.refuse.add("ep0")
+    agent = await cut.restart()
+    assert sizes(agent) == (D("0.02"), D(0))
+    await run_until_idle(agent)
+    assert sizes(agent) == (D(0), D(0))
+    closing = [cid for cid in cut.spot.sends if cid.endswith("-xs0")]
+    assert len(closing) == 1
+    assert not closing[0].startswith(f"{cut.plan.workflow_id}-")  # a fresh sequence
+    assert agent.plans_done == {"EXITED": 1}
+
+
+async def test_every_step_is_recorded_before_it_is_sent_and_the_record_cleared_when_done(rig: Rig) -> None:
+    journal = rig.agent._journal
+    recorded_at_send: list[bool] = []
+    place = rig.perp.place
+
+    async def checked_place(order: Order) -> Order:
+        record = await journal.load()
+        recorded_at_send.append(
+            record is not None and order.client_order_id in {r.step.client_order_id for r in record.steps}
+        )
+        return await place(order)
+
+    rig.perp.place = checked_place  # type: ignore[method-assign]
+    await rig.prices()
+    await rig.funding("0.001")
+    await rig.idle()
+    assert recorded_at_send == [True]
+    assert await journal.load() is None
