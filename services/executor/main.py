@@ -100,6 +100,8 @@ async def run(
 
         async def leave_dbos() -> None:
             if joined:
+                # workflows whose callers were cancelled (a stop callback gets 5 s in all)
+                await servicer.drain(within=3.0)
                 durable.release()
             workflows.unregister(settings.executor_id)
 

@@ -94,7 +94,29 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self.orders_rejected = 0
         self.last_state_trace_id = ""
         self._background: set[asyncio.Task[None]] = set()
+        # Workflows this process started and whose result is not in yet: a gRPC call cancelled
+        # at shutdown leaves its workflow running, and DBOS must not be torn down under it.
+        self._inflight: set[asyncio.Future[Any]] = set()
         self._publish_gauge()
+
+    def _result_of(self, handle: Any) -> asyncio.Future[Any]:
+        """The workflow's result, tracked until it is in (shielded from the caller's cancel)."""
+        result: asyncio.Future[Any] = asyncio.ensure_future(handle.get_result())
+        self._inflight.add(result)
+        result.add_done_callback(self._inflight.discard)
+        return asyncio.shield(result)
+
+    async def drain(self, within: float = 3.0) -> int:
+        """Wait (at most ``within`` s) for the workflows still running; returns how many did not
+        finish (DBOS recovers those at the next start, from their journal)."""
+        pending = set(self._inflight)
+        if not pending:
+            return 0
+        log.info("draining_workflows", count=len(pending))
+        _, still = await asyncio.wait(pending, timeout=within)
+        if still:
+            log.warning("workflows_left_running", count=len(still), note="recovered at the next start")
+        return len(still)
 
     # --- trading state ---------------------------------------------------------------------
 
@@ -163,7 +185,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         started = time.perf_counter()
         with SetWorkflowID(workflows.order_workflow_id(self.venue, self.account, order.client_order_id)):
             handle = await DBOS.start_workflow_async(workflows.place_order_workflow, self.executor_id, order)
-        result: workflows.StepResult = await handle.get_result()
+        result: workflows.StepResult = await self._result_of(handle)
         self._metrics.order_latency.labels("place").observe(time.perf_counter() - started)
         if not result.ok or result.order is None:
             self.orders_rejected += 1
@@ -302,7 +324,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             handle = await DBOS.start_workflow_async(
                 workflows.sequence_workflow, self.executor_id, request.sequence_id, specs, request.parallel
             )
-        outcome: workflows.SequenceOutcome = await handle.get_result()
+        outcome: workflows.SequenceOutcome = await self._result_of(handle)
         steps = []
         for done in outcome.steps:
             result = done.result

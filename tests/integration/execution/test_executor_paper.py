@@ -4,13 +4,17 @@ refuses before the venue, and the trading-state gate."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from decimal import Decimal
 
+import aiohttp
 import grpc
 import pytest
+import sqlalchemy as sa
 
 from opensqt.certs import DevPki
+from opensqt.paper import PaperExchange
 from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.tls import TlsFiles
 from opensqt.v1 import events_pb2, executor_pb2, executor_pb2_grpc, resources_pb2, risk_pb2, risk_pb2_grpc
@@ -19,8 +23,9 @@ from opensqt_services.executor.settings import ExecutorSettings
 from opensqt_services.risk.main import run as run_risk
 from opensqt_services.risk.settings import RiskSettings
 from tests.integration.execution.conftest import ExecutorStack, venue_settings, wait_for_markets
+from tests.integration.paper.conftest import Admin
 from tests.support.grpcurl import grpcurl
-from tests.support.servers import running_service
+from tests.support.servers import Infra, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -217,3 +222,45 @@ async def test_a_two_leg_sequence_on_the_paper_exchange_completes_and_is_idempot
     assert [Decimal(s.order.filled_quantity) for s in first.steps] == [Decimal("0.010")] * 2
     assert again == first
     assert await stack.venue_orders() == {"seq1-a": ["1"], "seq1-b": ["2"]}
+
+
+async def test_a_stop_mid_order_lets_the_workflow_finish_before_dbos_is_torn_down(
+    paper: PaperExchange, infra: Infra
+) -> None:
+    """SIGTERM while an order is at the venue: the gRPC call is cut at the grace period, but the
+    executor waits for the workflow before it destroys DBOS, so the journal records the outcome
+    instead of leaving a half-run workflow (and a traceback) behind."""
+    settings = infra.service_settings(ExecutorSettings, venue=venue_settings(paper))
+    settings = settings.model_copy(update={"grpc": settings.grpc.model_copy(update={"grace_seconds": 0.1})})
+    async with aiohttp.ClientSession() as session:
+        admin = Admin(paper.rest_url, session)
+        await admin.fault(kind="latency", ms=1500, path="/fapi/v1/order", method="POST")
+        async with running_service(run_executor, settings) as runtime:
+            target = f"127.0.0.1:{runtime.grpc.port}"
+            await wait_for_markets(target, infra.pki)
+            pki = infra.pki
+            channel = secure_channel(target, TlsFiles(pki.ca, pki.cert("strategy"), pki.key("strategy")))
+            call = asyncio.ensure_future(
+                executor_pb2_grpc.ExecutorServiceStub(channel).PlaceOrder(
+                    executor_pb2.PlaceOrderRequest(order=limit("drain-1"))
+                )
+            )
+            await asyncio.sleep(0.4)  # the workflow is inside the venue call now
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
+            await call
+        await channel.close()
+        venue_log = [e for e in await admin.orders() if e["order"]["client_order_id"] == "drain-1"]
+
+    assert [e["execution"] for e in venue_log] == ["NEW"]  # placed once
+    url = settings.dbos.url(settings.executor_id)
+    table = "workflow_status" if url.startswith("sqlite") else "dbos.workflow_status"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            status = connection.execute(
+                sa.text(f"SELECT status FROM {table} WHERE workflow_uuid = :wid"),
+                {"wid": "order:paper:main:drain-1"},
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert status == "SUCCESS"
