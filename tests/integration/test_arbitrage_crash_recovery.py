@@ -40,11 +40,6 @@ from opensqt.local import wait_serving
 from opensqt.paper import PaperExchange
 from opensqt.paper.sources import ManualSource
 from opensqt.transport.redis_keys import ARBITRAGE_PLAN
-from opensqt_services.executor.main import run as run_executor
-from opensqt_services.executor.settings import ExecutorSettings
-from opensqt_services.monitor.main import run as run_monitor
-from opensqt_services.monitor.settings import MonitorSettings
-from tests.integration.execution.conftest import wait_for_markets
 from tests.integration.paper.conftest import Admin, paper_settings
 from tests.integration.test_arbitrage_live import (
     AGENT,
@@ -54,9 +49,9 @@ from tests.integration.test_arbitrage_live import (
     SPOT_VENUE,
     SYMBOL,
     Stack,
-    _venue,
+    start_venue_services,
 )
-from tests.support.servers import Infra, running_service
+from tests.support.servers import Infra
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -167,27 +162,7 @@ async def rig(tmp_path: Path, infra: Infra) -> AsyncIterator[Rig]:
     strategy: StrategyProcess | None = None
     try:
         async with contextlib.AsyncExitStack() as services, aiohttp.ClientSession() as session:
-            executors = {}
-            for executor_id, name, spot in (
-                ("exec-perp", PERP_VENUE, False),
-                ("exec-spot", SPOT_VENUE, True),
-            ):
-                settings = infra.service_settings(
-                    ExecutorSettings,
-                    executor_id=executor_id,
-                    venue=_venue(paper, name, spot=spot, trade=True),
-                )
-                runtime = await services.enter_async_context(running_service(run_executor, settings))
-                executors[name] = f"127.0.0.1:{runtime.grpc.port}"
-                await wait_for_markets(executors[name], infra.pki)
-            for name, spot in ((PERP_VENUE, False), (SPOT_VENUE, True)):
-                settings = infra.service_settings(
-                    MonitorSettings,
-                    venue=_venue(paper, name, spot=spot, trade=False),
-                    symbols=(SYMBOL,),
-                    position_poll_seconds=0.2,
-                )
-                await services.enter_async_context(running_service(run_monitor, settings))
+            executors = await start_venue_services(services, paper, infra)
             strategy = StrategyProcess(infra, executors, tmp_path / "strategy.log")
             await strategy.start()
             try:

@@ -118,33 +118,37 @@ class Stack:
         return grouped
 
 
+async def start_venue_services(
+    services: contextlib.AsyncExitStack, paper: PaperExchange, infra: Infra
+) -> dict[str, str]:
+    """A perp and a spot executor (with their markets loaded) and a monitor per venue, in
+    ``services``; returns each venue's executor address."""
+    executors = {}
+    for executor_id, name, spot in (("exec-perp", PERP_VENUE, False), ("exec-spot", SPOT_VENUE, True)):
+        settings = infra.service_settings(
+            ExecutorSettings, executor_id=executor_id, venue=_venue(paper, name, spot=spot, trade=True)
+        )
+        runtime = await services.enter_async_context(running_service(run_executor, settings))
+        executors[name] = f"127.0.0.1:{runtime.grpc.port}"
+        await wait_for_markets(executors[name], infra.pki)
+    for name, spot in ((PERP_VENUE, False), (SPOT_VENUE, True)):
+        settings = infra.service_settings(
+            MonitorSettings,
+            venue=_venue(paper, name, spot=spot, trade=False),
+            symbols=(SYMBOL,),
+            position_poll_seconds=0.2,
+        )
+        await services.enter_async_context(running_service(run_monitor, settings))
+    return executors
+
+
 @pytest.fixture
 async def stack(tmp_path: Path, infra: Infra) -> AsyncIterator[Stack]:
     paper = PaperExchange(paper_settings(tmp_path / "paper.sqlite"), source=ManualSource())
     await paper.start()
     try:
         async with contextlib.AsyncExitStack() as services, aiohttp.ClientSession() as session:
-            executors = {}
-            for executor_id, name, spot in (
-                ("exec-perp", PERP_VENUE, False),
-                ("exec-spot", SPOT_VENUE, True),
-            ):
-                settings = infra.service_settings(
-                    ExecutorSettings,
-                    executor_id=executor_id,
-                    venue=_venue(paper, name, spot=spot, trade=True),
-                )
-                runtime = await services.enter_async_context(running_service(run_executor, settings))
-                executors[name] = f"127.0.0.1:{runtime.grpc.port}"
-                await wait_for_markets(executors[name], infra.pki)
-            for name, spot in ((PERP_VENUE, False), (SPOT_VENUE, True)):
-                settings = infra.service_settings(
-                    MonitorSettings,
-                    venue=_venue(paper, name, spot=spot, trade=False),
-                    symbols=(SYMBOL,),
-                    position_poll_seconds=0.2,
-                )
-                await services.enter_async_context(running_service(run_monitor, settings))
+            executors = await start_venue_services(services, paper, infra)
             bot = ArbitrageBotSettings(name=AGENT, symbol=SYMBOL, order_base_qty=ENTRY_QTY)
             settings = infra.service_settings(
                 StrategySettings,
