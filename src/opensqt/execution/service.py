@@ -109,7 +109,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     async def drain(self, within: float = 3.0) -> int:
         """Wait (at most ``within`` s) for the workflows still running; returns how many did not
         finish (DBOS recovers those at the next start, from their journal)."""
-        pending = set(self._inflight)
+        pending: set[asyncio.Future[Any]] = set(self._inflight) | set(self._background)
         if not pending:
             return 0
         log.info("draining_workflows", count=len(pending))
@@ -157,6 +157,13 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             raise ExchangeUnavailable(f"{self.venue} markets are not loaded yet; try again shortly")
         return self.executor
 
+    def _report(self, order: Order, reason: str = "") -> None:
+        """Publish what happened in the background: the caller's answer does not wait for
+        JetStream's acknowledgement (a stop drains these before the bus closes)."""
+        task = asyncio.ensure_future(self._publish(order, reason))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def _publish(self, order: Order, reason: str = "") -> None:
         if self._bus is None:
             return
@@ -203,11 +210,11 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                 market_type=order.market_type,
                 status=order.status.REJECTED,
             )
-            await self._publish(rejected, f"{result.error_type}: {result.error_message}")
+            self._report(rejected, f"{result.error_type}: {result.error_message}")
             raise workflows.error_from_result(result)
         self.orders_placed += 1
         self._metrics.orders.labels("place", "accepted").inc()
-        await self._publish(result.order)
+        self._report(result.order)
         return result.order
 
     # --- RPCs ------------------------------------------------------------------------------
