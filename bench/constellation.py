@@ -207,16 +207,21 @@ async def main(ticks: int, halts: int, burst: int) -> None:
                     assert response.status == 200
                 return posted
 
+            seen: dict[str, float] = {}  # client order id -> NEW time, read incrementally
+            last_seq = 0
+
             async def order_time(client_order_id: str, within: float = 5.0) -> float | None:
+                nonlocal last_seq
                 deadline = time.monotonic() + within
                 while time.monotonic() < deadline:
-                    async with session.get(c.paper_url + "/admin/orders", params={"symbol": "BTCUSDT"}) as r:
-                        for entry in reversed(await r.json()):
-                            if (
-                                entry["order"]["client_order_id"] == client_order_id
-                                and entry["execution"] == "NEW"
-                            ):
-                                return float(entry["time_ms"]) / 1000
+                    params = {"symbol": "BTCUSDT", "after": str(last_seq)}
+                    async with session.get(c.paper_url + "/admin/orders", params=params) as r:
+                        for entry in await r.json():
+                            last_seq = max(last_seq, int(entry["seq"]))
+                            if entry["execution"] == "NEW":
+                                seen[entry["order"]["client_order_id"]] = float(entry["time_ms"]) / 1000
+                    if client_order_id in seen:
+                        return seen[client_order_id]
                     await asyncio.sleep(0.02)  # the venue's timestamp is the measurement, not this poll
                 return None
 

@@ -6,6 +6,7 @@ method  path                 body / answer
 ======  ===================  ==================================================================
 GET     /admin/state         accounts (balances per wallet, positions, open orders), markets
 GET     /admin/orders        the order log (every change of every order), ``?account=&symbol=``
+                             and ``after=<seq>`` for the entries after one already read
 GET     /admin/trades        every fill
 GET     /admin/ledger        deposits, realized PnL, commissions, funding
 POST    /admin/price         ``{symbol, price, family?: spot|usdm|both, volume?}``
@@ -200,9 +201,17 @@ class AdminApi:
     async def orders(self, request: web.Request) -> web.Response:
         account = request.query.get("account", "")
         symbol = request.query.get("symbol", "")
+        try:
+            after = int(request.query.get("after", "0"))
+        except ValueError as exc:
+            raise AdminError("after must be an integer (an order log sequence number)") from exc
+        log = self.venue.order_log
+        start = len(log)
+        while start > 0 and log[start - 1].seq > after:  # the log is in sequence order
+            start -= 1
         entries = [
             encode(entry)
-            for entry in self.venue.order_log
+            for entry in log[start:]
             if (not account or entry.account == account) and (not symbol or entry.order.symbol == symbol)
         ]
         return json_response(entries)

@@ -13,7 +13,7 @@ import pytest
 from opensqt.paper import PaperExchange
 from opensqt.paper.records import Family
 from opensqt.paper.sources import ManualSource
-from tests.integration.paper.conftest import Admin, paper_settings
+from tests.integration.paper.conftest import PERP, Admin, make_ccxt, paper_settings
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +93,23 @@ async def test_funding_at_next_settles_the_scheduled_period_and_moves_the_schedu
     ) as bad:
         assert bad.status == 400
     assert paper.venue.funding["BTCUSDT"].next_ms == state.next_ms  # nothing changed
+
+
+async def test_the_order_log_can_be_read_incrementally(admin: Admin, paper: PaperExchange) -> None:
+    client = make_ccxt("binanceusdm", paper)
+    try:
+        for n in range(3):
+            await client.create_order(
+                PERP, "limit", "buy", 0.001, 25_000 + n, {"newClientOrderId": f"inc-{n}"}
+            )
+    finally:
+        await client.close()
+    everything = await admin.request("GET", "/admin/orders")
+    seqs = [int(e["seq"]) for e in everything]
+    assert len(seqs) == 3
+    async with admin.session.get(f"{admin.base_url}/admin/orders", params={"after": str(seqs[0])}) as r:
+        assert [e["order"]["client_order_id"] for e in await r.json()] == ["inc-1", "inc-2"]
+    async with admin.session.get(f"{admin.base_url}/admin/orders", params={"after": str(seqs[-1])}) as r:
+        assert await r.json() == []
+    async with admin.session.get(f"{admin.base_url}/admin/orders", params={"after": "soon"}) as bad:
+        assert bad.status == 400
