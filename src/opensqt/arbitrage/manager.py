@@ -33,7 +33,7 @@ from opensqt.model.money import ZERO, parse_decimal
 from opensqt.model.resources import Order, Position
 from opensqt.model.state import Leg
 from opensqt.transport.redis_keys import LEGS
-from opensqt.transport.versioned import CAS_JSON_FIELD_LUA, json_count, json_text
+from opensqt.transport.versioned import CAS_JSON_FIELD_LUA, contention_pause, json_count, json_text
 
 if TYPE_CHECKING:
     from opensqt.transport.redis_store import RedisStore
@@ -326,7 +326,9 @@ class LegManager:
     async def _update(self, key: str, change: LegUpdate) -> LegChange:
         """Apply the pure ``change`` to the stored leg ``key`` by compare-and-set, retrying."""
         current = await self._store.get(key)
-        for _ in range(self._max_attempts):
+        for attempt in range(self._max_attempts):
+            if attempt:
+                await contention_pause(attempt)
             updated = change(current)
             if updated is current or updated is None:
                 if current is None:

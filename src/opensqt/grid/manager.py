@@ -39,7 +39,7 @@ from opensqt.model.money import ZERO, DecimalParseError, parse_decimal
 from opensqt.model.resources import Order, Position
 from opensqt.model.state import InventorySlot
 from opensqt.transport.redis_keys import GRID_ANCHOR, GRID_SLOTS
-from opensqt.transport.versioned import CAS_JSON_FIELD_LUA, json_count, json_text
+from opensqt.transport.versioned import CAS_JSON_FIELD_LUA, contention_pause, json_count, json_text
 
 if TYPE_CHECKING:
     from opensqt.transport.redis_store import RedisStore
@@ -359,7 +359,9 @@ class SlotManager:
             SlotConflictError: the compare-and-set kept failing.
         """
         current = await self._store.get(slot_price)
-        for _ in range(self._max_attempts):
+        for attempt in range(self._max_attempts):
+            if attempt:
+                await contention_pause(attempt)
             before = (
                 current if current is not None else transitions.new_slot(self.agent, self.symbol, slot_price)
             )

@@ -9,9 +9,11 @@ the script on their own client.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from typing import Any
 
-__all__ = ["CAS_JSON_FIELD_LUA", "json_count", "json_text"]
+__all__ = ["CAS_JSON_FIELD_LUA", "contention_pause", "json_count", "json_text"]
 
 # KEYS[1]: the hash. ARGV: field, expected version, new JSON value.
 # Returns {1} when written, {0, current value or ''} on a version mismatch.
@@ -43,3 +45,11 @@ def json_count(document: dict[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
     return value
+
+
+async def contention_pause(conflicts: int) -> None:
+    """After the ``conflicts``-th compare-and-set lost in a row, wait a random moment (up to
+    0.5 ms doubling per loss, at most 16 ms): writers that retry at once can starve one of them
+    for as long as the others keep winning."""
+    ceiling = min(0.0005 * 2 ** min(conflicts - 1, 5), 0.016)
+    await asyncio.sleep(random.uniform(0, ceiling))
