@@ -40,7 +40,6 @@ async def run(
         controller = TradingStateController(
             runtime.redis, runtime.bus, runtime.clock, runtime.metrics, fanout
         )
-        await controller.publish_gauge()
         await controller.reassert()
         monitor = RiskMonitor(
             controller,

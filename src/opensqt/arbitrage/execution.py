@@ -17,10 +17,12 @@ it is testable without servers:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from opensqt.arbitrage.legs import Fill
 from opensqt.arbitrage.plans import OrderStep, StepKind, StepResult
 from opensqt.arbitrage.strategy import Action
-from opensqt.model.enums import OrderType, TimeInForce, TradingStateKind
+from opensqt.model.enums import TradingStateKind
 from opensqt.model.money import ZERO
 from opensqt.model.resources import Order
 
@@ -42,18 +44,8 @@ _ENTRIES = frozenset({Action.ENTER_POSITIVE, Action.ENTER_NEGATIVE})
 
 def order_for_step(step: OrderStep, account: str = "") -> Order:
     """The MARKET order that carries ``step`` (its client order id, side and quantity)."""
-    order = step.to_order()
-    return Order(
-        symbol=order.symbol,
-        side=order.side,
-        order_type=OrderType.MARKET,
-        quantity=order.quantity,
-        client_order_id=order.client_order_id,
-        venue=order.venue,
-        account=account,
-        market_type=order.market_type,
-        time_in_force=TimeInForce.GTC,
-        reduce_only=step.reduce_only or step.kind in REDUCING_STEPS,
+    return replace(
+        step.to_order(), account=account, reduce_only=step.reduce_only or step.kind in REDUCING_STEPS
     )
 
 

@@ -59,13 +59,20 @@ class TradingStateController:
     async def current(self) -> TradingState:
         return await self._states.get()
 
+    def _show(self, kind: TradingStateKind) -> None:
+        """``opensqt_trading_state``: 1 for the current state, 0 for the others."""
+        for each in TradingStateKind:
+            self._metrics.trading_state.labels(each.value).set(1 if each is kind else 0)
+
     async def reassert(self) -> TradingState:
-        """At start: broadcast the durable state again and push it to every live executor.
+        """At start: show the durable state in the gauge, broadcast it again and push it to
+        every live executor.
 
         A risk killed between its Redis write and the broadcast would otherwise leave executors
         on the older state. Repeats are harmless: JetStream drops a message id it has stored,
         executors ignore a version they already hold."""
         state = await self._states.get()
+        self._show(state.state)
         if state.version == 0:
             return state  # never changed: executors start in the same default
         await self._bus.publish(RISK_STATE, RISK_STATE.subject(), state, msg_id=f"risk-state-{state.version}")
@@ -79,13 +86,6 @@ class TradingStateController:
         )
         return state
 
-    async def publish_gauge(self) -> TradingState:
-        """Set ``opensqt_trading_state`` from the durable state (at start)."""
-        state = await self._states.get()
-        for kind in TradingStateKind:
-            self._metrics.trading_state.labels(kind.value).set(1 if kind is state.state else 0)
-        return state
-
     async def change(
         self, target: TradingStateKind, *, reason: str, set_by: str, action: str
     ) -> tuple[TradingState, list[PushResult]]:
@@ -96,8 +96,7 @@ class TradingStateController:
         log.warning(
             "trading_state_changed", state=target.value, version=state.version, set_by=set_by, reason=reason
         )
-        for kind in TradingStateKind:
-            self._metrics.trading_state.labels(kind.value).set(1 if kind is target else 0)
+        self._show(target)
         # The durable write came first; the audit record, the broadcast and the push to the
         # executors are independent of each other and go out together (the push is what makes
         # every executor refuse, so it does not wait for JetStream's acknowledgement).
