@@ -7,17 +7,22 @@ binaries), the paper exchange (manual market), monitor, strategy, risk and three
 (``executor``, ``executor-b``, ``executor-c``), all on 127.0.0.1 with mTLS
 (:class:`opensqt.local.LocalConstellation`). Then:
 
-* **tick-to-order**: a price change posted to the paper exchange -> the grid's new order accepted
-  by the paper exchange (the NEW entry's timestamp in its order log, its own clock). Each tick
-  moves the price up one grid level, so the trailing window places exactly one new buy. Split
-  into the executor's share (its ``opensqt_grpc_request_seconds`` for PlaceOrder, mean over the
-  run), the venue's share (the paper's request log, whole ms) and the rest (the paper's stream
-  push, the monitor, NATS, the strategy's decision and slot write).
-* **halt propagation**: a Halt on risk -> every executor has applied it and acknowledged (risk's
-  Halt answers only after all three acknowledgements; measured at the caller, and by risk itself
-  in ``opensqt_trading_state_propagation_seconds``), then Resume. Twice: to REDUCING, which is
-  what a crash trip does (the executors' gates change, nothing else), and to HALTED, whose
-  acknowledgement also waits for each executor to cancel the account's working orders.
+* **tick-to-order**: the paper exchange applies a new price (``applied_monotonic_ms`` in the
+  answer to ``POST /admin/price``) -> the paper exchange answers the grid's new order (its
+  request log's ``answered_monotonic_ms`` for that client order id); both read by the paper
+  from the host's monotonic clock. Each tick moves the perpetual up one grid level, so the
+  trailing window places exactly one new buy. Also shown from the moment this client began the
+  admin POST (adds the HTTP request to the paper). Split into the executor's share (its
+  ``opensqt_grpc_request_seconds`` for PlaceOrder, mean over the run), the venue's share (the
+  paper's request log) and per hop from the services' trace spans.
+* **halt propagation**: risk decides a new state -> every executor has applied it and
+  acknowledged, as risk measures it (its ``trading_state_propagated`` log line, also the
+  ``opensqt_trading_state_propagation_seconds`` histogram): the path a crash trip takes inside
+  risk. Driven by an operator's Halt on risk, then Resume; the Halt RPC's own time at the caller
+  (mTLS to risk, the decision, the push, the audit record and the broadcast, the answer) is shown
+  too. Twice: to REDUCING, which is what a crash trip does (the executors' gates change, nothing
+  else), and to HALTED, whose acknowledgement also waits for each executor to cancel the
+  account's working orders.
 * **strategy ingest with conflation**: ``--burst`` PriceChange events published on NATS as
   fast as one client can; the strategy's received counter and the agent's evaluations show how
   many ticks were conflated into how few decisions.
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import tempfile
@@ -102,9 +108,9 @@ HOPS = (
     ("strategy: wait for the agent loop", "strategy_receive", "evaluate"),
     ("strategy: decide + slot write (Redis)", "evaluate", "client_call"),
     ("gRPC + mTLS to the executor", "client_call", "server_start"),
-    ("executor: gate, marks, DBOS start, budget", "server_start", "venue_start"),
+    ("executor: gate, mark + budget (Redis)", "server_start", "venue_start"),
     ("venue call (ccxt -> paper -> answer)", "venue_start", "venue_end"),
-    ("executor: DBOS step result + outcome", "venue_end", "server_end"),
+    ("executor: venue answer -> gRPC answer", "venue_end", "server_end"),
 )
 
 
@@ -148,6 +154,37 @@ def hop_breakdown(spans: list[Span], posted_ns: dict[str, int]) -> dict[str, lis
     return hops
 
 
+def cpu_seconds(c: LocalConstellation) -> dict[str, float]:
+    """CPU time (user + system) each process of the constellation has used so far."""
+    pids = {name: proc.pid for name, proc in c.processes.items()}
+    for name, server in (("nats-server", c.nats), ("redis-server", c.redis)):
+        if server is not None and server.proc is not None:
+            pids[name] = server.proc.pid
+    pids["benchmark"] = os.getpid()
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return used
+
+
+def reference_ms() -> float:
+    """This machine's speed right now: the best of five runs of a fixed pure-Python loop (so
+    runs on different days, or on a busy shared host, can be compared)."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i % 7
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -175,7 +212,8 @@ def metric(samples: dict[str, float], prefix: str) -> float:
     return sum(value for name, value in samples.items() if name.startswith(prefix))
 
 
-async def main(ticks: int, halts: int, burst: int) -> None:
+async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) -> None:
+    speed_ms = reference_ms()
     tmp = Path(tempfile.mkdtemp(prefix="opensqt-bench-"))
     pki = generate_dev_pki(tmp / "pki")
     receiver = SpanReceiver()
@@ -183,7 +221,8 @@ async def main(ticks: int, halts: int, burst: int) -> None:
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, otlp)  # type: ignore[no-untyped-call]
     otlp_port = otlp.add_insecure_port("127.0.0.1:0")
     await otlp.start()
-    os.environ["OPENSQT_TELEMETRY__OTLP_ENDPOINT"] = f"http://127.0.0.1:{otlp_port}"  # every service
+    if trace_export:  # every service exports its spans here (the per-hop breakdown needs them)
+        os.environ["OPENSQT_TELEMETRY__OTLP_ENDPOINT"] = f"http://127.0.0.1:{otlp_port}"
     c = LocalConstellation(
         workdir=tmp / "run",
         cert_dir=pki.directory,
@@ -200,12 +239,13 @@ async def main(ticks: int, halts: int, burst: int) -> None:
         async with aiohttp.ClientSession() as session:
 
             async def post_price(price: Decimal) -> float:
-                posted = time.time()
+                """Move the perpetual; returns the venue's monotonic time of the change (ms)."""
                 async with session.post(
-                    c.paper_url + "/admin/price", json={"symbol": "BTCUSDT", "price": str(price)}
+                    c.paper_url + "/admin/price",
+                    json={"symbol": "BTCUSDT", "price": str(price), "family": "usdm"},
                 ) as response:
                     assert response.status == 200
-                return posted
+                    return float((await response.json())["applied_monotonic_ms"])
 
             seen: dict[str, float] = {}  # client order id -> NEW time, read incrementally
             last_seq = 0
@@ -230,17 +270,18 @@ async def main(ticks: int, halts: int, burst: int) -> None:
                 await post_price(price)
             executor_metrics = c.ports["executor"].metrics
             before = scrape(executor_metrics)
-            tick_to_order: list[float] = []
-            posted_ns: dict[str, int] = {}
+            applied_ms: dict[str, float] = {}  # new buy's client id -> the venue's price change
+            client_ms: dict[str, float] = {}  # the same, when this client began the admin POST
+            cpu_before, tick_phase = cpu_seconds(c), time.monotonic()
             for _ in range(ticks):
                 price += 100
                 new_buy = f"BTCUSDT-bench-{int((price - 100) * 10)}-B-0"
-                posted_ns[new_buy] = time.time_ns()
-                posted = await post_price(price)
-                accepted = await order_time(new_buy)
-                if accepted is not None:
-                    tick_to_order.append(max(0.0, accepted - posted) * 1000)
+                client_ms[new_buy] = time.monotonic() * 1000
+                applied_ms[new_buy] = await post_price(price)
+                await order_time(new_buy)
                 await asyncio.sleep(0.05)  # let the grid settle its cancels before the next tick
+            tick_phase = time.monotonic() - tick_phase
+            cpu_after = cpu_seconds(c)
             after = scrape(executor_metrics)
             place = 'opensqt_grpc_request_seconds_{}{{method="/opensqt.v1.ExecutorService/PlaceOrder"}}'
             calls = after.get(place.format("count"), 0) - before.get(place.format("count"), 0)
@@ -254,8 +295,21 @@ async def main(ticks: int, halts: int, burst: int) -> None:
             ) as response:
                 requests = (await response.json())["requests"]
             venue_ms = [
-                float(r["answered_ms"] - r["time_ms"]) for r in requests if r["answered_ms"] is not None
+                float(r["answered_monotonic_ms"] - r["monotonic_ms"])
+                for r in requests
+                if r["answered_monotonic_ms"] is not None
             ]
+            # tick-to-order: the venue had the new price -> the venue answered the new buy's
+            # create_order (both on the host's monotonic clock, as the paper read it)
+            answered = {
+                r["client_order_id"]: float(r["answered_monotonic_ms"])
+                for r in requests
+                if r["status"] == 200 and r["answered_monotonic_ms"] is not None
+            }
+            tick_to_order = [answered[cid] - applied_ms[cid] for cid in applied_ms if cid in answered]
+            from_client = [answered[cid] - client_ms[cid] for cid in client_ms if cid in answered]
+            wall_minus_monotonic_ns = time.time_ns() - time.monotonic_ns()
+            posted_ns = {cid: int(ms * 1e6) + wall_minus_monotonic_ns for cid, ms in applied_ms.items()}
 
         async with secure_channel(f"127.0.0.1:{c.ports['risk'].api}", operator) as channel:
             risk = risk_pb2_grpc.RiskServiceStub(channel)
@@ -271,33 +325,42 @@ async def main(ticks: int, halts: int, burst: int) -> None:
                     if len(reply.executors) != 3 or not all(e.acknowledged for e in reply.executors):
                         raise RuntimeError(f"a Halt was not acknowledged by all three executors: {reply}")
                     await risk.Resume(risk_pb2.ResumeRequest(reason="bench"))
-        risk_side = scrape(c.ports["risk"].metrics)
-        risk_mean_ms = {}
-        for kind in ("REDUCING", "HALTED"):
-            total = risk_side.get(f'opensqt_trading_state_propagation_seconds_sum{{state="{kind}"}}', 0)
-            count = risk_side.get(f'opensqt_trading_state_propagation_seconds_count{{state="{kind}"}}', 0)
-            risk_mean_ms[kind] = 1000 * total / count if count else float("nan")
+        # risk's own measure, decision -> the last executor's acknowledgement, from its log
+        risk_side: dict[str, list[float]] = {"REDUCING": [], "HALTED": []}
+        for line in (c.workdir / "risk.log").read_text().splitlines():
+            if '"trading_state_propagated"' not in line:
+                continue
+            entry = json.loads(line)
+            if entry.get("state") in risk_side and entry.get("acknowledged") == 3:
+                risk_side[entry["state"]].append(float(entry["elapsed_ms"]))
 
         ingest = await strategy_ingest(c, burst, price)
         await asyncio.sleep(6)  # the services export spans in batches every 5 s
         hops = hop_breakdown(receiver.spans, posted_ns)
 
         print(f"constellation as processes on loopback, mTLS ({ticks} ticks, {halts} halts, 3 executors)")
+        print(f"  machine reference: a fixed pure-Python loop took {speed_ms:.0f} ms (lower is faster)")
         if tick_to_order:
             report("tick-to-order", tick_to_order)
         print(f"  {'':<34} ({ticks - len(tick_to_order)} ticks without a new order)")
+        if from_client:
+            report("  the same from the client's admin POST", from_client)
         print(f"  {'  of which executor PlaceOrder':<34} mean={executor_ms:7.2f} ms ({calls:.0f} calls)")
         if venue_ms:
-            print(f"  {'  of which the venue (whole ms)':<34} mean={statistics.fmean(venue_ms):7.2f} ms")
+            print(f"  {'  of which the venue':<34} mean={statistics.fmean(venue_ms):7.2f} ms")
+        capacity = 2000 * tick_phase / ticks
+        print(f"  CPU per tick by process (ms; 2 cores give {capacity:.0f} ms per tick at this pace):")
+        spent = {n: 1000 * (cpu_after[n] - cpu_before.get(n, 0.0)) / ticks for n in cpu_after}
+        print("    " + ", ".join(f"{n} {ms:.1f}" for n, ms in sorted(spent.items(), key=lambda kv: -kv[1])))
         traced = max((len(v) for v in hops.values()), default=0)
         print(f"  per hop, from the services' trace spans ({traced} ticks traced end to end):")
         for name, values in hops.items():
             if values:
                 report("  " + name, values)
-        report("halt -> REDUCING (the crash path), 3 acks", halt_ms["REDUCING"])
-        print(f"  {'  risk-side decision -> 3 acks':<44} mean={risk_mean_ms['REDUCING']:7.2f} ms")
-        report("halt -> HALTED (acks after cancelling)", halt_ms["HALTED"])
-        print(f"  {'  risk-side decision -> 3 acks':<44} mean={risk_mean_ms['HALTED']:7.2f} ms")
+        for kind, title in (("REDUCING", "(the crash path)"), ("HALTED", "(acks after cancelling)")):
+            if risk_side[kind]:
+                report(f"risk decides {kind} -> 3 executors ack'd", risk_side[kind])
+            report(f"  Halt RPC at the operator {title}", halt_ms[kind])
         print(
             f"  strategy ingest: {ingest['published']} ticks published in {ingest['seconds']:.2f} s; "
             f"the strategy decoded {ingest['received']:.0f} in {ingest['ingest_seconds']:.2f} s "
@@ -354,5 +417,10 @@ if __name__ == "__main__":
     parser.add_argument("--ticks", type=int, default=150)
     parser.add_argument("--halts", type=int, default=40)
     parser.add_argument("--burst", type=int, default=5000)
+    parser.add_argument(
+        "--no-trace-export",
+        action="store_true",
+        help="the services export no spans (no per-hop breakdown; measures what exporting costs)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.ticks, args.halts, args.burst))
+    asyncio.run(main(args.ticks, args.halts, args.burst, trace_export=not args.no_trace_export))

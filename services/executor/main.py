@@ -9,6 +9,7 @@ from nats.js.api import DeliverPolicy
 from opentelemetry.sdk.trace import SpanProcessor
 
 from opensqt.errors import OpenSQTError
+from opensqt.eventloop import run_event_loop
 from opensqt.exchange.ccxt_adapter import CcxtExchange
 from opensqt.execution import durable, workflows
 from opensqt.execution.gate import TradingStateGate
@@ -70,7 +71,13 @@ async def run(
             exchange,
             budget,
             gate,
-            RedisSubmitMarks(runtime.redis, venue=venue, account=settings.account),
+            RedisSubmitMarks(
+                runtime.redis,
+                venue=venue,
+                account=settings.account,
+                # a send older than the venue timeout (and a margin) was decided by the venue
+                stale_after_ms=settings.venue.timeout_ms + 5_000,
+            ),
             post_only_fallback=settings.post_only_fallback,
             tracer=runtime.tracer_provider.get_tracer("opensqt.execution"),
         )
@@ -116,6 +123,7 @@ async def run(
             executor=executor,
             instruments=offered,
             bus=runtime.bus,
+            journal=settings.order_journal,
         )
         runtime.spawn(open_for_orders(), "load-markets")
         await runtime.bus.subscribe(
@@ -152,7 +160,7 @@ async def run(
 def main() -> None:
     settings = ExecutorSettings()
     configure_logging(settings.telemetry.log_format, settings.telemetry.log_level)
-    asyncio.run(run(settings))
+    run_event_loop(run(settings), settings.event_loop)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,12 @@ class ExecutorSettings(ServiceSettings):
     rate_per_second: float = Field(default=25.0, gt=0)
     rate_burst: int = Field(default=30, ge=1)
     post_only_fallback: bool = False
+    # When a single order is written to the DBOS journal: "after" the venue answered (the answer
+    # waits for no journal write; the Redis submit mark, set before the send, makes any repeat
+    # look the order up first) or "before" it is sent (the send is a workflow step: recovery
+    # finishes it at restart; ~2 journal transactions more on the order's path). Sequences
+    # always run as workflows.
+    order_journal: Literal["after", "before"] = "after"
     # host:port others use to reach this executor (risk pushes Halt there); default: the gRPC bind.
     advertise_address: str = ""
     heartbeat_seconds: float = Field(default=2.0, gt=0)

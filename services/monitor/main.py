@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import SpanProcessor
 
+from opensqt.eventloop import run_event_loop
 from opensqt.exchange.ccxt_adapter import CcxtExchange
 from opensqt.monitors.cache import MarketCache
 from opensqt.monitors.feeds import FeedRunner
@@ -61,7 +62,7 @@ async def run(
 def main() -> None:
     settings = MonitorSettings()
     configure_logging(settings.telemetry.log_format, settings.telemetry.log_level)
-    asyncio.run(run(settings))
+    run_event_loop(run(settings), settings.event_loop)
 
 
 if __name__ == "__main__":

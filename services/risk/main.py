@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import SpanProcessor
 
+from opensqt.eventloop import run_event_loop
 from opensqt.execution.registry import ExecutorRegistry
 from opensqt.risk.crash import CrashDetector
 from opensqt.risk.fanout import ExecutorFanout
@@ -72,7 +73,7 @@ async def run(
 def main() -> None:
     settings = RiskSettings()
     configure_logging(settings.telemetry.log_format, settings.telemetry.log_level)
-    asyncio.run(run(settings))
+    run_event_loop(run(settings), settings.event_loop)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from opensqt.engine.arbitrage_live import ArbitrageAgent
 from opensqt.engine.gateway import ExecutorGateway
 from opensqt.engine.live import MarketMakerAgent
 from opensqt.engine.service import AgentRegistry, StrategyServicer
+from opensqt.eventloop import run_event_loop
 from opensqt.grid.manager import RedisSlotStore, SlotManager
 from opensqt.grid.strategy import Strategy
 from opensqt.model import Instrument
@@ -207,7 +208,7 @@ async def run(
 def main() -> None:
     settings = StrategySettings()
     configure_logging(settings.telemetry.log_format, settings.telemetry.log_level)
-    asyncio.run(run(settings))
+    run_event_loop(run(settings), settings.event_loop)
 
 
 if __name__ == "__main__":

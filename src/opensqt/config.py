@@ -138,6 +138,8 @@ class ServiceSettings(BaseSettings):
 
     identity: str
     environment: Literal["dev", "prod"] = "dev"
+    # uvloop (libuv) by default: a quicker event loop; "asyncio" is the standard library's.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     grpc: GrpcSettings
     tls: TlsSettings = TlsSettings()
     nats: NatsSettings = NatsSettings()

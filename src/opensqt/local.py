@@ -70,6 +70,8 @@ class TradingSetup:
     replay_until: str = ""
     replay_speed: float = 60.0
     replay_loop: bool = True
+    # market streams the replay waits for (e.g. "btcusdt@kline_1m"): start once they are watched
+    replay_wait_for_streams: tuple[str, ...] = ()
     # Risk's crash settings beyond the symbols (e.g. {"trigger_state": "HALTED"}).
     crash: dict[str, str] = field(default_factory=dict)
     # Funding-rate arbitrage bots (services/strategy ArbitrageBotSettings); any bot adds a spot
@@ -90,6 +92,8 @@ class TradingSetup:
                 env["OPENSQT_PAPER_SOURCE__REPLAY_FROM"] = self.replay_from
             if self.replay_until:
                 env["OPENSQT_PAPER_SOURCE__REPLAY_UNTIL"] = self.replay_until
+            if self.replay_wait_for_streams:
+                env["OPENSQT_PAPER_SOURCE__WAIT_FOR_STREAMS"] = json.dumps(list(self.replay_wait_for_streams))
         return env
 
 

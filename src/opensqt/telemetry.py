@@ -160,6 +160,11 @@ class ServiceMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.journal_failures = Counter(
+            "opensqt_order_journal_failures_total",
+            "Orders sent and answered that the executor could not record in its DBOS journal",
+            registry=r,
+        )
         self.rate_limit_wait = Histogram(
             "opensqt_rate_limit_wait_seconds",
             "Time an order waited for the shared rate budget",

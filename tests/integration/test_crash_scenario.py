@@ -136,6 +136,8 @@ def calm_week() -> TradingSetup:
         csv_files=_files("2023-08-10_2023-08-16"),
         replay_speed=60_000,  # a minute every ms: as fast as the path can carry it
         replay_loop=False,
+        # from the first minute: the replay starts once the monitor watches both symbols' candles
+        replay_wait_for_streams=("btcusdt@kline_1m", "ethusdt@kline_1m"),
     )
 
 
@@ -220,7 +222,7 @@ async def test_luna_replay_trips_risk_and_no_buy_reaches_the_venue_until_resume(
 @pytest.mark.timeout(400)
 async def test_the_calm_week_replayed_through_the_venue_never_trips(tmp_path: Path, pki: DevPki) -> None:
     """10,080 minutes per symbol through paper -> monitor -> NATS -> risk (about a minute here).
-    The replay starts with the paper exchange, so the monitor joins a few hundred minutes in."""
+    The replay waits for the monitor's candle subscriptions, so every minute reaches risk."""
     async with running(calm_week(), tmp_path / "run", pki) as run:
         history: list[float] = []
 

@@ -7,7 +7,7 @@ The rules (behaviour.md §5):
 - an ambiguous failure (a timeout after the venue may have accepted) is resolved by fetching
   the order by client id before any retry; so is a duplicate-id refusal;
 - a send that may be a repeat (the submit mark already exists: a crash, a recovery, a second
-  caller) looks the order up first;
+  caller) looks the order up first, after waiting for another process still sending it;
 - a cancel of an unknown or already final order is final, not an error.
 """
 
@@ -17,6 +17,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Protocol
 
 from opentelemetry import trace
@@ -26,6 +27,7 @@ from opensqt.errors import (
     BudgetExhausted,
     DuplicateOrder,
     ExchangeError,
+    OpenSQTError,
     OrderNotFound,
     PostOnlyRejected,
     RateLimited,
@@ -38,15 +40,29 @@ from opensqt.execution.retry import BackoffPolicy
 from opensqt.model import Order, OrderStatus
 from opensqt.telemetry import get_logger
 
-__all__ = ["CancelResult", "OrderExecutor", "SubmitMarks"]
+__all__ = ["CancelResult", "MarkClaim", "OrderExecutor", "SubmitMarks"]
 
 log = get_logger(__name__)
 
 
-class SubmitMarks(Protocol):
-    """Remembers that an order was (possibly) sent. ``first`` is False for a repeat."""
+#: How often a caller that found another process sending the same client id checks again.
+IN_FLIGHT_POLL_S = 0.05
 
-    async def first(self, client_order_id: str) -> bool: ...
+
+class MarkClaim(StrEnum):
+    """What the submit mark says when a send of a client order id begins."""
+
+    FIRST = "first"  # no mark: this caller set it, nobody sent this id before
+    SETTLED = "settled"  # an earlier send was answered (or is long gone): look the order up
+    IN_FLIGHT = "in_flight"  # another process is sending it now: wait, then look it up
+
+
+class SubmitMarks(Protocol):
+    """Remembers that an order was (possibly) sent, by whom, and whether it was answered."""
+
+    async def claim(self, client_order_id: str) -> MarkClaim: ...
+
+    async def settle(self, client_order_id: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +115,26 @@ class OrderExecutor:
         lookup that itself fails is retried like a send.
         """
         self.gate.check(reduce_only=order.reduce_only)
-        must_look_up = not await self.marks.first(order.client_order_id)
+        # The mark and the first token are independent Redis round trips: take them together.
+        # (A token taken for a send that turns into a lookup is spent; lookups weigh on the
+        # venue's limits too.)
+        claim, _ = await asyncio.gather(self.marks.claim(order.client_order_id), self.budget.acquire())
+        while claim is MarkClaim.IN_FLIGHT:
+            await self._sleep(IN_FLIGHT_POLL_S)
+            claim = await self.marks.claim(order.client_order_id)
+            self.gate.check(reduce_only=order.reduce_only)
+        ambiguous: list[Retryable] = []  # sends whose request may still reach the venue
+        try:
+            placed = await self._send(order, must_look_up=claim is not MarkClaim.FIRST, ambiguous=ambiguous)
+        except OpenSQTError:
+            if not ambiguous:
+                await self.marks.settle(order.client_order_id)
+            raise  # after an ambiguous send the mark stays "sending" until it is stale
+        await self.marks.settle(order.client_order_id)
+        return placed
+
+    async def _send(self, order: Order, *, must_look_up: bool, ambiguous: list[Retryable]) -> Order:
+        paid = True
         backoff_after_lookup: Retryable | None = None  # an ambiguous send: look first, back off after
         retries = 0
         while True:
@@ -113,7 +148,11 @@ class OrderExecutor:
                     if backoff_after_lookup is not None:
                         error, backoff_after_lookup = backoff_after_lookup, None
                         retries = await self._backoff(error, retries, order)
-                await self.budget.acquire()
+                        paid = False  # the wait may have been long: take a fresh token
+                if paid:
+                    paid = False
+                else:
+                    await self.budget.acquire()
                 self.sends += 1
                 with self._tracer.start_as_current_span(
                     "venue create_order",
@@ -136,6 +175,8 @@ class OrderExecutor:
             except Retryable as error:
                 if isinstance(error, RateLimited):
                     await self.budget.block(self.policy.delay(retries, error, self._rng))
+                if error.ambiguous:
+                    ambiguous.append(error)
                 if error.ambiguous and not must_look_up:
                     must_look_up, backoff_after_lookup = True, error
                     continue

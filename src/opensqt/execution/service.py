@@ -1,17 +1,21 @@
 """The executor's gRPC API: every order the system sends.
 
 Each RPC validates its arguments first (INVALID_ARGUMENT naming the field; nothing reaches the
-venue), checks the trading-state gate (FAILED_PRECONDITION when halted or reducing), then runs
-the order or sequence as a DBOS workflow whose id is its idempotency key. What the executor did
-is published on ``opensqt.v1.execution.<account>.<symbol>``; fills are authoritative on the
-monitor's account stream.
+venue), checks the trading-state gate (FAILED_PRECONDITION when halted or reducing), then sends.
+Every sequence runs as a DBOS workflow whose id is its idempotency key. A single order is
+journaled in DBOS under the same kind of id, either before it is sent (``journal="before"``: the
+send is a step of the workflow) or once the venue has answered (``journal="after"``, the
+default: the answer is not held up by the journal; the Redis submit mark, set before the send,
+is what makes every later attempt look the order up first). What the executor did is published
+on ``opensqt.v1.execution.<account>.<symbol>``; fills are authoritative on the monitor's account
+stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 from dbos import DBOS, SetWorkflowID
@@ -79,8 +83,10 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         executor: OrderExecutor | None = None,
         instruments: dict[str, Instrument] | None = None,
         bus: EventBus | None = None,
+        journal: Literal["after", "before"] = "after",
     ) -> None:
         self.executor_id = executor_id
+        self.journal = journal
         self.venue = venue
         self.account = account
         self.gate = gate
@@ -97,6 +103,9 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         # Workflows this process started and whose result is not in yet: a gRPC call cancelled
         # at shutdown leaves its workflow running, and DBOS must not be torn down under it.
         self._inflight: set[asyncio.Future[Any]] = set()
+        # Placements this process is sending (journal "after"), by client id: a second call for
+        # the same id joins the first instead of racing it to the venue.
+        self._sending: dict[str, asyncio.Future[workflows.StepResult]] = {}
         self._publish_gauge()
 
     def _result_of(self, handle: Any) -> asyncio.Future[Any]:
@@ -109,14 +118,20 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     async def drain(self, within: float = 3.0) -> int:
         """Wait (at most ``within`` s) for the workflows still running; returns how many did not
         finish (DBOS recovers those at the next start, from their journal)."""
-        pending: set[asyncio.Future[Any]] = set(self._inflight) | set(self._background)
-        if not pending:
-            return 0
-        log.info("draining_workflows", count=len(pending))
-        _, still = await asyncio.wait(pending, timeout=within)
-        if still:
-            log.warning("workflows_left_running", count=len(still), note="recovered at the next start")
-        return len(still)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        logged = False
+        # a send that finishes starts its journal record: wait for those too
+        while pending := set(self._inflight) | set(self._background):
+            if not logged:
+                log.info("draining_workflows", count=len(pending))
+                logged = True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("workflows_left_running", count=len(pending), note="recovered at the next start")
+                return len(pending)
+            await asyncio.wait(pending, timeout=remaining)
+        return 0
 
     # --- trading state ---------------------------------------------------------------------
 
@@ -188,11 +203,55 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self.gate.check(reduce_only=order.reduce_only)
         return order
 
-    async def _place(self, order: Order) -> Order:
-        started = time.perf_counter()
+    async def _journaled_send(self, order: Order) -> workflows.StepResult:
+        """journal="before": the send is a step of the order's DBOS workflow."""
         with SetWorkflowID(workflows.order_workflow_id(self.venue, self.account, order.client_order_id)):
             handle = await DBOS.start_workflow_async(workflows.place_order_workflow, self.executor_id, order)
         result: workflows.StepResult = await self._result_of(handle)
+        return result
+
+    async def _send_then_journal(self, order: Order) -> workflows.StepResult:
+        """journal="after": send now (OrderExecutor: submit mark, budget, lookup before any
+        repeat), answer, and journal the venue's answer in DBOS in the background."""
+        running = self._sending.get(order.client_order_id)
+        if running is None:
+            running = asyncio.ensure_future(workflows.guarded_place(self.executor_id, order))
+            self._sending[order.client_order_id] = running
+            self._inflight.add(running)
+
+            def finished(done: asyncio.Future[workflows.StepResult]) -> None:
+                self._inflight.discard(done)
+                self._sending.pop(order.client_order_id, None)
+                if not done.cancelled() and done.exception() is None:
+                    self._journal(order, done.result())
+
+            running.add_done_callback(finished)
+        # shielded: a caller that goes away (deadline, shutdown) does not cut a send in half
+        return await asyncio.shield(running)
+
+    def _journal(self, order: Order, result: workflows.StepResult) -> None:
+        async def record() -> None:
+            try:
+                workflow_id = workflows.order_workflow_id(self.venue, self.account, order.client_order_id)
+                with SetWorkflowID(workflow_id):
+                    handle = await DBOS.start_workflow_async(
+                        workflows.record_order_workflow, self.executor_id, order, result
+                    )
+                await handle.get_result()
+            except Exception as exc:  # the order is at the venue either way; say the journal missed it
+                self._metrics.journal_failures.inc()
+                log.error("order_journal_failed", client_order_id=order.client_order_id, error=str(exc))
+
+        task = asyncio.ensure_future(record())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _place(self, order: Order) -> Order:
+        started = time.perf_counter()
+        if self.journal == "before":
+            result = await self._journaled_send(order)
+        else:
+            result = await self._send_then_journal(order)
         self._metrics.order_latency.labels("place").observe(time.perf_counter() - started)
         if not result.ok or result.order is None:
             self.orders_rejected += 1

@@ -35,7 +35,9 @@ __all__ = [
     "StepOutcome",
     "error_from_result",
     "order_workflow_id",
+    "guarded_place",
     "place_order_workflow",
+    "record_order_workflow",
     "register",
     "sequence_workflow",
     "sequence_workflow_id",
@@ -124,10 +126,15 @@ async def _guard(call: asyncio.Future[Order] | object) -> StepResult:
     return StepResult(order)
 
 
+async def guarded_place(executor_id: str, order: Order) -> StepResult:
+    """Send one order (idempotent on its client id); errors come back as the result."""
+    return await _guard(_context(executor_id).executor.place(order))
+
+
 @DBOS.step()
 async def submit_step(executor_id: str, order: Order) -> StepResult:
     """Send one order (idempotent on its client id)."""
-    return await _guard(_context(executor_id).executor.place(order))
+    return await guarded_place(executor_id, order)
 
 
 @DBOS.step()
@@ -151,6 +158,13 @@ async def settle_step(executor_id: str, order: Order) -> StepResult:
 async def place_order_workflow(executor_id: str, order: Order) -> StepResult:
     """One order; the workflow id is ``order_workflow_id(...)`` of its client id."""
     return await submit_step(executor_id, order)
+
+
+@DBOS.workflow()
+async def record_order_workflow(executor_id: str, order: Order, result: StepResult) -> StepResult:
+    """One order already sent and answered (journal "after"): the workflow records the answer
+    under the same id as ``place_order_workflow`` would have (``order_workflow_id``)."""
+    return result
 
 
 class SequenceStatus(StrEnum):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
+from opensqt.eventloop import run_event_loop
 from opensqt.paper.app import serve
 from opensqt.paper.settings import PaperSettings
 from opensqt.telemetry import configure_logging
@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> None:
         overrides["source"] = settings.source.model_copy(update={"kind": args.source})
     settings = settings.model_copy(update=overrides)
     configure_logging(settings.log_format)
-    asyncio.run(
-        serve(settings, ready=lambda exchange: print(f"paper exchange on {exchange.rest_url}", flush=True))
+    run_event_loop(
+        serve(settings, ready=lambda exchange: print(f"paper exchange on {exchange.rest_url}", flush=True)),
+        settings.event_loop,
     )
 
 

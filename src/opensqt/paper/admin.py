@@ -9,7 +9,8 @@ GET     /admin/orders        the order log (every change of every order), ``?acc
                              and ``after=<seq>`` for the entries after one already read
 GET     /admin/trades        every fill
 GET     /admin/ledger        deposits, realized PnL, commissions, funding
-POST    /admin/price         ``{symbol, price, family?: spot|usdm|both, volume?}``
+POST    /admin/price         ``{symbol, price, family?: spot|usdm|both, volume?}``; answers
+                             ``{applied, order_events, stale_feed, applied_monotonic_ms}``
 POST    /admin/quote         ``{symbol, bid, ask, family?}``
 POST    /admin/funding       ``{symbol?, rate?, at?}``: settle funding (all perpetuals by default)
                              ``at`` ``"now"`` (default) or ``"next"``: at the scheduled funding
@@ -31,6 +32,7 @@ DELETE  /admin/limits        lift every ban and forget the order-limit counts
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -242,9 +244,16 @@ class AdminApi:
             result = self.exchange.apply_price(family, symbol, price, volume)
             applied = applied or result is not None
             events += result or 0
-        self.exchange.commit(force=True)
+        # the host's monotonic clock when the venue had the new price (benchmarks measure from it)
+        applied_monotonic_ms = round(time.monotonic() * 1000, 3)
+        self.exchange.commit()  # fills were committed by apply_price; a price alone within 1 s
         return json_response(
-            {"applied": applied, "order_events": events, "stale_feed": self.exchange.faults.stale_feed}
+            {
+                "applied": applied,
+                "order_events": events,
+                "stale_feed": self.exchange.faults.stale_feed,
+                "applied_monotonic_ms": applied_monotonic_ms,
+            }
         )
 
     async def quote(self, request: web.Request) -> web.Response:

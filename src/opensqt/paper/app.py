@@ -320,6 +320,11 @@ class PaperExchange:
 
     async def _run_source(self) -> None:
         try:
+            wanted = {name.lower() for name in self.settings.source.wait_for_streams}
+            if wanted:
+                log.info("paper_source_waiting_for_subscribers", streams=sorted(wanted))
+                await self.hub.wait_for_streams(wanted)
+                log.info("paper_source_starting", streams=sorted(wanted))
             await self.source.run(self)
         except asyncio.CancelledError:
             raise

@@ -86,6 +86,7 @@ class RequestRecord:
     status: int = 0
     retry_after: int | None = None
     answered_ms: int | None = None
+    answered_monotonic_ms: float | None = None  # the host's monotonic clock, as monotonic_ms
     rule: str = ""  # "ban", "in_flight" or "order_limit" when a rule here refused the request
 
     def to_json(self) -> dict[str, Any]:
@@ -282,6 +283,7 @@ class Traffic:
         now = self.clock.now_ms()
         record.status = status
         record.answered_ms = now
+        record.answered_monotonic_ms = round(time.monotonic() * 1000, 3)
         text = headers.get("Retry-After")
         record.retry_after = int(text) if text is not None and text.isdigit() else None
         # the ban's own 418 reports the remaining time; it does not lengthen the ban

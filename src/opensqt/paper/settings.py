@@ -147,6 +147,10 @@ class SourceSettings(BaseModel):
     # Replay only the bars that open in [replay_from, replay_until) (UTC when no zone is given).
     replay_from: datetime | None = None
     replay_until: datetime | None = None
+    # Hold the source until a client has subscribed to each of these market streams (Binance's
+    # lower-case names, e.g. "btcusdt@kline_1m"): a fast replay that must reach its consumer
+    # from the first bar. Empty: start at once.
+    wait_for_streams: list[str] = Field(default_factory=list)
 
     @field_validator("replay_from", "replay_until")
     @classmethod
@@ -222,6 +226,8 @@ class PaperSettings(BaseSettings):
     recv_window_max_ms: int = 60_000
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     log_format: Literal["console", "json"] = "console"
+    # uvloop (libuv) by default, as the services; "asyncio" is the standard library's loop.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @field_validator("markets")
     @classmethod

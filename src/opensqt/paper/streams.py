@@ -73,6 +73,19 @@ class _Connection:
         self.queue.put_nowait(json.dumps(payload, separators=(",", ":")))
 
 
+def _price_first(stream: tuple[str, str]) -> int:
+    """Send order of one price move's messages on a connection: the quotes and tickers a
+    trader reacts to first, then mark prices, then candles (a client reads them in order)."""
+    channel = stream[0].partition("@")[2]
+    if channel == "bookticker":
+        return 0
+    if channel in ("ticker", "miniticker", "arr"):
+        return 1
+    if channel.startswith("markprice"):
+        return 2
+    return 3
+
+
 class StreamHub:
     """All WebSocket connections; a listener of the venue that turns events into messages."""
 
@@ -85,7 +98,18 @@ class StreamHub:
         self.listen_tokens: dict[str, tuple[str, int]] = {}  # token -> (account, expiry)
         self.refuse_until_ms = 0
         self._connections: set[_Connection] = set()
+        self._subscribed = asyncio.Event()  # set whenever a connection subscribes to something
         venue.subscribe(self.on_event)
+
+    def subscribed_streams(self) -> set[str]:
+        """Every market stream some connection is subscribed to (lower-case names)."""
+        return {name for connection in self._connections for name in connection.streams}
+
+    async def wait_for_streams(self, wanted: set[str]) -> None:
+        """Until each of ``wanted`` has a subscriber."""
+        while not wanted <= self.subscribed_streams():
+            self._subscribed.clear()
+            await self._subscribed.wait()
 
     @property
     def connection_count(self) -> int:
@@ -136,6 +160,8 @@ class StreamHub:
         elif not ws_api:
             self._streams_from_url(connection, request, segments)
         self._connections.add(connection)
+        if connection.streams:
+            self._subscribed.set()
         writer = asyncio.create_task(self._writer(connection))
         try:
             async for message in ws:
@@ -209,6 +235,7 @@ class StreamHub:
         if method == "SUBSCRIBE" and isinstance(params, list):
             for name in params:
                 connection.streams[str(name).lower()] = str(name)
+            self._subscribed.set()
             connection.send({"result": None, "id": request_id})
         elif method == "UNSUBSCRIBE" and isinstance(params, list):
             for name in params:
@@ -293,7 +320,7 @@ class StreamHub:
         for connection in self._connections:
             if connection.family is not event.family or not connection.streams:
                 continue
-            for name, original in connection.streams.items():
+            for name, original in sorted(connection.streams.items(), key=_price_first):
                 payload = built.get(name)
                 if payload is None:
                     payload = self._market_payload(name, lower, listing, event)

@@ -60,8 +60,16 @@ class ExecutorFanout:
             )
         return executor_pb2_grpc.ExecutorServiceStub(channel)
 
-    async def push(self, state: TradingState) -> list[PushResult]:
-        executors = await self._registry.live(self._max_age_ms)
+    async def live(self) -> list[ExecutorEntry]:
+        """The executors to push to (a heartbeat younger than ``max_age_ms``)."""
+        return await self._registry.live(self._max_age_ms)
+
+    async def push(
+        self, state: TradingState, executors: list[ExecutorEntry] | None = None
+    ) -> list[PushResult]:
+        """Push ``state`` to ``executors`` (default: the live ones, read now)."""
+        if executors is None:
+            executors = await self.live()
         return list(await asyncio.gather(*(self._push_one(e, state) for e in executors)))
 
     async def _push_one(self, entry: ExecutorEntry, state: TradingState) -> PushResult:

@@ -16,6 +16,7 @@ import grpc
 
 from opensqt.clock import Clock
 from opensqt.errors import InvalidArgument
+from opensqt.execution.registry import ExecutorEntry
 from opensqt.model import RiskAlert, TradingState, TradingStateKind
 from opensqt.risk.fanout import ExecutorFanout, PushResult
 from opensqt.telemetry import ServiceMetrics, get_logger
@@ -34,7 +35,12 @@ log = get_logger(__name__)
 MAX_ALERTS = 1000
 
 
-async def _no_acks() -> list[PushResult]:
+#: Longest the audit record and the NATS broadcast of a state change wait for the executors'
+#: acknowledgements (a dead executor's push waits for its deadline; the broadcast does not).
+BROADCAST_WAIT_S = 0.05
+
+
+async def _no_executors() -> list[ExecutorEntry]:
     return []
 
 
@@ -92,16 +98,33 @@ class TradingStateController:
         """Set ``target``; returns the new state and each executor's acknowledgement."""
         started = time.perf_counter()
         now = self._clock.now_ms()
-        state = await self._states.set(target, reason=reason, set_by=set_by, now_ms=now)
-        log.warning(
-            "trading_state_changed", state=target.value, version=state.version, set_by=set_by, reason=reason
+        # who to push to is read while the state is written (two independent Redis round trips)
+        executors = asyncio.ensure_future(
+            self._fanout.live() if self._fanout is not None else _no_executors()
         )
-        self._show(target)
-        # The durable write came first; the audit record, the broadcast and the push to the
-        # executors are independent of each other and go out together (the push is what makes
-        # every executor refuse, so it does not wait for JetStream's acknowledgement).
-        pushed = asyncio.ensure_future(self._fanout.push(state) if self._fanout is not None else _no_acks())
         try:
+            state = await self._states.set(target, reason=reason, set_by=set_by, now_ms=now)
+        except BaseException:
+            executors.cancel()
+            raise
+        # The durable write came first. The push is what makes every executor refuse: it goes
+        # out alone, and the audit record and the broadcast (the path for strategies, and for an
+        # executor the push cannot reach) follow once every executor has acknowledged or after
+        # BROADCAST_WAIT_S, whichever is first; on two cores, publishing to JetStream while the
+        # executors answer doubled the time to the last acknowledgement.
+        pushed = asyncio.ensure_future(self._push(state, executors))
+        pushed_at: list[float] = []
+        pushed.add_done_callback(lambda _: pushed_at.append(time.perf_counter()))
+        try:
+            await asyncio.wait([pushed], timeout=BROADCAST_WAIT_S)
+            log.warning(
+                "trading_state_changed",
+                state=target.value,
+                version=state.version,
+                set_by=set_by,
+                reason=reason,
+            )
+            self._show(target)
             await asyncio.gather(
                 self._states.audit(
                     action=action,
@@ -117,7 +140,7 @@ class TradingStateController:
             )
         finally:
             acks = await pushed
-        elapsed = time.perf_counter() - started
+        elapsed = pushed_at[0] - started  # decision -> every executor acknowledged
         if acks and all(ack.acknowledged for ack in acks):
             self._metrics.state_propagation.labels(target.value).observe(elapsed)
         log.info(
@@ -129,6 +152,18 @@ class TradingStateController:
             elapsed_ms=round(elapsed * 1000, 2),
         )
         return state, acks
+
+    async def _push(
+        self, state: TradingState, executors: asyncio.Future[list[ExecutorEntry]]
+    ) -> list[PushResult]:
+        if self._fanout is None:
+            return []
+        try:
+            live: list[ExecutorEntry] | None = await executors
+        except Exception as exc:  # read it again in push (and fail there, after the broadcast)
+            log.warning("executor_registry_read_failed", error=str(exc))
+            live = None
+        return await self._fanout.push(state, live)
 
     async def record_alert(self, alert: RiskAlert) -> None:
         """Keep the alert (capped) and publish it."""

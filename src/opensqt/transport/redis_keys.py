@@ -111,7 +111,10 @@ SUBMIT_MARK = KeySpec(
     PREFIX + ":executor:submit:{venue}:{account}:{client_order_id}",
     owner="executor",
     redis_type="string",
-    description="set (NX, 1 day) before an order is first sent; present again means look it up first",
+    description=(
+        "set (NX, 1 day) before an order is first sent: 'sending' by a process since a time, then"
+        " 'done'; present again means look it up first (after waiting for a send in flight)"
+    ),
 )
 EXECUTOR_REGISTRY = KeySpec(
     "executor_registry",

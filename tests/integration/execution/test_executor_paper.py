@@ -26,6 +26,7 @@ from tests.integration.execution.conftest import ExecutorStack, venue_settings, 
 from tests.integration.paper.conftest import Admin
 from tests.support.grpcurl import grpcurl
 from tests.support.servers import Infra, running_service
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -264,3 +265,54 @@ async def test_a_stop_mid_order_lets_the_workflow_finish_before_dbos_is_torn_dow
     finally:
         engine.dispose()
     assert status == "SUCCESS"
+
+
+def journal_entry(settings: ExecutorSettings, workflow_id: str) -> tuple[str, str] | None:
+    """(status, workflow function name) of one workflow in the executor's DBOS journal."""
+    url = settings.dbos.url(settings.executor_id)
+    table = "workflow_status" if url.startswith("sqlite") else "dbos.workflow_status"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                sa.text(f"SELECT status, name FROM {table} WHERE workflow_uuid = :wid"), {"wid": workflow_id}
+            ).first()
+    finally:
+        engine.dispose()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+@pytest.mark.parametrize(
+    ("journal", "workflow"), [("after", "record_order_workflow"), ("before", "place_order_workflow")]
+)
+async def test_every_order_is_journaled_under_its_idempotency_key_in_either_journal_mode(
+    paper: PaperExchange, infra: Infra, journal: str, workflow: str
+) -> None:
+    """journal="after" answers once the venue has, then records the answer in DBOS; "before"
+    sends from inside the workflow. Either way: concurrent and later repeats of one client id
+    are one order and one send, and the journal holds the order under ``order:<venue>:<account>:<id>``."""
+    settings = infra.service_settings(ExecutorSettings, venue=venue_settings(paper), order_journal=journal)
+    cid = f"journal-{journal}"
+    async with aiohttp.ClientSession() as session, running_service(run_executor, settings) as runtime:
+        admin = Admin(paper.rest_url, session)
+        target = f"127.0.0.1:{runtime.grpc.port}"
+        await wait_for_markets(target, infra.pki)
+        pki = infra.pki
+        async with secure_channel(
+            target, TlsFiles(pki.ca, pki.cert("strategy"), pki.key("strategy"))
+        ) as channel:
+            stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+            replies = await asyncio.gather(
+                *(stub.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit(cid))) for _ in range(6))
+            )
+            later = await stub.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit(cid)))
+        assert {r.order.exchange_order_id for r in replies} == {later.order.exchange_order_id}
+        sends = (await admin.request("GET", "/admin/requests?path=/fapi/v1/order&method=POST"))["requests"]
+        assert [r["client_order_id"] for r in sends] == [cid]
+        entry = await until(
+            lambda: asyncio.to_thread(journal_entry, settings, f"order:paper:main:{cid}"),
+            f"the {journal} journal entry of {cid}",
+            within=10,
+        )
+    assert entry[0] == "SUCCESS"
+    assert entry[1].endswith(workflow)

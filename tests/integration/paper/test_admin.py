@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -113,3 +114,24 @@ async def test_the_order_log_can_be_read_incrementally(admin: Admin, paper: Pape
         assert await r.json() == []
     async with admin.session.get(f"{admin.base_url}/admin/orders", params={"after": "soon"}) as bad:
         assert bad.status == 400
+
+
+async def test_price_changes_and_answers_carry_the_hosts_monotonic_time(
+    admin: Admin, paper: PaperExchange
+) -> None:
+    """Benchmarks measure tick-to-order from the venue's own reading of the monotonic clock:
+    when a price was applied, and when an order request was answered."""
+    before = time.monotonic() * 1000
+    moved = await admin.price("BTCUSDT", "30100", family="usdm")
+    after_price = time.monotonic() * 1000
+    assert moved["applied"] is True
+    assert before <= moved["applied_monotonic_ms"] <= after_price
+    client = make_ccxt("binanceusdm", paper)
+    try:
+        await client.create_order(PERP, "limit", "buy", 0.001, 25_000, {"newClientOrderId": "mono-1"})
+    finally:
+        await client.close()
+    answered_by = time.monotonic() * 1000
+    log = await admin.request("GET", "/admin/requests?order=true")
+    (record,) = [r for r in log["requests"] if r["client_order_id"] == "mono-1"]
+    assert after_price <= record["monotonic_ms"] <= record["answered_monotonic_ms"] <= answered_by

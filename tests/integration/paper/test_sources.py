@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from opensqt.paper import PaperExchange
@@ -199,3 +200,32 @@ async def test_a_market_time_source_settles_funding_on_its_own_time_line(tmp_pat
     assert all(b - a == 8 * 3_600_000 for a, b in itertools.pairwise(times)), times
     assert next_ms > times[-1]
     assert len({rate for _, rate, _ in history}) > 1  # the generator's rates, not one constant
+
+
+async def test_a_replay_can_wait_for_its_consumer_to_subscribe(tmp_path: Path) -> None:
+    """``wait_for_streams``: a fast replay holds its first bar until someone watches its candles,
+    so the consumer sees every minute (the calm-week scenario needs all 10,080)."""
+    source = SourceSettings(kind="csv", csv_files={"BTCUSDT": _write_bars(tmp_path / "btc.csv")},
+                            speed=6000, loop=False, wait_for_streams=["BTCUSDT@kline_1m"])  # fmt: skip
+    exchange = PaperExchange(paper_settings(tmp_path / "paper.sqlite", source=source))
+    await exchange.start()
+    try:
+        before = exchange.venue.last_price(Family.USDM, "BTCUSDT")
+        await asyncio.sleep(0.5)  # far longer than the whole replay takes at 6000x
+        assert exchange.venue.last_price(Family.USDM, "BTCUSDT") == before
+        assert exchange.venue.candles[(Family.USDM, "BTCUSDT")].latest_ms is None  # no bar yet
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"{exchange.ws_url}/market/stream?streams=btcusdt@kline_1m") as ws,
+        ):
+            opened: list[int] = []
+            while len(opened) < len(BARS) + 1:  # every bar, then the last one's update
+                message = await asyncio.wait_for(ws.receive_json(), timeout=5)
+                kline = message["data"]["k"]
+                if not opened or opened[-1] != kline["t"]:
+                    opened.append(kline["t"])
+                if opened[-1] == BARS[-1][0]:
+                    break
+    finally:
+        await exchange.stop()
+    assert opened == [bar[0] for bar in BARS]

@@ -15,7 +15,7 @@ from opensqt.errors import (
     TradingHalted,
 )
 from opensqt.execution.gate import TradingStateGate
-from opensqt.execution.order_executor import OrderExecutor
+from opensqt.execution.order_executor import IN_FLIGHT_POLL_S, MarkClaim, OrderExecutor
 from opensqt.execution.retry import BackoffPolicy
 from opensqt.model import Order, OrderStatus, OrderType, Side, TradingState, TradingStateKind
 from tests.support.sim_exchange import BTC, Fault, SimExchange
@@ -35,13 +35,25 @@ class Budget:
 
 
 class Marks:
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
+    """Submit marks in memory; ``in_flight`` answers IN_FLIGHT that many times first (another
+    process sending the same id)."""
 
-    async def first(self, client_order_id: str) -> bool:
+    def __init__(self, in_flight: int = 0) -> None:
+        self.seen: set[str] = set()
+        self.settled: list[str] = []
+        self.in_flight = in_flight
+
+    async def claim(self, client_order_id: str) -> MarkClaim:
+        if self.in_flight > 0:
+            self.in_flight -= 1
+            self.seen.add(client_order_id)
+            return MarkClaim.IN_FLIGHT
         new = client_order_id not in self.seen
         self.seen.add(client_order_id)
-        return new
+        return MarkClaim.FIRST if new else MarkClaim.SETTLED
+
+    async def settle(self, client_order_id: str) -> None:
+        self.settled.append(client_order_id)
 
 
 def ambiguous() -> Retryable:
@@ -73,7 +85,7 @@ def make(exchange: SimExchange, **kwargs: object) -> tuple[OrderExecutor, Budget
         exchange,
         budget,
         kwargs.pop("gate", TradingStateGate()),
-        Marks(),  # type: ignore[arg-type]
+        kwargs.pop("marks", Marks()),  # type: ignore[arg-type]
         sleep=sleep,
         rng=random.Random(1),
         **kwargs,
@@ -170,6 +182,33 @@ async def test_a_duplicate_refusal_returns_the_existing_order() -> None:
     again = await other.place(limit())
     assert again.client_order_id == "cid-1"
     assert venue.accepted == ["cid-1"]
+
+
+async def test_another_process_still_sending_the_id_is_waited_for_then_looked_up() -> None:
+    """A replica (or a restarted executor) is sending this client id right now: a lookup at
+    once could miss its order and send a second one; the caller waits for the mark instead."""
+    venue = SimExchange()
+    sender, _, _ = make(venue)
+    await sender.place(limit())  # the other process's order reaches the venue
+    marks = Marks(in_flight=2)
+    waiting, _, sleeps = make(venue, marks=marks)
+    found = await waiting.place(limit())
+    assert found.client_order_id == "cid-1"
+    assert venue.create_calls == 1  # nothing sent by the waiting caller
+    assert waiting.lookups == 1
+    assert sleeps == [IN_FLIGHT_POLL_S, IN_FLIGHT_POLL_S]
+
+
+async def test_the_mark_is_settled_once_the_venue_has_answered_and_not_after_an_ambiguous_send() -> None:
+    venue = SimExchange()
+    marks = Marks()
+    executor, _, _ = make(venue, marks=marks)
+    await executor.place(limit("answered"))
+    assert marks.settled == ["answered"]
+    venue.faults.extend([Fault(ambiguous())] + [Fault(Retryable("NetworkError"))] * 10)
+    with pytest.raises(Retryable):
+        await executor.place(limit("unknown"))
+    assert marks.settled == ["answered"]  # may still reach the venue: others wait, then look
 
 
 async def test_halted_refuses_before_anything_reaches_the_venue() -> None:
