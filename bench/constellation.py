@@ -22,7 +22,7 @@ binaries), the paper exchange (manual market), monitor, strategy, risk and three
   (mTLS to risk, the decision, the push, the audit record and the broadcast, the answer) is shown
   too. Twice: to REDUCING, which is what a crash trip does (the executors' gates change, nothing
   else), and to HALTED, whose acknowledgement also waits for each executor to cancel the
-  account's working orders.
+  account's working orders. Each Halt is followed by a Resume and 200 ms of quiet.
 * **strategy ingest with conflation**: ``--burst`` PriceChange events published on NATS as
   fast as one client can; the strategy's received counter and the agent's evaluations show how
   many ticks were conflated into how few decisions.
@@ -48,6 +48,7 @@ from typing import Any
 import aiohttp
 import grpc
 import nats
+from _machine import reference_ms
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from opensqt.certs import generate_dev_pki
@@ -170,19 +171,6 @@ def cpu_seconds(c: LocalConstellation) -> dict[str, float]:
             continue
         used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     return used
-
-
-def reference_ms() -> float:
-    """This machine's speed right now: the best of five runs of a fixed pure-Python loop (so
-    runs on different days, or on a busy shared host, can be compared)."""
-    best = float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        total = 0
-        for i in range(1_000_000):
-            total += i % 7
-        best = min(best, time.perf_counter() - started)
-    return best * 1000
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -325,6 +313,9 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
                     if len(reply.executors) != 3 or not all(e.acknowledged for e in reply.executors):
                         raise RuntimeError(f"a Halt was not acknowledged by all three executors: {reply}")
                     await risk.Resume(risk_pb2.ResumeRequest(reason="bench"))
+                    # a trip comes during trading, not in the churn of the previous Resume (the
+                    # grid re-places its buys, the executors journal them)
+                    await asyncio.sleep(0.2)
         # risk's own measure, decision -> the last executor's acknowledgement, from its log
         risk_side: dict[str, list[float]] = {"REDUCING": [], "HALTED": []}
         for line in (c.workdir / "risk.log").read_text().splitlines():

@@ -43,6 +43,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+from _machine import reference_ms
 
 from opensqt.certs import DevPki, generate_dev_pki
 from opensqt.devstack import LOOPBACK, NatsServer, RedisServer, free_port, wait_for_port
@@ -272,6 +273,7 @@ def main() -> None:
         stack.start()
         up_s = time.perf_counter() - started
         print(f"stack up in {up_s:.1f} s (executor {stack.target}, paper {stack.paper_url})")
+        print(f"machine reference: a fixed pure-Python loop took {reference_ms():.0f} ms (lower is faster)")
         asyncio.run(bench(stack, args))
     finally:
         stack.stop()
