@@ -75,6 +75,7 @@ async def run(
                 runtime.redis,
                 venue=venue,
                 account=settings.account,
+                owner=settings.executor_id,
                 # a send older than the venue timeout (and a margin) was decided by the venue
                 stale_after_ms=settings.venue.timeout_ms + 5_000,
             ),

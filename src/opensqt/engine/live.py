@@ -180,15 +180,16 @@ class MarketMakerAgent:
 
     async def _carry_out(self, actions: list[PlaceOrder | CancelOrder]) -> None:
         """Send the decision's orders and cancels concurrently: each touches its own slot, and
-        a trailing grid's cancel of the far buy need not delay the new near one by a round trip
-        (the orders are started first, so they are first on the wire). When a cancel makes way
-        for an order at the same price (SUPERSEDED), cancels go first and the orders after."""
+        a trailing grid's cancel of the far buy need not delay the new near one by a round trip.
+        The cancels are started first (a cancel may free the margin the order needs). When a
+        cancel makes way for an order at the same price (SUPERSEDED), cancels go first and the
+        orders after."""
         cancels = [a for a in actions if isinstance(a, CancelOrder)]
         places = [a for a in actions if isinstance(a, PlaceOrder)]
         if any(c.reason is CancelReason.SUPERSEDED for c in cancels):
             phases = [[self._cancel(c) for c in cancels], [self._place(p) for p in places]]
         else:
-            phases = [[self._place(p) for p in places] + [self._cancel(c) for c in cancels]]
+            phases = [[self._cancel(c) for c in cancels] + [self._place(p) for p in places]]
         for phase in phases:
             outcomes = await asyncio.gather(*phase, return_exceptions=True)
             failures = [o for o in outcomes if isinstance(o, BaseException)]

@@ -3,13 +3,18 @@
 A mark is set (``SET NX``, one-day expiry) before an order is first sent, per venue account
 and client order id, and says ``sending`` by one process (a random token per
 :class:`RedisSubmitMarks`) since a time on the Redis server's clock. Once the venue has answered,
-the sender settles it (``done``). Whoever finds a mark already there must not send blind:
+the sender settles it (``done``, only while the mark is still its own). A sender re-stamps its
+mark before a send that comes late (after a long wait for the rate budget, or a retry), so the
+stale limit counts from the latest send. Whoever finds a mark already there must not send
+blind:
 
 * settled, or sent by this very process (an earlier attempt of its own has returned), or older
   than ``stale_after_ms`` (the sender died or lost its answer; the venue has long decided):
-  look the order up by client id first;
-* being sent by another process right now (a replica, or a restarted executor racing the one it
-  replaced): wait until that send is settled or stale, then look it up. Without the wait, a
+  take the mark over (so a third process waits for this one) and look the order up first;
+* sent by an earlier run of the same executor id (an executor id runs once at a time, so that
+  process is gone) more than ``restart_grace_ms`` ago: the same as stale;
+* being sent by another process right now (a replica on the same account): wait until that
+  send is settled or stale, then look it up. Without the wait, a
   lookup could run before the other send reaches the venue, find nothing, and send a second
   order (venues refuse a duplicate client id only while the first order is still open).
 """
@@ -24,13 +29,38 @@ from opensqt.transport.redis_store import RedisStore
 
 __all__ = ["RedisSubmitMarks"]
 
-# KEYS[1] the mark. ARGV: token, ttl seconds. Returns {1} when set, else {0, value, now_ms}.
+# KEYS[1] the mark. ARGV: token, ttl seconds, stale after ms, executor id, restart grace ms.
+# The caller ends up owning the mark
+# ("s:<token>:<now>") unless another process is sending the id. Returns {code, other's age ms}:
+# 1 FIRST (there was none), 2 SETTLED (done, stale or its own: it was taken over or re-stamped),
+# 3 IN_FLIGHT (another process's, younger than the stale limit; left alone).
 _CLAIM_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local value = 's:' .. ARGV[1] .. ':' .. now
-if redis.call('SET', KEYS[1], value, 'NX', 'EX', tonumber(ARGV[2])) then return {1} end
-return {0, redis.call('GET', KEYS[1]) or 'done', now}
+local mine = 's:' .. ARGV[1] .. ':' .. now
+local ttl = tonumber(ARGV[2])
+if redis.call('SET', KEYS[1], mine, 'NX', 'EX', ttl) then return {1, 0} end
+local value = redis.call('GET', KEYS[1]) or 'done'
+local owner, since = string.match(value, '^s:([^:]+):(%d+)$')
+if owner and owner ~= ARGV[1] then
+  local limit = tonumber(ARGV[3])
+  if string.sub(owner, 1, string.len(ARGV[4]) + 1) == ARGV[4] .. '.' then
+    limit = tonumber(ARGV[5])  -- an earlier run of this executor id: that process is gone
+  end
+  if now - tonumber(since) < limit then return {3, now - tonumber(since)} end
+end
+redis.call('SET', KEYS[1], mine, 'KEEPTTL')
+return {2, 0}
+"""
+
+# KEYS[1] the mark. ARGV: token. "done" only if the mark is still this process's.
+_SETTLE_LUA = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, string.len(ARGV[1]) + 3) == 's:' .. ARGV[1] .. ':' then
+  redis.call('SET', KEYS[1], 'done', 'KEEPTTL')
+  return 1
+end
+return 0
 """
 
 
@@ -43,16 +73,23 @@ class RedisSubmitMarks:
         *,
         venue: str,
         account: str,
+        owner: str = "executor",
         stale_after_ms: int = 15_000,
+        restart_grace_ms: int = 1_000,
         ttl_seconds: int = 86_400,
     ) -> None:
+        if not owner or any(c in owner for c in ".:"):
+            raise ValueError(f"owner must be an executor id without '.' or ':', got {owner!r}")
         self._store = store
         self._venue = venue
         self._account = account
         self._ttl = ttl_seconds
         self._stale_after_ms = stale_after_ms
-        self.token = secrets.token_hex(8)
+        self._restart_grace_ms = restart_grace_ms
+        self._owner = owner
+        self.token = f"{owner}.{secrets.token_hex(8)}"
         self._claim = store.client.register_script(_CLAIM_LUA)
+        self._settle = store.client.register_script(_SETTLE_LUA)
 
     def _key(self, client_order_id: str) -> str:
         return self._store.writable(
@@ -60,18 +97,14 @@ class RedisSubmitMarks:
         )
 
     async def claim(self, client_order_id: str) -> MarkClaim:
-        reply = await self._claim(keys=[self._key(client_order_id)], args=[self.token, self._ttl])
-        if int(reply[0]) == 1:
-            return MarkClaim.FIRST
-        value = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
-        now_ms = int(reply[2])
-        kind, _, rest = value.partition(":")
-        token, _, since = rest.partition(":")
-        if kind != "s" or token == self.token or not since.isdigit():
-            return MarkClaim.SETTLED  # answered, ours, or a mark of an older format
-        if now_ms - int(since) >= self._stale_after_ms:
-            return MarkClaim.SETTLED  # its sender is gone; the venue decided long ago
-        return MarkClaim.IN_FLIGHT
+        """Take the mark before a send (see the module doc); an answered, stale or own mark is
+        taken over, so a third process waits for this one's send."""
+        code, _age = await self._claim(
+            keys=[self._key(client_order_id)],
+            args=[self.token, self._ttl, self._stale_after_ms, self._owner, self._restart_grace_ms],
+        )
+        return {1: MarkClaim.FIRST, 2: MarkClaim.SETTLED}.get(int(code), MarkClaim.IN_FLIGHT)
 
     async def settle(self, client_order_id: str) -> None:
-        await self._store.client.set(self._key(client_order_id), b"done", xx=True, keepttl=True)
+        """The venue answered: "done", if the mark is still this process's."""
+        await self._settle(keys=[self._key(client_order_id)], args=[self.token])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -47,6 +48,9 @@ log = get_logger(__name__)
 
 #: How often a caller that found another process sending the same client id checks again.
 IN_FLIGHT_POLL_S = 0.05
+#: A send this long after the mark was stamped (a wait for the rate budget, a retry) stamps it
+#: again first, so other processes measure staleness from the latest send.
+RESTAMP_AFTER_S = 1.0
 
 
 class MarkClaim(StrEnum):
@@ -84,6 +88,7 @@ class OrderExecutor:
         policy: BackoffPolicy | None = None,
         post_only_fallback: bool = False,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         tracer: Tracer | None = None,
     ) -> None:
@@ -95,6 +100,7 @@ class OrderExecutor:
         self.policy = policy or BackoffPolicy()
         self.post_only_fallback = post_only_fallback
         self._sleep = sleep
+        self._monotonic = monotonic
         self._rng = rng or random.Random()
         self.lookups = 0
         self.sends = 0
@@ -115,25 +121,48 @@ class OrderExecutor:
         lookup that itself fails is retried like a send.
         """
         self.gate.check(reduce_only=order.reduce_only)
+        cid = order.client_order_id
         # The mark and the first token are independent Redis round trips: take them together.
         # (A token taken for a send that turns into a lookup is spent; lookups weigh on the
         # venue's limits too.)
-        claim, _ = await asyncio.gather(self.marks.claim(order.client_order_id), self.budget.acquire())
-        while claim is MarkClaim.IN_FLIGHT:
-            await self._sleep(IN_FLIGHT_POLL_S)
-            claim = await self.marks.claim(order.client_order_id)
-            self.gate.check(reduce_only=order.reduce_only)
+        try:
+            claim, _ = await asyncio.gather(self.marks.claim(cid), self.budget.acquire())
+        except OpenSQTError:
+            await self._settle(cid)  # nothing was sent (an exhausted budget): do not hold others
+            raise
+        stamped = self._monotonic()
+        if claim is MarkClaim.IN_FLIGHT:
+            await self._wait_for_other_sender(order)
+            claim, stamped = MarkClaim.SETTLED, self._monotonic()  # now ours: look it up first
         ambiguous: list[Retryable] = []  # sends whose request may still reach the venue
         try:
-            placed = await self._send(order, must_look_up=claim is not MarkClaim.FIRST, ambiguous=ambiguous)
+            placed = await self._send(
+                order, must_look_up=claim is not MarkClaim.FIRST, ambiguous=ambiguous, stamped=stamped
+            )
         except OpenSQTError:
             if not ambiguous:
-                await self.marks.settle(order.client_order_id)
+                await self._settle(cid)
             raise  # after an ambiguous send the mark stays "sending" until it is stale
-        await self.marks.settle(order.client_order_id)
+        await self._settle(cid)
         return placed
 
-    async def _send(self, order: Order, *, must_look_up: bool, ambiguous: list[Retryable]) -> Order:
+    async def _wait_for_other_sender(self, order: Order) -> None:
+        """Another process is sending this client id: wait until its mark is settled or stale
+        (the claim then makes the mark this caller's)."""
+        while await self.marks.claim(order.client_order_id) is MarkClaim.IN_FLIGHT:
+            await self._sleep(IN_FLIGHT_POLL_S)
+            self.gate.check(reduce_only=order.reduce_only)
+
+    async def _settle(self, client_order_id: str) -> None:
+        """Best effort: a mark left "sending" only makes others wait until it is stale."""
+        try:
+            await self.marks.settle(client_order_id)
+        except Exception as exc:
+            log.warning("submit_mark_not_settled", client_order_id=client_order_id, error=str(exc))
+
+    async def _send(
+        self, order: Order, *, must_look_up: bool, ambiguous: list[Retryable], stamped: float
+    ) -> Order:
         paid = True
         backoff_after_lookup: Retryable | None = None  # an ambiguous send: look first, back off after
         retries = 0
@@ -153,6 +182,14 @@ class OrderExecutor:
                     paid = False
                 else:
                     await self.budget.acquire()
+                if self._monotonic() - stamped > RESTAMP_AFTER_S:
+                    if await self.marks.claim(order.client_order_id) is MarkClaim.IN_FLIGHT:
+                        # ours went stale and another process took it over: wait, then look
+                        await self._wait_for_other_sender(order)
+                        must_look_up, paid = True, True
+                        stamped = self._monotonic()
+                        continue
+                    stamped = self._monotonic()
                 self.sends += 1
                 with self._tracer.start_as_current_span(
                     "venue create_order",

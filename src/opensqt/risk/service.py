@@ -44,6 +44,12 @@ async def _no_executors() -> list[ExecutorEntry]:
     return []
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a discarded future's outcome as seen (no 'exception never retrieved' warning)."""
+    if not future.cancelled():
+        future.exception()
+
+
 class TradingStateController:
     """Changes the trading state: Redis, audit, NATS, then the push to every executor."""
 
@@ -106,6 +112,7 @@ class TradingStateController:
             state = await self._states.set(target, reason=reason, set_by=set_by, now_ms=now)
         except BaseException:
             executors.cancel()
+            executors.add_done_callback(_retrieve)
             raise
         # The durable write came first. The push is what makes every executor refuse: it goes
         # out alone, and the audit record and the broadcast (the path for strategies, and for an
@@ -113,8 +120,6 @@ class TradingStateController:
         # BROADCAST_WAIT_S, whichever is first; on two cores, publishing to JetStream while the
         # executors answer doubled the time to the last acknowledgement.
         pushed = asyncio.ensure_future(self._push(state, executors))
-        pushed_at: list[float] = []
-        pushed.add_done_callback(lambda _: pushed_at.append(time.perf_counter()))
         try:
             await asyncio.wait([pushed], timeout=BROADCAST_WAIT_S)
             log.warning(
@@ -138,9 +143,13 @@ class TradingStateController:
                     RISK_STATE, RISK_STATE.subject(), state, msg_id=f"risk-state-{state.version}"
                 ),
             )
-        finally:
-            acks = await pushed
-        elapsed = pushed_at[0] - started  # decision -> every executor acknowledged
+        except BaseException:
+            # the audit or the broadcast failed (or the caller went away): the push runs on
+            # regardless, and its own outcome must not hide this error
+            pushed.add_done_callback(_retrieve)
+            raise
+        acks, pushed_at = await pushed
+        elapsed = pushed_at - started  # decision -> every executor acknowledged
         if acks and all(ack.acknowledged for ack in acks):
             self._metrics.state_propagation.labels(target.value).observe(elapsed)
         log.info(
@@ -155,15 +164,17 @@ class TradingStateController:
 
     async def _push(
         self, state: TradingState, executors: asyncio.Future[list[ExecutorEntry]]
-    ) -> list[PushResult]:
+    ) -> tuple[list[PushResult], float]:
+        """Push ``state``; returns the acknowledgements and when the last one came in."""
         if self._fanout is None:
-            return []
+            return [], time.perf_counter()
         try:
             live: list[ExecutorEntry] | None = await executors
         except Exception as exc:  # read it again in push (and fail there, after the broadcast)
             log.warning("executor_registry_read_failed", error=str(exc))
             live = None
-        return await self._fanout.push(state, live)
+        acks = await self._fanout.push(state, live)
+        return acks, time.perf_counter()
 
     async def record_alert(self, alert: RiskAlert) -> None:
         """Keep the alert (capped) and publish it."""

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from opensqt.errors import (
+    BudgetExhausted,
     InsufficientFunds,
     InvalidOrder,
     RateLimited,
@@ -38,12 +39,15 @@ class Marks:
     """Submit marks in memory; ``in_flight`` answers IN_FLIGHT that many times first (another
     process sending the same id)."""
 
-    def __init__(self, in_flight: int = 0) -> None:
+    def __init__(self, in_flight: int = 0, settle_fails: bool = False) -> None:
         self.seen: set[str] = set()
         self.settled: list[str] = []
+        self.claims = 0
         self.in_flight = in_flight
+        self.settle_fails = settle_fails
 
     async def claim(self, client_order_id: str) -> MarkClaim:
+        self.claims += 1
         if self.in_flight > 0:
             self.in_flight -= 1
             self.seen.add(client_order_id)
@@ -53,6 +57,8 @@ class Marks:
         return MarkClaim.FIRST if new else MarkClaim.SETTLED
 
     async def settle(self, client_order_id: str) -> None:
+        if self.settle_fails:
+            raise ConnectionError("redis went away")
         self.settled.append(client_order_id)
 
 
@@ -190,7 +196,7 @@ async def test_another_process_still_sending_the_id_is_waited_for_then_looked_up
     venue = SimExchange()
     sender, _, _ = make(venue)
     await sender.place(limit())  # the other process's order reaches the venue
-    marks = Marks(in_flight=2)
+    marks = Marks(in_flight=3)  # the first claim and two more checks find it in flight
     waiting, _, sleeps = make(venue, marks=marks)
     found = await waiting.place(limit())
     assert found.client_order_id == "cid-1"
@@ -209,6 +215,43 @@ async def test_the_mark_is_settled_once_the_venue_has_answered_and_not_after_an_
     with pytest.raises(Retryable):
         await executor.place(limit("unknown"))
     assert marks.settled == ["answered"]  # may still reach the venue: others wait, then look
+
+
+async def test_an_exhausted_budget_settles_the_mark_it_took_so_nobody_waits_for_a_send_that_never_was() -> (
+    None
+):
+    class Exhausted(Budget):
+        async def acquire(self, cost: int = 1) -> float:
+            raise BudgetExhausted("rate budget exhausted: would wait 31.0s (max 30.0s)")
+
+    venue = SimExchange()
+    marks = Marks()
+    executor = OrderExecutor(venue, Exhausted(), TradingStateGate(), marks)  # type: ignore[arg-type]
+    with pytest.raises(BudgetExhausted):
+        await executor.place(limit())
+    assert marks.settled == ["cid-1"]
+    assert venue.create_calls == 0
+
+
+async def test_a_mark_that_cannot_be_settled_does_not_turn_a_placed_order_into_an_error() -> None:
+    venue = SimExchange()
+    executor, _, _ = make(venue, marks=Marks(settle_fails=True))
+    placed = await executor.place(limit())
+    assert placed.status is OrderStatus.NEW
+    assert venue.accepted == ["cid-1"]
+
+
+async def test_a_send_long_after_the_mark_was_stamped_stamps_it_again_first() -> None:
+    """A retry seconds later: the mark's time is renewed, so other processes count staleness
+    from this send, not from the first."""
+    venue = SimExchange()
+    venue.faults.append(Fault(Retryable("NetworkError: connection refused")))  # before the venue
+    marks = Marks()
+    clock = iter(float(t) for t in range(0, 100, 2))  # every reading 2 s after the last
+    executor, _, _ = make(venue, marks=marks, monotonic=lambda: next(clock))
+    await executor.place(limit())
+    assert venue.create_calls == 2
+    assert marks.claims >= 2  # the first claim, and again before the late send
 
 
 async def test_halted_refuses_before_anything_reaches_the_venue() -> None:
@@ -285,7 +328,6 @@ def test_backoff_policy_doubles_caps_and_jitters() -> None:
 
 
 async def test_our_own_budget_timing_out_is_reported_without_blocking_the_account() -> None:
-    from opensqt.errors import BudgetExhausted
 
     class Exhausted(Budget):
         async def acquire(self, cost: int = 1) -> float:
