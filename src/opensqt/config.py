@@ -121,6 +121,8 @@ class TelemetrySettings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # OTLP/gRPC collector endpoint, e.g. "http://otel-collector:4317"; unset: no export.
     otlp_endpoint: str | None = None
+    # Share of traces recorded where they start (1.0: all; others follow their caller).
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     metrics_host: str = "127.0.0.1"
     # 0 disables the /metrics endpoint.
     metrics_port: int = Field(default=0, ge=0, le=65535)

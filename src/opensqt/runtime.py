@@ -49,6 +49,7 @@ class ServiceRuntime:
             self.identity,
             otlp_endpoint=settings.telemetry.otlp_endpoint,
             extra_processors=span_processors,
+            sample_ratio=settings.telemetry.trace_sample_ratio,
         )
         ca, cert, key = settings.tls.resolved(self.identity)
         self.tls = TlsFiles(ca, cert, key)

@@ -19,6 +19,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from opensqt import __version__
@@ -81,13 +82,19 @@ def configure_tracing(
     *,
     otlp_endpoint: str | None = None,
     extra_processors: Sequence[SpanProcessor] = (),
+    sample_ratio: float = 1.0,
 ) -> TracerProvider:
     """A tracer provider for one service: OTLP/gRPC export when an endpoint is set.
 
-    ``extra_processors`` lets tests attach an in-memory exporter.
+    ``sample_ratio``: the share of traces recorded where they start (a price tick at the
+    monitor, an RPC from outside); every other service follows the caller's decision, so a
+    trace is whole or absent. ``extra_processors`` lets tests attach an in-memory exporter.
     """
+    if not 0.0 <= sample_ratio <= 1.0:
+        raise ValueError(f"sample_ratio must be within [0, 1], got {sample_ratio}")
     provider = TracerProvider(
-        resource=Resource.create({"service.name": f"opensqt-{service_name}", "service.version": __version__})
+        resource=Resource.create({"service.name": f"opensqt-{service_name}", "service.version": __version__}),
+        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
     )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
