@@ -63,6 +63,9 @@ from opensqt.v1 import events_pb2, risk_pb2, risk_pb2_grpc
 GRID = {"name": "bench", "symbol": "BTCUSDT", "price_interval": "100", "order_notional": "200",
         "buy_window": "2", "max_open_orders": "4"}  # fmt: skip
 EXTRA_EXECUTORS = ("executor-b", "executor-c")
+#: A tick at most every 100 ms: each is a place and a cancel, within the default budget of 25
+#: orders/s, so no order waits for a rate-budget token (that would measure the budget).
+TICK_PERIOD_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,17 +265,31 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
             client_ms: dict[str, float] = {}  # the same, when this client began the admin POST
             cpu_before, tick_phase = cpu_seconds(c), time.monotonic()
             for _ in range(ticks):
+                tick_started = time.monotonic()
                 price += 100
                 new_buy = f"BTCUSDT-bench-{int((price - 100) * 10)}-B-0"
                 client_ms[new_buy] = time.monotonic() * 1000
                 applied_ms[new_buy] = await post_price(price)
                 await order_time(new_buy)
-                await asyncio.sleep(0.05)  # let the grid settle its cancels before the next tick
+                # let the grid settle its cancel, and keep within the executor's order budget
+                # (a place and a cancel per tick): an order never waits for a token here
+                await asyncio.sleep(max(0.05, tick_started + TICK_PERIOD_S - time.monotonic()))
             tick_phase = time.monotonic() - tick_phase
             cpu_after = cpu_seconds(c)
             after = scrape(executor_metrics)
             place = 'opensqt_grpc_request_seconds_{}{{method="/opensqt.v1.ExecutorService/PlaceOrder"}}'
             calls = after.get(place.format("count"), 0) - before.get(place.format("count"), 0)
+            # a token wait at 25/s lasts up to 40 ms; the script's own round trip is ~1 ms
+            no_wait = 'opensqt_rate_limit_wait_seconds_bucket{le="0.005"}'
+            budget_waits = (
+                metric(after, "opensqt_rate_limit_wait_seconds_count")
+                - metric(before, "opensqt_rate_limit_wait_seconds_count")
+                - (after.get(no_wait, 0) - before.get(no_wait, 0))
+            )
+            budget_waited_ms = 1000 * (
+                metric(after, "opensqt_rate_limit_wait_seconds_sum")
+                - metric(before, "opensqt_rate_limit_wait_seconds_sum")
+            )
             executor_ms = (
                 1000 * (after.get(place.format("sum"), 0) - before.get(place.format("sum"), 0)) / calls
                 if calls
@@ -334,6 +351,10 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
         if tick_to_order:
             report("tick-to-order", tick_to_order)
         print(f"  {'':<34} ({ticks - len(tick_to_order)} ticks without a new order)")
+        print(
+            f"  {'':<34} ({budget_waits:.0f} orders or cancels took over 5 ms to get a rate-budget "
+            f"token; {budget_waited_ms:.0f} ms in all, the scripts' round trips included)"
+        )
         if from_client:
             report("  the same from the client's admin POST", from_client)
         print(f"  {'  of which executor PlaceOrder':<34} mean={executor_ms:7.2f} ms ({calls:.0f} calls)")

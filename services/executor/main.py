@@ -105,6 +105,7 @@ async def run(
             durable.acquire(dbos_config)
             joined = True
             offered.update(instruments)
+            runtime.settle_heap()  # the markets and DBOS are loaded: they stay
 
         async def leave_dbos() -> None:
             if joined:

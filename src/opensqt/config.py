@@ -142,6 +142,9 @@ class ServiceSettings(BaseSettings):
     environment: Literal["dev", "prod"] = "dev"
     # uvloop (libuv) by default: a quicker event loop; "asyncio" is the standard library's.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # Freeze the objects alive after start-up out of the garbage collector's reach, so its
+    # pauses walk only what the service allocates while it runs (opensqt.heap).
+    gc_freeze: bool = True
     grpc: GrpcSettings
     tls: TlsSettings = TlsSettings()
     nats: NatsSettings = NatsSettings()

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from opensqt.clock import Clock, SystemClock
 from opensqt.config import ServiceSettings
+from opensqt.heap import process_claimed, settle_heap
 from opensqt.telemetry import ServiceMetrics, configure_tracing, get_logger
 from opensqt.transport.bus import EventBus
 from opensqt.transport.grpc_server import GrpcServer, ServiceBinding
@@ -29,6 +30,10 @@ log = get_logger(__name__)
 
 #: Longest a single stop callback may take before shutdown moves on.
 STOP_CALLBACK_SECONDS = 5.0
+
+#: After start-up, the heap is frozen once more this much later (start-up work that finishes
+#: in the background: markets loaded by a feed, the first connections).
+HEAP_SETTLE_AGAIN_SECONDS = 10.0
 
 
 class ServiceRuntime:
@@ -80,6 +85,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         """Serve metrics, connect NATS (creating the JetStream streams) and Redis."""
+        self.metrics.gc_pauses.install()
         t = self.settings.telemetry
         if t.metrics_port:
             self.metrics_port = self.metrics.serve(t.metrics_host, t.metrics_port)
@@ -120,6 +126,18 @@ class ServiceRuntime:
 
         self._tasks.append(asyncio.create_task(_guarded(), name=name))
 
+    def settle_heap(self, *, collect: bool = False) -> None:
+        """Freeze the objects alive now out of the garbage collector's reach (opensqt.heap).
+        ``collect`` first runs a full collection (tens of ms): only before trading starts.
+        Only in a process the service owns (its ``main``; see ``opensqt.heap.claim_process``)."""
+        if self.settings.gc_freeze and process_claimed():
+            frozen = settle_heap(collect=collect)
+            log.info("heap_settled", service=self.identity, frozen_objects=frozen, collected=collect)
+
+    async def _settle_heap_later(self) -> None:
+        await asyncio.sleep(HEAP_SETTLE_AGAIN_SECONDS)
+        self.settle_heap()
+
     def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Call ``callback`` during shutdown, after gRPC stopped and before NATS drains."""
         self._on_stop.append(callback)
@@ -127,6 +145,9 @@ class ServiceRuntime:
     async def wait(self, stop: asyncio.Event | None = None) -> None:
         """Block until SIGTERM/SIGINT (or ``stop`` is set)."""
         stop = stop or asyncio.Event()
+        # Start-up is over: what is alive now lives as long as the service.
+        self.settle_heap(collect=True)
+        self.spawn(self._settle_heap_later(), "heap-settle")
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -167,6 +188,7 @@ class ServiceRuntime:
         if self._redis is not None:
             await self._redis.close()
         self.metrics.close()
+        self.metrics.gc_pauses.remove()
         self.tracer_provider.shutdown()
         log.info("service_stopped", service=self.identity)
 

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from opensqt import __version__
+from opensqt.heap import GcPauses
 
 __all__ = ["ServiceMetrics", "configure_logging", "configure_tracing", "get_logger"]
 
@@ -167,6 +168,7 @@ class ServiceMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.gc_pauses = GcPauses(r)
         self.journal_failures = Counter(
             "opensqt_order_journal_failures_total",
             "Orders sent and answered that the executor could not record in its DBOS journal",

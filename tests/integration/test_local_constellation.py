@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -42,10 +43,16 @@ async def test_service_processes_serve_over_mtls_and_exit_zero_on_sigterm(
             body = (await r.read()).decode()
             w.close()
             assert f'opensqt_build_info{{service="{name}"' in body
+            # the collector's pauses are measured in the service process
+            young = re.search(r'^opensqt_gc_pause_seconds_count\{generation="0"\} (\S+)$', body, re.M)
+            assert young is not None, name
+            assert float(young.group(1)) > 0, name
     finally:
         codes = await asyncio.to_thread(constellation.stop)
     assert codes == dict.fromkeys((*SERVICES, "paper-exchange"), 0)
     for name in SERVICES:
         log = (constellation.workdir / f"{name}.log").read_text()
         assert "service_stopped" in log, name
+        # start-up objects frozen out of the collector's reach, after a full collection
+        assert re.search(r"heap_settled .*collected=True", log), name
         assert "Traceback" not in log, name

@@ -8,12 +8,14 @@ import pytest
 import uvloop
 from pydantic import ValidationError
 
+from opensqt import heap
 from opensqt.eventloop import run_event_loop
 from opensqt_services.executor.settings import ExecutorSettings
 
 
 @pytest.mark.parametrize(("kind", "uv"), [("uvloop", True), ("asyncio", False)])
-def test_the_chosen_event_loop_runs_the_service(kind: str, uv: bool) -> None:
+def test_the_chosen_event_loop_runs_the_service(kind: str, uv: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap, "_claimed", False)  # the loop claims the process; give it back after
     seen: list[asyncio.AbstractEventLoop] = []
 
     async def main() -> None:

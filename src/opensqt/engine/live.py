@@ -10,9 +10,10 @@ the order it already placed, so nothing is doubled.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TracerProvider
@@ -87,9 +88,18 @@ class MarketMakerAgent:
         self._latest_trace: SpanContext | None = None
         self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("opensqt.engine.live")
         self._wake = asyncio.Event()
+        # After an order was refused for margin ahead of its decision's cancels: cancels go
+        # first until then, and the agent evaluates again once the cancels are done.
+        self._cancels_first_until_ms = 0
+        self._evaluate_after_cancels = False
         self.evaluations = 0
         self.orders_sent = 0
         self.last_event_ms = 0
+
+    @property
+    def strategy(self) -> Strategy | None:
+        """The grid's decision core (``None`` until the first price set its anchor)."""
+        return self._strategy
 
     # --- AgentHandle -----------------------------------------------------------------------
 
@@ -179,22 +189,67 @@ class MarketMakerAgent:
         await self._carry_out(actions)
 
     async def _carry_out(self, actions: list[PlaceOrder | CancelOrder]) -> None:
-        """Send the decision's orders and cancels concurrently: each touches its own slot, and
-        a trailing grid's cancel of the far buy need not delay the new near one by a round trip.
-        The cancels are started first (a cancel may free the margin the order needs). When a
-        cancel makes way for an order at the same price (SUPERSEDED), cancels go first and the
-        orders after."""
+        """Send a decision's orders and cancels; each touches its own slot.
+
+        The orders go first, and the cancels leave once every order is on its way to the
+        executor: a trailing grid's new near buy must not queue behind the cancel of the far one,
+        at the executor or at the venue (this is the tick-to-order path). A cancel may free the
+        margin an order needs, so:
+
+        * a cancel that makes way for an order at the same price (SUPERSEDED) goes first, and the
+          orders after it is done;
+        * an order the venue refuses for margin while cancels of the same decision were still to
+          leave is not held against the strategy (no margin lock): its slot is freed, the agent
+          evaluates again once the cancels are done (the order gets a new client id), and for
+          ``margin_lock_ms`` every decision sends its cancels first and its orders after them.
+        """
         cancels = [a for a in actions if isinstance(a, CancelOrder)]
         places = [a for a in actions if isinstance(a, PlaceOrder)]
-        if any(c.reason is CancelReason.SUPERSEDED for c in cancels):
-            phases = [[self._cancel(c) for c in cancels], [self._place(p) for p in places]]
+        if not cancels or not places:
+            await _all([self._cancel(c) for c in cancels] + [self._place(p) for p in places])
+        elif (
+            any(c.reason is CancelReason.SUPERSEDED for c in cancels)
+            or self._clock.now_ms() < self._cancels_first_until_ms
+        ):
+            await _all([self._cancel(c) for c in cancels])
+            await _all([self._place(p) for p in places])
         else:
-            phases = [[self._cancel(c) for c in cancels] + [self._place(p) for p in places]]
-        for phase in phases:
-            outcomes = await asyncio.gather(*phase, return_exceptions=True)
-            failures = [o for o in outcomes if isinstance(o, BaseException)]
-            if failures:
-                raise failures[0]
+            await self._places_then_cancels(places, cancels)
+
+    async def _places_then_cancels(self, places: list[PlaceOrder], cancels: list[CancelOrder]) -> None:
+        on_the_way = asyncio.Event()
+        waiting = len(places)
+
+        def one_on_its_way() -> None:
+            nonlocal waiting
+            waiting -= 1
+            if waiting == 0:
+                on_the_way.set()
+
+        async def place(action: PlaceOrder) -> None:
+            counted = False
+
+            def sending() -> None:
+                nonlocal counted
+                counted = True
+                one_on_its_way()
+
+            try:
+                await self._place(action, sending=sending, cancels_to_follow=True)
+            finally:
+                if not counted:  # refused before it was sent (a slot write failed)
+                    one_on_its_way()
+
+        async def cancels_after() -> None:
+            await on_the_way.wait()
+            await _all([self._cancel(c) for c in cancels])
+
+        try:
+            await _all([place(p) for p in places] + [cancels_after()])
+        finally:
+            if self._evaluate_after_cancels:
+                self._evaluate_after_cancels = False
+                self._wake.set()
 
     def _order(self, action: PlaceOrder) -> Order:
         return Order(
@@ -212,14 +267,22 @@ class MarketMakerAgent:
             reduce_only=action.reduce_only,
         )
 
-    async def _place(self, action: PlaceOrder) -> None:
+    async def _place(
+        self,
+        action: PlaceOrder,
+        *,
+        sending: Callable[[], None] | None = None,
+        cancels_to_follow: bool = False,
+    ) -> None:
         await self._slots.request_order(
             action.slot_price, side=action.side, price=action.price, qty=action.qty,
             client_order_id=action.client_order_id,
         )  # fmt: skip
-        await self._send(self._order(action))
+        if sending is not None:
+            sending()
+        await self._send(self._order(action), cancels_to_follow=cancels_to_follow)
 
-    async def _send(self, order: Order) -> None:
+    async def _send(self, order: Order, *, cancels_to_follow: bool = False) -> None:
         try:
             placed = await self._gateway.place(order)
         except PostOnlyRejected:
@@ -230,6 +293,14 @@ class MarketMakerAgent:
             log.warning("order_send_retry_later", client_order_id=order.client_order_id, error=str(exc))
             return
         except InsufficientFunds as exc:
+            if cancels_to_follow:
+                # Sent ahead of its decision's cancels, which may free the margin it needs.
+                log.info("order_refused_before_cancels", client_order_id=order.client_order_id,
+                         reason=str(exc))  # fmt: skip
+                self._cancels_first_until_ms = self._clock.now_ms() + self._config.margin_lock_ms
+                self._evaluate_after_cancels = True
+                await self._slots.apply_order_update(replace(order, status=OrderStatus.REJECTED))
+                return
             if self._strategy is not None:
                 self._strategy.on_margin_error(self._clock.now_ms())
             await self._refused(order, str(exc))
@@ -276,6 +347,16 @@ class MarketMakerAgent:
             return
         if order is not None and order.status.is_final:
             await self._slots.apply_order_update(order)
+
+
+async def _all(calls: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``calls`` concurrently, let every one finish, then raise the first failure."""
+    if not calls:
+        return
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    if failures:
+        raise failures[0]
 
 
 class TradingStateSource(Protocol):

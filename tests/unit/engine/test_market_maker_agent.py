@@ -1,0 +1,183 @@
+"""MarketMakerAgent (the live grid): in what order a decision's orders and cancels leave, and what
+a margin refusal does when it came ahead of the decision's cancels.
+
+The venue is the matching core (real margin checks); the gateway is the agent's own port over it,
+suspending once per call as a network call would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from opensqt.backtest.ledger import CoreVenue, Ledger
+from opensqt.clock import TestClock
+from opensqt.engine.base import OrderRefused
+from opensqt.engine.live import MarketMakerAgent
+from opensqt.errors import InsufficientFunds
+from opensqt.exchange import FeeSchedule, MarketRules, MatchingCore
+from opensqt.grid import GridConfig
+from opensqt.grid.manager import InMemorySlotStore, SlotManager
+from opensqt.model import (
+    Instrument,
+    MarketType,
+    Order,
+    OrderStatus,
+    PriceChange,
+    Side,
+    TradingStateKind,
+)
+from opensqt.transport.bus import EventContext
+
+D = Decimal
+INSTRUMENT = Instrument(
+    "sim", "ETHUSDT", MarketType.PERPETUAL, "ETH", "USDT", D("0.01"), D("0.001"), D("0.001"), D(6)
+)
+CONFIG = GridConfig(
+    price_interval=D(2),
+    order_notional=D(30),
+    buy_window=3,
+    sell_window=3,
+    max_open_orders=10,
+    min_order_value=D(6),
+)
+
+
+class CoreGateway:
+    """OrderGateway over the matching core; records what reached the venue, in order."""
+
+    def __init__(self, venue: CoreVenue, clock: TestClock) -> None:
+        self.venue = venue
+        self.clock = clock
+        self.calls: list[tuple[str, str, str]] = []  # (action, side or "", result)
+
+    async def place(self, order: Order) -> Order:
+        await asyncio.sleep(0)
+        try:
+            updates = self.venue.place(order, self.clock.now_ms())
+        except OrderRefused as refused:
+            self.calls.append(("place", order.side.value, "refused"))
+            raise InsufficientFunds(str(refused)) from refused
+        self.calls.append(("place", order.side.value, "accepted"))
+        return updates[-1].order
+
+    async def cancel(self, symbol: str, client_order_id: str) -> Order | None:
+        await asyncio.sleep(0)
+        updates = self.venue.cancel(symbol, client_order_id, self.clock.now_ms())
+        self.calls.append(("cancel", "", "done" if updates else "unknown"))
+        return updates[-1].order if updates else None
+
+
+class Active:
+    def current_kind(self) -> TradingStateKind:
+        return TradingStateKind.ACTIVE
+
+
+def build(balance: str) -> tuple[MarketMakerAgent, CoreGateway, MatchingCore, TestClock]:
+    core = MatchingCore()
+    core.add_market(INSTRUMENT, MarketRules(fees=FeeSchedule(D(0), D(0))))
+    core.open_account("acct", {"USDT": D(balance)})
+    core.set_leverage("acct", "sim", "ETHUSDT", D(1))
+    clock = TestClock(1_000)
+    gateway = CoreGateway(CoreVenue(core, "acct", Ledger(), default_venue="sim"), clock)
+    agent = MarketMakerAgent(
+        config=CONFIG,
+        instrument=INSTRUMENT,
+        slots=SlotManager(InMemorySlotStore(CONFIG.agent, INSTRUMENT.symbol), venue="sim"),
+        gateway=gateway,
+        clock=clock,
+        trading_state=Active(),
+        account="acct",
+    )
+    return agent, gateway, core, clock
+
+
+async def tick(agent: MarketMakerAgent, price: str) -> None:
+    """Deliver a price and let the agent's loop run until it has nothing left to do."""
+    change = PriceChange("sim", "ETHUSDT", D(price), exchange_ms=1)
+    await agent.on_price(change, EventContext(subject="price", trace_id=""))
+    for _ in range(200):
+        await asyncio.sleep(0)
+
+
+async def climb(agent: MarketMakerAgent, *prices: str) -> None:
+    for price in prices:
+        await tick(agent, price)
+
+
+def locked_until(agent: MarketMakerAgent) -> int:
+    assert agent.strategy is not None
+    return agent.strategy.margin_locked_until_ms
+
+
+def buys(core: MatchingCore) -> list[Decimal]:
+    return sorted(o.price for o in core.open_orders("acct") if o.side is Side.BUY)
+
+
+async def run_agent(agent: MarketMakerAgent) -> asyncio.Task[None]:
+    await agent.start()
+    return asyncio.create_task(agent.run())
+
+
+async def test_a_trailing_step_puts_the_new_buy_on_the_wire_before_the_far_buys_cancel() -> None:
+    agent, gateway, core, _ = build(balance="10000")
+    task = await run_agent(agent)
+    try:
+        await climb(agent, "3000.00", "3002.00", "3004.00")
+        first = buys(core)
+        assert len(first) == 4
+        gateway.calls.clear()
+        await tick(agent, "3006.00")  # one level up: a new near buy, the far one out of reach
+        assert [c[0] for c in gateway.calls] == ["place", "cancel"]
+        assert buys(core) == [*first[1:], first[-1] + CONFIG.price_interval]
+    finally:
+        task.cancel()
+
+
+async def test_a_margin_refusal_ahead_of_the_cancels_is_retried_after_them_without_a_margin_lock() -> None:
+    # room for four 30 USDT buys at 1x: the fifth fits only once the far one is cancelled
+    agent, gateway, core, clock = build(balance="121")
+    task = await run_agent(agent)
+    try:
+        await climb(agent, "3000.00", "3002.00", "3004.00")
+        first = buys(core)
+        assert len(first) == 4
+        gateway.calls.clear()
+        await tick(agent, "3006.00")
+        # the near buy went first and was refused, the cancel freed the margin, the agent
+        # evaluated again and the buy went through (with a new client id)
+        assert gateway.calls == [
+            ("place", "BUY", "refused"),
+            ("cancel", "", "done"),
+            ("place", "BUY", "accepted"),
+        ]
+        assert buys(core) == [*first[1:], first[-1] + CONFIG.price_interval]
+        assert locked_until(agent) == 0  # not a margin error of the grid
+        placed = {o.client_order_id for o in core.open_orders("acct")}
+        assert len(placed) == 4
+        # for the margin lock's duration, the next trailing step cancels first
+        clock.advance(1_000)
+        gateway.calls.clear()
+        await tick(agent, "3008.00")
+        assert gateway.calls == [("cancel", "", "done"), ("place", "BUY", "accepted")]
+        # and once it is over, orders lead again
+        clock.advance(CONFIG.margin_lock_ms)
+        gateway.calls.clear()
+        await tick(agent, "3010.00")
+        assert [c[:2] for c in gateway.calls[:2]] == [("place", "BUY"), ("cancel", "")]
+        assert len(buys(core)) == 4
+    finally:
+        task.cancel()
+
+
+async def test_a_margin_refusal_with_no_cancel_in_the_decision_locks_the_grid() -> None:
+    agent, gateway, core, clock = build(balance="35")  # room for one buy
+    task = await run_agent(agent)
+    try:
+        await tick(agent, "3000.00")
+        assert len(buys(core)) == 1
+        assert ("place", "BUY", "refused") in gateway.calls
+        assert locked_until(agent) == clock.now_ms() + CONFIG.margin_lock_ms
+        assert all(o.status is not OrderStatus.REJECTED for o in core.open_orders("acct"))
+    finally:
+        task.cancel()
