@@ -123,9 +123,12 @@ def _first(spans: list[Span], service: str, name: str) -> Span | None:
     return min(found, key=lambda span: span.start_ns) if found else None
 
 
-def hop_breakdown(spans: list[Span], posted_ns: dict[str, int]) -> dict[str, list[float]]:
+def hop_breakdown(
+    spans: list[Span], posted_ns: dict[str, int], per_tick: dict[str, list[float]] | None = None
+) -> dict[str, list[float]]:
     """Per tick (one trace from the monitor's publish to the executor's answer), the time of
-    each hop in ms, from the spans' own start and end times (one host clock)."""
+    each hop in ms, from the spans' own start and end times (one host clock). ``per_tick`` gets
+    each tick's hops in HOPS order, by the new buy's client id."""
     by_trace: dict[bytes, list[Span]] = {}
     for span in spans:
         by_trace.setdefault(span.trace_id, []).append(span)
@@ -153,8 +156,11 @@ def hop_breakdown(spans: list[Span], posted_ns: dict[str, int]) -> dict[str, lis
             "venue_end": venue.end_ns,
             "server_end": server.end_ns,
         }
-        for name, start, end in HOPS:
-            hops[name].append(max(0, marks[end] - marks[start]) / 1e6)
+        row = [max(0, marks[end] - marks[start]) / 1e6 for _, start, end in HOPS]
+        for (name, _, _), value in zip(HOPS, row, strict=True):
+            hops[name].append(value)
+        if per_tick is not None:
+            per_tick[venue.attributes["client_order_id"]] = row
     return hops
 
 
@@ -344,7 +350,8 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
 
         ingest = await strategy_ingest(c, burst, price)
         await asyncio.sleep(6)  # the services export spans in batches every 5 s
-        hops = hop_breakdown(receiver.spans, posted_ns)
+        per_tick: dict[str, list[float]] = {}
+        hops = hop_breakdown(receiver.spans, posted_ns, per_tick)
 
         print(f"constellation as processes on loopback, mTLS ({ticks} ticks, {halts} halts, 3 executors)")
         print(f"  machine reference: a fixed pure-Python loop took {speed_ms:.0f} ms (lower is faster)")
@@ -369,6 +376,15 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
         for name, values in hops.items():
             if values:
                 report("  " + name, values)
+        slowest = sorted(
+            (cid for cid in applied_ms if cid in answered and cid in per_tick),
+            key=lambda cid: answered[cid] - applied_ms[cid],
+        )[-max(2, len(per_tick) // 50) :]
+        if slowest:
+            print("  the slowest 2% of ticks, ms per hop in the order above:")
+            for cid in reversed(slowest):
+                row = " ".join(f"{v:5.1f}" for v in per_tick[cid])
+                print(f"    {answered[cid] - applied_ms[cid]:6.1f}  = {row}")
         for kind, title in (("REDUCING", "(the crash path)"), ("HALTED", "(acks after cancelling)")):
             if risk_side[kind]:
                 report(f"risk decides {kind} -> 3 executors ack'd", risk_side[kind])

@@ -10,7 +10,7 @@ the order it already placed, so nothing is doubled.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -189,18 +189,18 @@ class MarketMakerAgent:
         await self._carry_out(actions)
 
     async def _carry_out(self, actions: list[PlaceOrder | CancelOrder]) -> None:
-        """Send a decision's orders and cancels; each touches its own slot.
+        """Send a decision's orders, then its cancels; each touches its own slot.
 
-        The orders go first, and the cancels leave once every order is on its way to the
-        executor: a trailing grid's new near buy must not queue behind the cancel of the far one,
-        at the executor or at the venue (this is the tick-to-order path). A cancel may free the
-        margin an order needs, so:
+        The orders go first, and the cancels once the orders are answered: a trailing grid's
+        new near buy must not share the executor and the venue with the cancel of the far one
+        (this is the tick-to-order path); the far buy rests one round trip longer. A cancel
+        may free the margin an order needs, so:
 
-        * a cancel that makes way for an order at the same price (SUPERSEDED) goes first, and the
-          orders after it is done;
-        * an order the venue refuses for margin while cancels of the same decision were still to
-          leave is not held against the strategy (no margin lock): its slot is freed, the agent
-          evaluates again once the cancels are done (the order gets a new client id), and for
+        * a cancel that makes way for an order at the same price (SUPERSEDED) goes first, and
+          the orders after it is done;
+        * an order the venue refuses for margin ahead of its decision's cancels is not held
+          against the strategy (no margin lock): its slot is freed, the agent evaluates again
+          once the cancels are done (the order gets a new client id), and for
           ``margin_lock_ms`` every decision sends its cancels first and its orders after them.
         """
         cancels = [a for a in actions if isinstance(a, CancelOrder)]
@@ -217,39 +217,18 @@ class MarketMakerAgent:
             await self._places_then_cancels(places, cancels)
 
     async def _places_then_cancels(self, places: list[PlaceOrder], cancels: list[CancelOrder]) -> None:
-        on_the_way = asyncio.Event()
-        waiting = len(places)
-
-        def one_on_its_way() -> None:
-            nonlocal waiting
-            waiting -= 1
-            if waiting == 0:
-                on_the_way.set()
-
-        async def place(action: PlaceOrder) -> None:
-            counted = False
-
-            def sending() -> None:
-                nonlocal counted
-                counted = True
-                one_on_its_way()
-
-            try:
-                await self._place(action, sending=sending, cancels_to_follow=True)
-            finally:
-                if not counted:  # refused before it was sent (a slot write failed)
-                    one_on_its_way()
-
-        async def cancels_after() -> None:
-            await on_the_way.wait()
-            await _all([self._cancel(c) for c in cancels])
-
+        placed = await asyncio.gather(
+            *(self._place(p, cancels_to_follow=True) for p in places), return_exceptions=True
+        )
         try:
-            await _all([place(p) for p in places] + [cancels_after()])
+            await _all([self._cancel(c) for c in cancels])  # whatever became of the orders
         finally:
             if self._evaluate_after_cancels:
                 self._evaluate_after_cancels = False
                 self._wake.set()
+        failures = [o for o in placed if isinstance(o, BaseException)]
+        if failures:
+            raise failures[0]
 
     def _order(self, action: PlaceOrder) -> Order:
         return Order(
@@ -267,19 +246,11 @@ class MarketMakerAgent:
             reduce_only=action.reduce_only,
         )
 
-    async def _place(
-        self,
-        action: PlaceOrder,
-        *,
-        sending: Callable[[], None] | None = None,
-        cancels_to_follow: bool = False,
-    ) -> None:
+    async def _place(self, action: PlaceOrder, *, cancels_to_follow: bool = False) -> None:
         await self._slots.request_order(
             action.slot_price, side=action.side, price=action.price, qty=action.qty,
             client_order_id=action.client_order_id,
         )  # fmt: skip
-        if sending is not None:
-            sending()
         await self._send(self._order(action), cancels_to_follow=cancels_to_follow)
 
     async def _send(self, order: Order, *, cancels_to_follow: bool = False) -> None:

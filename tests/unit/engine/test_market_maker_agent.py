@@ -43,6 +43,12 @@ CONFIG = GridConfig(
 )
 
 
+async def round_trip() -> None:
+    """A network call's worth of event-loop turns: other tasks run meanwhile."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
 class CoreGateway:
     """OrderGateway over the matching core; records what reached the venue, in order."""
 
@@ -50,9 +56,12 @@ class CoreGateway:
         self.venue = venue
         self.clock = clock
         self.calls: list[tuple[str, str, str]] = []  # (action, side or "", result)
+        self.events: list[str] = []  # "place sent", "place answered", ...
 
     async def place(self, order: Order) -> Order:
-        await asyncio.sleep(0)
+        self.events.append("place sent")
+        await round_trip()
+        self.events.append("place answered")
         try:
             updates = self.venue.place(order, self.clock.now_ms())
         except OrderRefused as refused:
@@ -62,7 +71,9 @@ class CoreGateway:
         return updates[-1].order
 
     async def cancel(self, symbol: str, client_order_id: str) -> Order | None:
-        await asyncio.sleep(0)
+        self.events.append("cancel sent")
+        await round_trip()
+        self.events.append("cancel answered")
         updates = self.venue.cancel(symbol, client_order_id, self.clock.now_ms())
         self.calls.append(("cancel", "", "done" if updates else "unknown"))
         return updates[-1].order if updates else None
@@ -119,7 +130,7 @@ async def run_agent(agent: MarketMakerAgent) -> asyncio.Task[None]:
     return asyncio.create_task(agent.run())
 
 
-async def test_a_trailing_step_puts_the_new_buy_on_the_wire_before_the_far_buys_cancel() -> None:
+async def test_a_trailing_step_sends_the_far_buys_cancel_once_the_new_buy_is_answered() -> None:
     agent, gateway, core, _ = build(balance="10000")
     task = await run_agent(agent)
     try:
@@ -127,8 +138,9 @@ async def test_a_trailing_step_puts_the_new_buy_on_the_wire_before_the_far_buys_
         first = buys(core)
         assert len(first) == 4
         gateway.calls.clear()
+        gateway.events.clear()
         await tick(agent, "3006.00")  # one level up: a new near buy, the far one out of reach
-        assert [c[0] for c in gateway.calls] == ["place", "cancel"]
+        assert gateway.events == ["place sent", "place answered", "cancel sent", "cancel answered"]
         assert buys(core) == [*first[1:], first[-1] + CONFIG.price_interval]
     finally:
         task.cancel()
