@@ -66,6 +66,8 @@ EXTRA_EXECUTORS = ("executor-b", "executor-c")
 #: A tick at most every 100 ms: each is a place and a cancel, within the default budget of 25
 #: orders/s, so no order waits for a rate-budget token (that would measure the budget).
 TICK_PERIOD_S = 0.1
+#: After a price change, the benchmark leaves the venue alone this long before reading its log.
+QUIET_AFTER_TICK_S = 0.04
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +278,9 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
                 new_buy = f"BTCUSDT-bench-{int((price - 100) * 10)}-B-0"
                 client_ms[new_buy] = time.monotonic() * 1000
                 applied_ms[new_buy] = await post_price(price)
+                # read the venue's log only once the tick is likely done: a read during the
+                # tick would put the benchmark's own request on the venue's loop in its path
+                await asyncio.sleep(QUIET_AFTER_TICK_S)
                 await order_time(new_buy)
                 # let the grid settle its cancel, and keep within the executor's order budget
                 # (a place and a cancel per tick): an order never waits for a token here

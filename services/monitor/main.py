@@ -41,6 +41,8 @@ async def run(
                 symbols=settings.symbols,
                 candle_interval=settings.candle_interval,
                 position_poll_seconds=settings.position_poll_seconds,
+                quiet_resync_seconds=settings.order_quiet_resync_seconds,
+                idle_resync_seconds=settings.order_idle_resync_seconds,
                 metrics=runtime.metrics,
             )
             for name, factory in feeds.tasks():

@@ -20,4 +20,9 @@ class MonitorSettings(ServiceSettings):
     symbols: tuple[str, ...] = ()
     candle_interval: str = "1m"
     position_poll_seconds: float = Field(default=2.0, gt=0)
+    # After an order update, once the stream has been quiet this long, ask the venue over REST
+    # what changed meanwhile (an update can sit in ccxt.pro's cache until the next one); 0: never.
+    order_quiet_resync_seconds: float = Field(default=1.0, ge=0)
+    # With no order update at all for this long, the same REST read (a lost push); 0: never.
+    order_idle_resync_seconds: float = Field(default=60.0, ge=0)
     stale_after_ms: int = Field(default=30_000, gt=0)

@@ -240,7 +240,15 @@ async def assert_no_duplicate_order(run: Run) -> None:
 
 async def assert_reconciled(run: Run) -> list[InventorySlot]:
     """No duplicate at the venue, and the slots hold exactly the venue's orders and position."""
-    await until(_settled(run), "the slots to settle")
+    try:
+        await until(_settled(run), "the slots to settle")
+    except AssertionError as exc:  # say which slots disagree with the venue
+        busy = [
+            (str(s.slot_price), s.lock_status.value, s.client_order_id, s.order_status)
+            for s in await run.slots()
+            if s.lock_status is not LockStatus.FREE
+        ]
+        raise AssertionError(f"{exc}: slots {busy}, open at the venue {await run.open_orders()}") from exc
     slots = await assert_slots_match_the_venue(run)
     await assert_no_duplicate_order(run)
     return slots

@@ -15,6 +15,7 @@ what they describe, so a resynced repeat is dropped by JetStream's de-duplicatio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -55,6 +56,8 @@ class FeedRunner:
         position_poll_seconds: float = 2.0,
         max_backoff_seconds: float = 10.0,
         resync_lookback_ms: int = 6 * 3_600_000,
+        quiet_resync_seconds: float = 1.0,
+        idle_resync_seconds: float = 60.0,
         metrics: ServiceMetrics | None = None,
     ) -> None:
         self._exchange = exchange
@@ -71,6 +74,8 @@ class FeedRunner:
         self._sequence: dict[str, int] = {}
         self._markets_loaded = False
         self._resync_lookback_ms = resync_lookback_ms
+        self._quiet_resync = quiet_resync_seconds
+        self._idle_resync = idle_resync_seconds
         self._last_order_ms = 0
         self._markets_lock = asyncio.Lock()
         self._positions_seen: dict[str, tuple[str, ...]] = {}
@@ -186,9 +191,64 @@ class FeedRunner:
         await self._bus.publish(ORDER, subject, update, msg_id=update.event_id)
 
     async def _orders(self, status: FeedStatus, symbol: str) -> None:
-        # Resync first, over REST: orders that changed while the stream was down (filled or
-        # cancelled ones too, or their fills would be lost), then the open ones. Repeats are
-        # harmless: JetStream de-duplicates by event id and slot transitions are idempotent.
+        await self._resync_orders()
+        self._seen(status)
+        # The stream is read back to back, and published by another task. ccxt.pro wakes a
+        # watcher only when an update arrives while a watch call is waiting: an update that
+        # comes while the watcher is away (publishing the previous one) stays in ccxt's cache
+        # until the next update wakes it, and the last update of a burst (the third of three
+        # cancels, say) would wait for the next order event, however long that takes. So the
+        # reader never waits on anything but the stream, and once the stream has been quiet
+        # for ``quiet_resync_seconds`` after an update, the publisher asks the venue (REST)
+        # for what changed meanwhile, in case an update is still held in ccxt's cache; and
+        # every ``idle_resync_seconds`` without any update, in case one was lost on the way.
+        batches: asyncio.Queue[list[Order]] = asyncio.Queue()
+        reader = asyncio.current_task()
+        publisher = asyncio.create_task(self._publish_orders(batches), name="orders-publisher")
+
+        def publisher_done(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None and reader is not None:
+                reader.cancel()  # the reader is waiting on the stream: stop it and say why
+
+        publisher.add_done_callback(publisher_done)
+        try:
+            while True:
+                batch = await self._exchange.watch_orders()
+                self._seen(status)
+                batches.put_nowait(batch)
+        except asyncio.CancelledError:
+            if publisher.done() and not publisher.cancelled() and publisher.exception() is not None:
+                if reader is not None:
+                    reader.uncancel()
+                raise publisher.exception() from None  # type: ignore[misc]
+            raise
+        finally:
+            publisher.remove_done_callback(publisher_done)
+            publisher.cancel()
+            with contextlib.suppress(BaseException):
+                await publisher
+
+    async def _publish_orders(self, batches: asyncio.Queue[list[Order]]) -> None:
+        quiet_check_due = False
+        while True:
+            wait = self._quiet_resync if quiet_check_due else self._idle_resync
+            try:
+                batch = await (asyncio.wait_for(batches.get(), wait) if wait > 0 else batches.get())
+            except TimeoutError:
+                quiet_check_due = False
+                try:
+                    await self._resync_orders(open_orders=False)
+                except OpenSQTError as exc:  # the stream still runs: the next check tries again
+                    log.warning("orders_resync_failed", error=str(exc))
+                continue
+            for order in batch:
+                await self._publish_order(order)
+            quiet_check_due = self._quiet_resync > 0
+
+    async def _resync_orders(self, *, open_orders: bool = True) -> None:
+        """Publish, from REST, the orders that changed lately (filled or cancelled ones too, or
+        their fills would be lost), then (``open_orders``) the open ones. Repeats are harmless:
+        JetStream de-duplicates by event id and slot transitions are idempotent."""
         since = (
             self._last_order_ms - 60_000
             if self._last_order_ms
@@ -200,12 +260,8 @@ class FeedRunner:
                 key=lambda o: (o.updated_ms, o.exchange_order_id),
             ):
                 await self._publish_order(order)
-        for order in await self._exchange.fetch_open_orders():
-            await self._publish_order(order)
-        self._seen(status)
-        while True:
-            for order in await self._exchange.watch_orders():
-                self._seen(status)
+        if open_orders:
+            for order in await self._exchange.fetch_open_orders():
                 await self._publish_order(order)
 
     async def _positions(self, status: FeedStatus, symbol: str) -> None:
