@@ -104,6 +104,7 @@ class OrderExecutor:
         self._rng = rng or random.Random()
         self.lookups = 0
         self.sends = 0
+        self._settling: set[asyncio.Future[None]] = set()
 
     async def lookup(self, symbol: str, client_order_id: str) -> Order | None:
         """The venue's order with this client id, or None if it has none."""
@@ -143,8 +144,21 @@ class OrderExecutor:
             if not ambiguous:
                 await self._settle(cid)
             raise  # after an ambiguous send the mark stays "sending" until it is stale
-        await self._settle(cid)
+        # The venue has answered: the caller need not wait for the mark's round trip. Until it
+        # is settled, another process sending this id waits (it polls), and this process's own
+        # next send of it looks the order up first (an own mark), as after a settle.
+        self._settle_soon(cid)
         return placed
+
+    def _settle_soon(self, client_order_id: str) -> None:
+        task = asyncio.ensure_future(self._settle(client_order_id))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def settled(self) -> None:
+        """Wait until every mark this executor settles in the background is settled."""
+        while self._settling:
+            await asyncio.gather(*list(self._settling), return_exceptions=True)
 
     async def _wait_for_other_sender(self, order: Order) -> None:
         """Another process is sending this client id: wait until its mark is settled or stale

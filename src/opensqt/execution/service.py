@@ -14,6 +14,7 @@ stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any, Literal
 
@@ -131,6 +132,9 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                 log.warning("workflows_left_running", count=len(pending), note="recovered at the next start")
                 return len(pending)
             await asyncio.wait(pending, timeout=remaining)
+        if self.executor is not None:  # submit marks settled after the answers (best effort)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.executor.settled(), max(0.0, deadline - loop.time()))
         return 0
 
     # --- trading state ---------------------------------------------------------------------

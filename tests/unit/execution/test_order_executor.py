@@ -210,10 +210,13 @@ async def test_the_mark_is_settled_once_the_venue_has_answered_and_not_after_an_
     marks = Marks()
     executor, _, _ = make(venue, marks=marks)
     await executor.place(limit("answered"))
+    assert marks.settled == []  # the answer does not wait for the settle's round trip
+    await executor.settled()
     assert marks.settled == ["answered"]
     venue.faults.extend([Fault(ambiguous())] + [Fault(Retryable("NetworkError"))] * 10)
     with pytest.raises(Retryable):
         await executor.place(limit("unknown"))
+    await executor.settled()
     assert marks.settled == ["answered"]  # may still reach the venue: others wait, then look
 
 
@@ -237,6 +240,7 @@ async def test_a_mark_that_cannot_be_settled_does_not_turn_a_placed_order_into_a
     venue = SimExchange()
     executor, _, _ = make(venue, marks=Marks(settle_fails=True))
     placed = await executor.place(limit())
+    await executor.settled()  # the settle fails in the background, logged, nothing raised
     assert placed.status is OrderStatus.NEW
     assert venue.accepted == ["cid-1"]
 
