@@ -74,6 +74,10 @@ class CcxtVenueConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: How much shorter than the request timeout a Binance recvWindow is (clock skew allowance).
+RECV_WINDOW_MARGIN_MS = 2_000
+
+
 def rewrite_urls(urls: Any, rest_url: str | None, ws_url: str | None) -> Any:
     """A copy of ccxt's ``urls['api']`` with every http(s) URL moved to ``rest_url`` and every
     ws(s) URL to ``ws_url`` (scheme and host replaced, path kept)."""
@@ -130,7 +134,20 @@ class CcxtExchange:
                 MarketType.MARGIN: "margin",
             }[config.market_type],
         }
+        if config.exchange_id.startswith("binance"):
+            # A signed request is accepted only within recvWindow of its timestamp. Keeping the
+            # window shorter than the timeout (by RECV_WINDOW_MARGIN_MS for clock skew) means
+            # a request whose answer timed out can no longer be accepted by the time the
+            # executor looks its client id up: the lookup sees the order, or it never will be.
+            options["recvWindow"] = max(config.timeout_ms // 2, config.timeout_ms - RECV_WINDOW_MARGIN_MS)
         options.update(config.options)
+        window = config.options.get("recvWindow")
+        if window is not None and (not isinstance(window, int) or window >= config.timeout_ms):
+            raise ValueError(
+                f"options.recvWindow {window!r} must be whole milliseconds below the timeout "
+                f"({config.timeout_ms} ms): an order whose answer timed out must no longer be "
+                "acceptable when the executor looks it up"
+            )
         params: dict[str, Any] = {
             "enableRateLimit": False,  # the executor owns the rate budget
             "timeout": config.timeout_ms,
