@@ -74,7 +74,8 @@ class CcxtVenueConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-#: How much shorter than the request timeout a Binance recvWindow is (clock skew allowance).
+#: How much shorter than the request timeout a Binance recvWindow is (clock skew allowance;
+#: at most a quarter of the timeout).
 RECV_WINDOW_MARGIN_MS = 2_000
 
 
@@ -136,10 +137,12 @@ class CcxtExchange:
         }
         if config.exchange_id.startswith("binance"):
             # A signed request is accepted only within recvWindow of its timestamp. Keeping the
-            # window shorter than the timeout (by RECV_WINDOW_MARGIN_MS for clock skew) means
+            # window shorter than the timeout (by RECV_WINDOW_MARGIN_MS for clock skew, at most
+            # a quarter of the timeout) means
             # a request whose answer timed out can no longer be accepted by the time the
             # executor looks its client id up: the lookup sees the order, or it never will be.
-            options["recvWindow"] = max(config.timeout_ms // 2, config.timeout_ms - RECV_WINDOW_MARGIN_MS)
+            margin = min(RECV_WINDOW_MARGIN_MS, config.timeout_ms // 4)
+            options["recvWindow"] = config.timeout_ms - margin
         options.update(config.options)
         window = config.options.get("recvWindow")
         if window is not None and (not isinstance(window, int) or window >= config.timeout_ms):

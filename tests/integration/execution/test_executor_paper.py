@@ -300,10 +300,12 @@ async def test_every_order_is_journaled_under_its_idempotency_key_in_either_jour
         assert {r.order.exchange_order_id for r in replies} == {later.order.exchange_order_id}
         sends = (await admin.request("GET", "/admin/requests?path=/fapi/v1/order&method=POST"))["requests"]
         assert [r["client_order_id"] for r in sends] == [cid]
-        entry = await until(
-            lambda: asyncio.to_thread(journal_entry, settings, f"order:paper:main:{cid}"),
-            f"the {journal} journal entry of {cid}",
-            within=10,
-        )
+
+        async def recorded() -> tuple[str, str] | None:
+            # the row exists (PENDING) from the workflow's start; wait for its outcome
+            entry = await asyncio.to_thread(journal_entry, settings, f"order:paper:main:{cid}")
+            return entry if entry is not None and entry[0] != "PENDING" else None
+
+        entry = await until(recorded, f"the {journal} journal entry of {cid}", within=10)
     assert entry[0] == "SUCCESS"
     assert entry[1].endswith(workflow)

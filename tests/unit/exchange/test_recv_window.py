@@ -25,7 +25,7 @@ def test_the_recv_window_ends_before_the_timeout(timeout_ms: int) -> None:
     client = adapter(timeout_ms).client
     window = client.options["recvWindow"]
     assert window < client.timeout == timeout_ms
-    assert window >= min(timeout_ms - RECV_WINDOW_MARGIN_MS, timeout_ms // 2)
+    assert window == timeout_ms - min(RECV_WINDOW_MARGIN_MS, timeout_ms // 4)
 
 
 def test_a_chosen_window_below_the_timeout_is_kept() -> None:
