@@ -8,6 +8,8 @@ suspending once per call as a network call would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 from opensqt.backtest.ledger import CoreVenue, Ledger
@@ -16,11 +18,8 @@ from opensqt.engine.base import OrderRefused
 from opensqt.engine.live import MarketMakerAgent
 from opensqt.errors import InsufficientFunds
 from opensqt.exchange import FeeSchedule, MarketRules, MatchingCore
-from opensqt.grid import GridConfig
 from opensqt.grid.manager import InMemorySlotStore, SlotManager
 from opensqt.model import (
-    Instrument,
-    MarketType,
     Order,
     OrderStatus,
     PriceChange,
@@ -28,19 +27,9 @@ from opensqt.model import (
     TradingStateKind,
 )
 from opensqt.transport.bus import EventContext
+from tests.unit.engine.test_grid_agent import CONFIG, INSTRUMENT
 
 D = Decimal
-INSTRUMENT = Instrument(
-    "sim", "ETHUSDT", MarketType.PERPETUAL, "ETH", "USDT", D("0.01"), D("0.001"), D("0.001"), D(6)
-)
-CONFIG = GridConfig(
-    price_interval=D(2),
-    order_notional=D(30),
-    buy_window=3,
-    sell_window=3,
-    max_open_orders=10,
-    min_order_value=D(6),
-)
 
 
 async def round_trip() -> None:
@@ -84,7 +73,10 @@ class Active:
         return TradingStateKind.ACTIVE
 
 
-def build(balance: str) -> tuple[MarketMakerAgent, CoreGateway, MatchingCore, TestClock]:
+Built = tuple[MarketMakerAgent, CoreGateway, MatchingCore, TestClock]
+
+
+def build(balance: str) -> Built:
     core = MatchingCore()
     core.add_market(INSTRUMENT, MarketRules(fees=FeeSchedule(D(0), D(0))))
     core.open_account("acct", {"USDT": D(balance)})
@@ -125,36 +117,42 @@ def buys(core: MatchingCore) -> list[Decimal]:
     return sorted(o.price for o in core.open_orders("acct") if o.side is Side.BUY)
 
 
-async def run_agent(agent: MarketMakerAgent) -> asyncio.Task[None]:
+@contextlib.asynccontextmanager
+async def running(agent: MarketMakerAgent) -> AsyncIterator[None]:
     await agent.start()
-    return asyncio.create_task(agent.run())
-
-
-async def test_a_trailing_step_sends_the_far_buys_cancel_once_the_new_buy_is_answered() -> None:
-    agent, gateway, core, _ = build(balance="10000")
-    task = await run_agent(agent)
+    task = asyncio.create_task(agent.run())
     try:
-        await climb(agent, "3000.00", "3002.00", "3004.00")
-        first = buys(core)
-        assert len(first) == 4
-        gateway.calls.clear()
-        gateway.events.clear()
-        await tick(agent, "3006.00")  # one level up: a new near buy, the far one out of reach
-        assert gateway.events == ["place sent", "place answered", "cancel sent", "cancel answered"]
-        assert buys(core) == [*first[1:], first[-1] + CONFIG.price_interval]
+        yield
     finally:
         task.cancel()
 
 
+@contextlib.asynccontextmanager
+async def four_buys(
+    balance: str,
+) -> AsyncIterator[tuple[MarketMakerAgent, CoreGateway, MatchingCore, TestClock]]:
+    """A running agent that climbed 3000 -> 3004: four buys rest, the next step up trails."""
+    agent, gateway, core, clock = build(balance)
+    async with running(agent):
+        await climb(agent, "3000.00", "3002.00", "3004.00")
+        assert len(buys(core)) == 4
+        gateway.calls.clear()
+        gateway.events.clear()
+        yield agent, gateway, core, clock
+
+
+async def test_a_trailing_step_sends_the_far_buys_cancel_once_the_new_buy_is_answered() -> None:
+    async with four_buys(balance="10000") as (agent, gateway, core, _):
+        first = buys(core)
+        await tick(agent, "3006.00")  # one level up: a new near buy, the far one out of reach
+        assert gateway.events == ["place sent", "place answered", "cancel sent", "cancel answered"]
+        assert buys(core) == [*first[1:], first[-1] + CONFIG.price_interval]
+
+
 async def test_a_margin_refusal_ahead_of_the_cancels_is_retried_after_them_without_a_margin_lock() -> None:
     # room for four 30 USDT buys at 1x: the fifth fits only once the far one is cancelled
-    agent, gateway, core, clock = build(balance="121")
-    task = await run_agent(agent)
-    try:
-        await climb(agent, "3000.00", "3002.00", "3004.00")
+    async with four_buys(balance="121") as (agent, gateway, core, clock):
         first = buys(core)
-        assert len(first) == 4
-        gateway.calls.clear()
         await tick(agent, "3006.00")
         # the near buy went first and was refused, the cancel freed the margin, the agent
         # evaluated again and the buy went through (with a new client id)
@@ -178,18 +176,13 @@ async def test_a_margin_refusal_ahead_of_the_cancels_is_retried_after_them_witho
         await tick(agent, "3010.00")
         assert [c[:2] for c in gateway.calls[:2]] == [("place", "BUY"), ("cancel", "")]
         assert len(buys(core)) == 4
-    finally:
-        task.cancel()
 
 
 async def test_a_margin_refusal_with_no_cancel_in_the_decision_locks_the_grid() -> None:
     agent, gateway, core, clock = build(balance="35")  # room for one buy
-    task = await run_agent(agent)
-    try:
+    async with running(agent):
         await tick(agent, "3000.00")
         assert len(buys(core)) == 1
         assert ("place", "BUY", "refused") in gateway.calls
         assert locked_until(agent) == clock.now_ms() + CONFIG.margin_lock_ms
         assert all(o.status is not OrderStatus.REJECTED for o in core.open_orders("acct"))
-    finally:
-        task.cancel()

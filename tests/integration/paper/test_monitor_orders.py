@@ -11,9 +11,9 @@ unmodified ccxt clients, the monitor's FeedRunner and the EventBus.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,36 +26,16 @@ from opensqt.model import MarketType, Order, OrderStatus, OrderType, OrderUpdate
 from opensqt.monitors.cache import MarketCache
 from opensqt.monitors.feeds import FeedRunner
 from opensqt.paper.app import PaperExchange
-from opensqt.paper.sources import ManualSource
 from opensqt.telemetry import ServiceMetrics
 from opensqt.transport.bus import EventBus, EventContext
 from opensqt.transport.subjects import ORDER
-from tests.integration.paper.conftest import READ_KEY, READ_SECRET, adapter_for, paper_settings
+from tests.integration.paper.conftest import READ_KEY, READ_SECRET, adapter_for
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
 ACCOUNT = "main"
 SYMBOL = "BTCUSDT"
-
-
-@pytest.fixture
-async def paper(tmp_path: Path) -> AsyncIterator[PaperExchange]:
-    exchange = PaperExchange(paper_settings(tmp_path / "paper.sqlite"), source=ManualSource())
-    await exchange.start()
-    try:
-        yield exchange
-    finally:
-        await exchange.stop()
-
-
-@pytest.fixture
-async def trader(paper: PaperExchange) -> AsyncIterator[CcxtExchange]:
-    adapter = adapter_for(paper, MarketType.PERPETUAL)
-    await adapter.load_markets()
-    try:
-        yield adapter
-    finally:
-        await adapter.close()
 
 
 def buy(client_order_id: str, price: str) -> Order:
@@ -84,23 +64,32 @@ async def statuses_within(
     return {cid: seen[cid] for cid in wanted if cid in seen}
 
 
-@pytest.mark.parametrize("round", range(3))
-async def test_the_stream_delivers_every_cancel_of_a_burst_with_nothing_after_it(
-    paper: PaperExchange, trader: CcxtExchange, nats: NatsServer, round: int
-) -> None:
-    metrics = ServiceMetrics("monitor")
-    bus = await EventBus.connect(NatsSettings(url=nats.url), service="monitor", metrics=metrics)
+@contextlib.asynccontextmanager
+async def orders_feed(
+    paper: PaperExchange,
+    nats: NatsServer,
+    *,
+    quiet_resync_seconds: float,
+    idle_resync_seconds: float,
+    wrap: Callable[[CcxtExchange], Any] = lambda exchange: exchange,
+) -> AsyncIterator[dict[str, OrderStatus]]:
+    """The monitor's order feed (FeedRunner, read-only key) publishing on a real NATS; yields
+    the latest status of every client id it published, and checks the feed is still running."""
+    bus = await EventBus.connect(
+        NatsSettings(url=nats.url), service="monitor", metrics=ServiceMetrics("monitor")
+    )
     await bus.ensure_streams()
-    watcher = adapter_for(paper, MarketType.PERPETUAL, key=READ_KEY, secret=READ_SECRET)  # read-only
+    watcher = adapter_for(paper, MarketType.PERPETUAL, key=READ_KEY, secret=READ_SECRET)
+    await watcher.load_markets()
     runner = FeedRunner(
-        watcher,
+        wrap(watcher),
         bus,
         MarketCache(default_venue="paper"),
         SystemClock(),
         account=ACCOUNT,
         symbols=(SYMBOL,),
-        quiet_resync_seconds=0,  # the stream alone: no REST safety net
-        idle_resync_seconds=0,
+        quiet_resync_seconds=quiet_resync_seconds,
+        idle_resync_seconds=idle_resync_seconds,
     )
     seen: dict[str, OrderStatus] = {}
 
@@ -108,25 +97,41 @@ async def test_the_stream_delivers_every_cancel_of_a_burst_with_nothing_after_it
         seen[update.order.client_order_id] = update.order.status
 
     await bus.subscribe(ORDER, ORDER.subject(account=ACCOUNT, symbol=SYMBOL), on_update)
-    orders_feed = dict(runner.tasks())["orders"]
-    feed = asyncio.create_task(orders_feed())
+    connections = paper.hub.connection_count
+    feed = asyncio.create_task(dict(runner.tasks())["orders"]())
     try:
-        ids = [f"burst-{round}-{i}" for i in range(3)]
-        for i, cid in enumerate(ids):
-            await trader.create_order(buy(cid, str(29_000 - 100 * i)))
-        got = await statuses_within(seen, dict.fromkeys(ids, OrderStatus.NEW), within=5)
-        assert got == dict.fromkeys(ids, OrderStatus.NEW)
-        for cid in ids:  # one after another, each a REST round trip: a burst of three updates
-            await trader.cancel_order(SYMBOL, client_order_id=cid)
-        # no order event follows: the last ones must not wait in ccxt's cache for one
-        got = await statuses_within(seen, dict.fromkeys(ids, OrderStatus.CANCELED), within=5)
-        assert got == dict.fromkeys(ids, OrderStatus.CANCELED)
+
+        async def stream_live() -> bool:
+            # the user-data stream is its connection (listen key in the URL); an order placed
+            # before it is up would be seen only by the REST reads
+            return paper.hub.connection_count > connections
+
+        await until(stream_live, "the watcher's user-data stream", within=5, interval=0.01)
+        yield seen
         assert not feed.done()
     finally:
         feed.cancel()
         await asyncio.gather(feed, return_exceptions=True)
         await watcher.close()
         await bus.close()
+
+
+@pytest.mark.parametrize("round", range(3))
+async def test_the_stream_delivers_every_cancel_of_a_burst_with_nothing_after_it(
+    paper: PaperExchange, perp_adapter: CcxtExchange, nats: NatsServer, round: int
+) -> None:
+    # the stream alone: no REST safety net
+    async with orders_feed(paper, nats, quiet_resync_seconds=0, idle_resync_seconds=0) as seen:
+        ids = [f"burst-{round}-{i}" for i in range(3)]
+        for i, cid in enumerate(ids):
+            await perp_adapter.create_order(buy(cid, str(29_000 - 100 * i)))
+        got = await statuses_within(seen, dict.fromkeys(ids, OrderStatus.NEW), within=5)
+        assert got == dict.fromkeys(ids, OrderStatus.NEW)
+        for cid in ids:  # one after another, each a REST round trip: a burst of three updates
+            await perp_adapter.cancel_order(SYMBOL, client_order_id=cid)
+        # no order event follows: the last ones must not wait in ccxt's cache for one
+        got = await statuses_within(seen, dict.fromkeys(ids, OrderStatus.CANCELED), within=5)
+        assert got == dict.fromkeys(ids, OrderStatus.CANCELED)
 
 
 class LossyStream:
@@ -148,46 +153,24 @@ class LossyStream:
 
 
 async def test_an_update_the_stream_never_delivers_is_published_from_the_venues_orders(
-    paper: PaperExchange, trader: CcxtExchange, nats: NatsServer
+    paper: PaperExchange, perp_adapter: CcxtExchange, nats: NatsServer
 ) -> None:
-    metrics = ServiceMetrics("monitor")
-    bus = await EventBus.connect(NatsSettings(url=nats.url), service="monitor", metrics=metrics)
-    await bus.ensure_streams()
-    watcher = adapter_for(paper, MarketType.PERPETUAL, key=READ_KEY, secret=READ_SECRET)
-    await watcher.load_markets()
-    runner = FeedRunner(
-        LossyStream(watcher, lost="lost-1"),  # type: ignore[arg-type]
-        bus,
-        MarketCache(default_venue="paper"),
-        SystemClock(),
-        account=ACCOUNT,
-        symbols=(SYMBOL,),
+    async with orders_feed(
+        paper,
+        nats,
         quiet_resync_seconds=0.5,
         idle_resync_seconds=0.5,
-    )
-    seen: dict[str, OrderStatus] = {}
-
-    async def on_update(update: OrderUpdate, ctx: EventContext) -> None:
-        seen[update.order.client_order_id] = update.order.status
-
-    await bus.subscribe(ORDER, ORDER.subject(account=ACCOUNT, symbol=SYMBOL), on_update)
-    feed = asyncio.create_task(dict(runner.tasks())["orders"]())
-    try:
-        await trader.create_order(buy("kept-1", "29000"))
+        wrap=lambda exchange: LossyStream(exchange, lost="lost-1"),
+    ) as seen:
+        await perp_adapter.create_order(buy("kept-1", "29000"))
         kept = await statuses_within(seen, {"kept-1": OrderStatus.NEW}, within=5)
         assert kept == {"kept-1": OrderStatus.NEW}
-        await trader.create_order(buy("lost-1", "28900"))  # its NEW is lost on the stream
+        await perp_adapter.create_order(buy("lost-1", "28900"))  # its NEW is lost on the stream
         # the stream delivered nothing for it; once quiet, the monitor reads the venue's recent
         # orders and publishes what the stream missed
         got = await statuses_within(seen, {"lost-1": OrderStatus.NEW}, within=5)
         assert got == {"lost-1": OrderStatus.NEW}
-        await trader.cancel_order(SYMBOL, client_order_id="kept-1")
-        await trader.cancel_order(SYMBOL, client_order_id="lost-1")
+        await perp_adapter.cancel_order(SYMBOL, client_order_id="kept-1")
+        await perp_adapter.cancel_order(SYMBOL, client_order_id="lost-1")
         wanted = {"kept-1": OrderStatus.CANCELED, "lost-1": OrderStatus.CANCELED}
         assert await statuses_within(seen, wanted, within=5) == wanted
-        assert not feed.done()
-    finally:
-        feed.cancel()
-        await asyncio.gather(feed, return_exceptions=True)
-        await watcher.close()
-        await bus.close()
