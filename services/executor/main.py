@@ -67,6 +67,9 @@ async def run(
             ),
             runtime.metrics.rate_limit_wait,
         )
+        # A send older than the venue timeout (and a margin) was decided by the venue: another
+        # process's mark is stale by then, and an order of our own not found by then never will be.
+        decided_after_ms = settings.venue.timeout_ms + 5_000
         executor = OrderExecutor(
             exchange,
             budget,
@@ -76,11 +79,11 @@ async def run(
                 venue=venue,
                 account=settings.account,
                 owner=settings.executor_id,
-                # a send older than the venue timeout (and a margin) was decided by the venue
-                stale_after_ms=settings.venue.timeout_ms + 5_000,
+                stale_after_ms=decided_after_ms,
             ),
             post_only_fallback=settings.post_only_fallback,
             tracer=runtime.tracer_provider.get_tracer("opensqt.execution"),
+            decided_after_s=decided_after_ms / 1000,
         )
         # The workflows' instruments, and the servicer's (filled only once DBOS runs: until then
         # order RPCs answer UNAVAILABLE and start no workflow).

@@ -44,6 +44,7 @@ async def run(
                 quiet_resync_seconds=settings.order_quiet_resync_seconds,
                 idle_resync_seconds=settings.order_idle_resync_seconds,
                 metrics=runtime.metrics,
+                price_feed=settings.price_feed,
             )
             for name, factory in feeds.tasks():
                 runtime.spawn(factory(), name)

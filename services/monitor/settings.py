@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr
 
 from opensqt.config import GrpcSettings, ServiceSettings
 from opensqt.exchange.settings import VenueSettings
+from opensqt.monitors.feeds import PriceFeed
 
 
 class MonitorSettings(ServiceSettings):
@@ -19,6 +20,10 @@ class MonitorSettings(ServiceSettings):
     # Symbols to watch (tickers, candles, funding); empty: feeds off (the API still serves).
     symbols: tuple[str, ...] = ()
     candle_interval: str = "1m"
+    # Prices from the book ticker (mid of best bid and ask, pushed on every change) or the
+    # ticker (last trade; Binance's ticker stream is a 24 h summary pushed at intervals, not on
+    # every trade: too slow to quote on).
+    price_feed: PriceFeed = "book_ticker"
     position_poll_seconds: float = Field(default=2.0, gt=0)
     # After an order update, once the stream has been quiet this long, ask the venue over REST
     # what changed meanwhile (an update can sit in ccxt.pro's cache until the next one); 0: never.

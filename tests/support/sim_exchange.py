@@ -3,6 +3,7 @@ with faults injected around its calls (raise before, or accept then raise: an am
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,10 +33,13 @@ ETH = Instrument(VENUE, "ETHUSDT", MarketType.PERPETUAL, "ETH", "USDT", Decimal(
 
 @dataclass
 class Fault:
-    """``after=True``: the call happens at the venue, then the error is raised (ambiguous)."""
+    """``after=True``: the call happens at the venue, then the error is raised (ambiguous).
+    ``late=True`` (a submit): the error is raised at once, and the request reaches the venue
+    only when :meth:`SimExchange.land` says so (a connection dropped mid-request)."""
 
     error: ExchangeError | None  # None: this call goes through untouched
     after: bool = False
+    late: bool = False
 
 
 @dataclass
@@ -47,6 +51,7 @@ class SimExchange:
     now_ms: int = 1_700_000_000_000
     venue: str = VENUE
     capabilities: VenueCapabilities = field(default_factory=VenueCapabilities)
+    in_flight: list[Order] = field(default_factory=list)  # late submits, not at the venue yet
 
     def __post_init__(self) -> None:
         self.core.add_market(BTC)
@@ -62,8 +67,21 @@ class SimExchange:
     async def create_order(self, order: Order) -> Order:
         self.create_calls += 1
         fault = self._fault()
+        if fault and fault.late:
+            self.in_flight.append(order)
+            raise fault.error
         if fault and not fault.after:
             raise fault.error
+        return self._accept(order, fault)
+
+    def land(self) -> None:
+        """The late submits reach the venue now (each accepted or refused as a submit is)."""
+        landing, self.in_flight = self.in_flight, []
+        for order in landing:
+            with contextlib.suppress(DuplicateOrder, InsufficientFunds, InvalidOrder):
+                self._accept(order, None)
+
+    def _accept(self, order: Order, fault: Fault | None) -> Order:
         try:
             self.core.submit(OrderRequest.from_order(order, account=ACCOUNT, venue=VENUE), self.now_ms)
         except OrderRejected as exc:
@@ -73,7 +91,7 @@ class SimExchange:
                 raise InsufficientFunds(str(exc)) from exc
             raise InvalidOrder(str(exc)) from exc
         self.accepted.append(order.client_order_id)
-        if fault:
+        if fault and fault.error:
             raise fault.error
         placed = self.core.get_order(ACCOUNT, order.client_order_id)
         assert placed is not None

@@ -113,13 +113,6 @@ class CcxtExchange:
     def __init__(self, config: CcxtVenueConfig, capabilities: VenueCapabilities | None = None) -> None:
         self.venue = config.venue
         self.config = config
-        self.capabilities = capabilities or VenueCapabilities(
-            perpetuals=config.market_type is MarketType.PERPETUAL,
-            spot=config.market_type is not MarketType.PERPETUAL,
-            margin_borrow=config.market_type is MarketType.MARGIN,
-            watch_mark_price=config.market_type is MarketType.PERPETUAL,
-            watch_positions=config.market_type is MarketType.PERPETUAL,
-        )
         options: dict[str, Any] = {
             "fetchCurrencies": False,
             # v2 position risk carries the leverage (v3 does not)
@@ -165,6 +158,14 @@ class CcxtExchange:
             raise ValueError(f"ccxt has no exchange {config.exchange_id!r}")
         self._ex: Any = exchange_class(params)
         self._ex.number = str
+        self.capabilities = capabilities or VenueCapabilities(
+            perpetuals=config.market_type is MarketType.PERPETUAL,
+            spot=config.market_type is not MarketType.PERPETUAL,
+            margin_borrow=config.market_type is MarketType.MARGIN,
+            watch_book_ticker=bool(self._ex.has.get("watchBidsAsks")),
+            watch_mark_price=config.market_type is MarketType.PERPETUAL,
+            watch_positions=config.market_type is MarketType.PERPETUAL,
+        )
         if config.rest_url or config.ws_url:
             self._ex.urls["api"] = rewrite_urls(self._ex.urls["api"], config.rest_url, config.ws_url)
         self._instruments: dict[str, Instrument] = {}
@@ -406,6 +407,27 @@ class CcxtExchange:
             ask=_d(raw.get("ask"), "ask"),
             exchange_ms=int(raw.get("timestamp") or 0),
         )
+
+    async def watch_book_ticker(self, symbol: str) -> PriceChange:
+        """The next change of the venue's best bid and ask (Binance ``<symbol>@bookTicker``,
+        pushed on every change of the top of the book, where ``@ticker`` is a 24 h summary
+        pushed at intervals), with their mid as the price. A quote with an empty or crossed
+        side has no mid to trade on: it is skipped and the next one awaited."""
+        unified = self._u(symbol)
+        while True:
+            quotes = await self._call(self._ex.watch_bids_asks([unified]))
+            raw = quotes.get(unified) or {}
+            bid = _d(raw.get("bid"), "bid")
+            ask = _d(raw.get("ask"), "ask")
+            if 0 < bid <= ask:
+                return PriceChange(
+                    venue=self.venue,
+                    symbol=symbol,
+                    price=(bid + ask) / 2,
+                    bid=bid,
+                    ask=ask,
+                    exchange_ms=int(raw.get("timestamp") or 0),
+                )
 
     async def watch_candles(self, symbol: str, interval: str) -> list[Candle]:
         raws = await self._call(self._ex.watch_ohlcv(self._u(symbol), interval))

@@ -27,6 +27,7 @@ class VenueCapabilities:
     reduce_only: bool = True
     fetch_order_by_client_id: bool = True
     watch_tickers: bool = True
+    watch_book_ticker: bool = True
     watch_mark_price: bool = False
     watch_own_orders: bool = True
     watch_positions: bool = False
@@ -78,6 +79,10 @@ class ExchangePort(Protocol):
     ) -> list[FundingRate]: ...
 
     async def watch_ticker(self, symbol: str) -> PriceChange: ...
+
+    async def watch_book_ticker(self, symbol: str) -> PriceChange:
+        """Best bid and ask as they change; ``price`` is their mid."""
+        ...
 
     async def watch_candles(self, symbol: str, interval: str) -> list[Candle]: ...
 

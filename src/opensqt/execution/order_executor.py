@@ -5,7 +5,11 @@ The rules (behaviour.md §5):
 - every send takes a token from the account's shared rate budget;
 - only retryable errors are retried (exponential backoff, Retry-After honoured and shared);
 - an ambiguous failure (a timeout after the venue may have accepted) is resolved by fetching
-  the order by client id before any retry; so is a duplicate-id refusal;
+  the order by client id before any retry; so is a duplicate-id refusal. "Not found" settles it
+  only once the venue has decided (``decided_after_s`` after that send began, in this call or
+  an earlier one of this process): until then the request may still reach the venue (a
+  connection dropped mid-request), and a resend could fill twice (venues refuse a repeated
+  client id only while the first order is open);
 - a send that may be a repeat (the submit mark already exists: a crash, a recovery, a second
   caller) looks the order up first, after waiting for another process still sending it;
 - a cancel of an unknown or already final order is final, not an error.
@@ -51,6 +55,9 @@ IN_FLIGHT_POLL_S = 0.05
 #: A send this long after the mark was stamped (a wait for the rate budget, a retry) stamps it
 #: again first, so other processes measure staleness from the latest send.
 RESTAMP_AFTER_S = 1.0
+#: Default for how long after a send began the venue has decided it: a request that has not
+#: reached it by then never will (for Binance the signed recvWindow ends first; see the adapter).
+DECIDED_AFTER_S = 15.0
 
 
 class MarkClaim(StrEnum):
@@ -67,6 +74,15 @@ class SubmitMarks(Protocol):
     async def claim(self, client_order_id: str) -> MarkClaim: ...
 
     async def settle(self, client_order_id: str) -> None: ...
+
+
+@dataclass(slots=True)
+class _Attempts:
+    """What the sends of one place call leave behind."""
+
+    ambiguous: bool = False  # a send whose request may have reached the venue
+    undecided_since: float | None = None  # start of the latest such send, until a lookup after
+    # the venue has decided it
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +107,10 @@ class OrderExecutor:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         tracer: Tracer | None = None,
+        decided_after_s: float = DECIDED_AFTER_S,
     ) -> None:
         self.exchange = exchange
+        self.decided_after_s = decided_after_s
         self._tracer = tracer or trace.get_tracer("opensqt.execution")
         self.budget = budget
         self.gate = gate
@@ -105,6 +123,8 @@ class OrderExecutor:
         self.lookups = 0
         self.sends = 0
         self._settling: set[asyncio.Future[None]] = set()
+        # client id -> start of an ambiguous send that a place call gave up on (monotonic)
+        self._undecided: dict[str, float] = {}
 
     async def lookup(self, symbol: str, client_order_id: str) -> Order | None:
         """The venue's order with this client id, or None if it has none."""
@@ -135,13 +155,18 @@ class OrderExecutor:
         if claim is MarkClaim.IN_FLIGHT:
             await self._wait_for_other_sender(order)
             claim, stamped = MarkClaim.SETTLED, self._monotonic()  # now ours: look it up first
-        ambiguous: list[Retryable] = []  # sends whose request may still reach the venue
+        attempts = _Attempts(undecided_since=self._undecided.pop(cid, None))
         try:
             placed = await self._send(
-                order, must_look_up=claim is not MarkClaim.FIRST, ambiguous=ambiguous, stamped=stamped
+                order,
+                must_look_up=claim is not MarkClaim.FIRST or attempts.undecided_since is not None,
+                attempts=attempts,
+                stamped=stamped,
             )
         except OpenSQTError:
-            if not ambiguous:
+            if attempts.undecided_since is not None:
+                self._remember_undecided(cid, attempts.undecided_since)
+            elif not attempts.ambiguous:
                 await self._settle(cid)
             raise  # after an ambiguous send the mark stays "sending" until it is stale
         # The venue has answered: the caller need not wait for the mark's round trip. Until it
@@ -149,6 +174,30 @@ class OrderExecutor:
         # next send of it looks the order up first (an own mark), as after a settle.
         self._settle_soon(cid)
         return placed
+
+    def _remember_undecided(self, client_order_id: str, since: float) -> None:
+        """The next place call of this id in this process waits for the venue's decision too."""
+        now = self._monotonic()
+        self._undecided = {
+            cid: began for cid, began in self._undecided.items() if now - began < self.decided_after_s
+        }
+        self._undecided[client_order_id] = since
+
+    async def _look_up(self, order: Order, attempts: _Attempts) -> Order | None:
+        """The order by its client id. While a send of it may still reach the venue, "not
+        found" is no answer yet: wait until the venue has decided that send, then look again."""
+        existing = await self.lookup(order.symbol, order.client_order_id)
+        since = attempts.undecided_since
+        if existing is None and since is not None:
+            wait = since + self.decided_after_s - self._monotonic()
+            if wait > 0:
+                log.warning(
+                    "order_undecided_wait", client_order_id=order.client_order_id, wait_s=round(wait, 3)
+                )
+                await self._sleep(wait)
+                existing = await self.lookup(order.symbol, order.client_order_id)
+        attempts.undecided_since = None
+        return existing
 
     def _settle_soon(self, client_order_id: str) -> None:
         task = asyncio.ensure_future(self._settle(client_order_id))
@@ -174,16 +223,15 @@ class OrderExecutor:
         except Exception as exc:
             log.warning("submit_mark_not_settled", client_order_id=client_order_id, error=str(exc))
 
-    async def _send(
-        self, order: Order, *, must_look_up: bool, ambiguous: list[Retryable], stamped: float
-    ) -> Order:
+    async def _send(self, order: Order, *, must_look_up: bool, attempts: _Attempts, stamped: float) -> Order:
         paid = True
         backoff_after_lookup: Retryable | None = None  # an ambiguous send: look first, back off after
         retries = 0
         while True:
+            sent_at: float | None = None
             try:
                 if must_look_up:
-                    existing = await self.lookup(order.symbol, order.client_order_id)
+                    existing = await self._look_up(order, attempts)
                     if existing is not None:
                         log.info("order_found_before_resend", client_order_id=order.client_order_id)
                         return existing
@@ -205,6 +253,7 @@ class OrderExecutor:
                         continue
                     stamped = self._monotonic()
                 self.sends += 1
+                sent_at = self._monotonic()
                 with self._tracer.start_as_current_span(
                     "venue create_order",
                     attributes={"client_order_id": order.client_order_id, "symbol": order.symbol},
@@ -226,8 +275,8 @@ class OrderExecutor:
             except Retryable as error:
                 if isinstance(error, RateLimited):
                     await self.budget.block(self.policy.delay(retries, error, self._rng))
-                if error.ambiguous:
-                    ambiguous.append(error)
+                if error.ambiguous and sent_at is not None:
+                    attempts.ambiguous, attempts.undecided_since = True, sent_at
                 if error.ambiguous and not must_look_up:
                     must_look_up, backoff_after_lookup = True, error
                     continue

@@ -5,7 +5,9 @@ health, waits (exponential backoff, capped), reconnects, and first resyncs what 
 missed over REST (open orders and positions for the account feed). Events carry ids built from
 what they describe, so a resynced repeat is dropped by JetStream's de-duplication.
 
-- prices: ``PriceChange`` on core NATS, with a per-symbol sequence so consumers conflate;
+- prices: ``PriceChange`` on core NATS, with a per-symbol sequence so consumers conflate; from
+  the book ticker by default (the mid of the best bid and ask, on every change of either), or
+  from the ticker (the last trade price);
 - candles: a candle is published once, closed, when the next one starts (market time, not the
   wall clock: the paper exchange may run faster than real time);
 - funding: ``FundingUpdate`` from the mark-price stream (rate, next funding time, mark price);
@@ -19,6 +21,7 @@ import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Literal
 
 from opensqt.clock import Clock
 from opensqt.errors import OpenSQTError
@@ -29,7 +32,11 @@ from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport.bus import EventBus
 from opensqt.transport.subjects import CANDLE, FUNDING, ORDER, POSITION, PRICE
 
-__all__ = ["FeedRunner", "order_event_id"]
+__all__ = ["FeedRunner", "PriceFeed", "order_event_id"]
+
+#: Where prices come from: the book ticker (best bid and ask on every change; the price is the
+#: mid) or the venue's ticker (last trade; on Binance a 24 h summary pushed at intervals).
+PriceFeed = Literal["book_ticker", "ticker"]
 
 log = get_logger(__name__)
 
@@ -59,6 +66,7 @@ class FeedRunner:
         quiet_resync_seconds: float = 1.0,
         idle_resync_seconds: float = 60.0,
         metrics: ServiceMetrics | None = None,
+        price_feed: PriceFeed = "book_ticker",
     ) -> None:
         self._exchange = exchange
         self._bus = bus
@@ -79,6 +87,13 @@ class FeedRunner:
         self._last_order_ms = 0
         self._markets_lock = asyncio.Lock()
         self._positions_seen: dict[str, tuple[str, ...]] = {}
+        if price_feed == "book_ticker" and not exchange.capabilities.watch_book_ticker:
+            log.warning("price_feed_fallback", wanted="book_ticker", using="ticker", venue=self._venue)
+            price_feed = "ticker"
+        self.price_feed: PriceFeed = price_feed
+        self._watch_price = (
+            exchange.watch_book_ticker if price_feed == "book_ticker" else exchange.watch_ticker
+        )
 
     def tasks(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         """(name, coroutine factory) of every feed loop."""
@@ -133,7 +148,7 @@ class FeedRunner:
 
     async def _ticker(self, status: FeedStatus, symbol: str) -> None:
         while True:
-            price = await self._exchange.watch_ticker(symbol)
+            price = await self._watch_price(symbol)
             self._seen(status)
             sequence = self._sequence[symbol] = self._sequence.get(symbol, 0) + 1
             price = replace(price, received_ms=status.last_event_ms, sequence=sequence)

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from opensqt.exchange.state import decode, encode
 from opensqt.paper.records import LedgerEntry, OrderLogEntry, TradeRecord
+from opensqt.telemetry import get_logger
 
 __all__ = ["PaperStore", "SavedState"]
+
+log = get_logger(__name__)
+
+#: How often the log is copied into the database file (in the background).
+CHECKPOINT_EVERY_S = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,8 +62,31 @@ class PaperStore:
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # A checkpoint copies the log into the database and syncs it to disk: milliseconds that
+        # an order's answer would wait for. A thread of its own does it instead (sqlite3 lets go
+        # of the GIL meanwhile); commits append to the log and never sync.
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
         self.saves = 0
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_every,
+            args=(CHECKPOINT_EVERY_S,),
+            name="paper-store-checkpoint",
+            daemon=True,
+        )
+        self._checkpointer.start()
+
+    def _checkpoint_every(self, seconds: float) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            while not self._stop.wait(seconds):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # the next round tries again; the log only grows
+                    log.warning("paper_checkpoint_failed", path=str(self.path), error=str(exc))
+        finally:
+            db.close()
 
     def load(self) -> SavedState | None:
         """The last saved state, or ``None`` for a new file."""
@@ -147,4 +177,7 @@ class PaperStore:
         self.saves += 1
 
     def close(self) -> None:
+        self._stop.set()
+        self._checkpointer.join()
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()

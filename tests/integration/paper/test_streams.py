@@ -34,6 +34,35 @@ async def test_adapter_watch_ticker_gives_a_decimal_price(perp_adapter: CcxtExch
     assert change.symbol == "BTCUSDT"
 
 
+async def test_adapter_watch_book_ticker_gives_the_mid_of_the_book(
+    perp_adapter: CcxtExchange, admin: Admin
+) -> None:
+    # a price alone: the book is one tick (0.1) either side of it
+    change = await next_update(
+        perp_adapter.watch_book_ticker("BTCUSDT"), lambda: admin.price("BTCUSDT", "30050.5")
+    )
+    assert (change.bid, change.ask, change.price) == (
+        Decimal("30050.4"),
+        Decimal("30050.6"),
+        Decimal("30050.5"),
+    )
+    assert change.symbol == "BTCUSDT"
+    assert change.exchange_ms > 0
+
+    # a quote: its mid, exact, even between two ticks
+    quoted = await next_update(
+        perp_adapter.watch_book_ticker("BTCUSDT"),
+        lambda: admin.request(
+            "POST", "/admin/quote", {"symbol": "BTCUSDT", "bid": "30060.1", "ask": "30060.4"}
+        ),
+    )
+    assert (quoted.bid, quoted.ask, quoted.price) == (
+        Decimal("30060.1"),
+        Decimal("30060.4"),
+        Decimal("30060.25"),
+    )
+
+
 async def test_spot_watch_ticker_uses_the_spot_stream(spot: Any, admin: Admin) -> None:
     ticker = await next_update(
         spot.watch_ticker(SPOT), lambda: admin.price("BTCUSDT", "29990.12", family="spot")

@@ -81,10 +81,15 @@ def limit(cid: str = "cid-1", price: str = "59000.0", reduce_only: bool = False)
 
 
 def make(exchange: SimExchange, **kwargs: object) -> tuple[OrderExecutor, Budget, list[float]]:
+    """``on_sleep`` (optional): called with each sleep's seconds (a clock to move, a venue to
+    let requests reach)."""
     sleeps: list[float] = []
+    on_sleep = kwargs.pop("on_sleep", None)
 
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
+        if callable(on_sleep):
+            on_sleep(seconds)
 
     budget = Budget()
     executor = OrderExecutor(
@@ -111,16 +116,125 @@ async def test_a_timeout_after_the_venue_accepted_is_resolved_by_lookup_not_rese
     assert sleeps == []
 
 
-async def test_a_timeout_before_the_venue_saw_it_is_looked_up_then_resent_with_backoff() -> None:
+async def test_a_timeout_before_the_venue_saw_it_is_resent_once_the_venue_has_decided() -> None:
     venue = SimExchange()
     venue.faults.append(Fault(ambiguous()))
-    executor, _, sleeps = make(venue)
+    clock = Clock()
+    executor, _, sleeps = make(venue, monotonic=clock, on_sleep=clock.advance, decided_after_s=15.0)
     await executor.place(limit())
     assert venue.accepted == ["cid-1"]
     assert venue.create_calls == 2
-    assert executor.lookups == 1
-    assert len(sleeps) == 1
-    assert 0.45 <= sleeps[0] <= 0.55
+    assert executor.lookups == 2  # not found; again once the venue has decided; then the resend
+    assert sleeps[0] == 15.0
+    assert 0.45 <= sleeps[1] <= 0.55  # and the retry's backoff
+    assert len(sleeps) == 2
+
+
+class Clock:
+    """A monotonic clock that moves only when the executor sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def market(cid: str = "mkt-1") -> Order:
+    return Order(
+        symbol=BTC.symbol,
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=Decimal("0.010"),
+        client_order_id=cid,
+    )
+
+
+def dropped() -> Retryable:
+    error = Retryable("NetworkError: connection reset by peer")
+    error.ambiguous = True
+    return error
+
+
+async def test_a_request_still_on_its_way_is_waited_for_not_sent_twice() -> None:
+    # The connection drops mid-request; the request reaches the venue a moment later and fills.
+    # A resend after an early "not found" would fill a second time: a market order is never
+    # open, so the venue cannot refuse the repeated client id.
+    venue = SimExchange()
+    venue.faults.append(Fault(dropped(), late=True))
+    clock = Clock()
+
+    def waited(seconds: float) -> None:
+        clock.advance(seconds)
+        venue.land()
+
+    executor, _, sleeps = make(venue, monotonic=clock, on_sleep=waited, decided_after_s=15.0)
+    placed = await executor.place(market())
+
+    venue.land()  # anything still on its way arrives
+    assert venue.accepted == ["mkt-1"]
+    assert placed.status is OrderStatus.FILLED
+    assert venue.create_calls == 1
+    assert sleeps == [15.0]  # from the send, not from the lookup
+
+
+async def test_a_later_call_in_the_same_process_waits_for_the_venue_to_decide_too() -> None:
+    venue = SimExchange()
+    # the send drops mid-request, and the lookup that follows fails: the call gives up
+    venue.faults.extend([Fault(dropped(), late=True), Fault(Retryable("NetworkError: lookup"))])
+    clock = Clock()
+
+    def waited(seconds: float) -> None:
+        clock.advance(seconds)
+        venue.land()
+
+    marks = Marks()
+    executor, _, sleeps = make(
+        venue,
+        marks=marks,
+        monotonic=clock,
+        on_sleep=waited,
+        decided_after_s=15.0,
+        policy=BackoffPolicy(max_retries=0),
+    )
+    with pytest.raises(Retryable):
+        await executor.place(market())
+    assert marks.settled == []  # the mark stays: others wait too
+
+    clock.advance(1.0)  # the caller tries again at once; the first request is still on its way
+    placed = await executor.place(market())
+
+    venue.land()
+    assert venue.accepted == ["mkt-1"]
+    assert placed.status is OrderStatus.FILLED
+    assert venue.create_calls == 1
+    assert sleeps == [14.0]
+
+
+async def test_a_lookup_after_the_venue_has_decided_does_not_wait() -> None:
+    venue = SimExchange()
+    venue.faults.extend([Fault(dropped(), late=True), Fault(Retryable("NetworkError: lookup"))])
+    clock = Clock()
+    executor, _, sleeps = make(
+        venue,
+        monotonic=clock,
+        on_sleep=clock.advance,
+        decided_after_s=15.0,
+        policy=BackoffPolicy(max_retries=0),
+    )
+    with pytest.raises(Retryable):
+        await executor.place(market())
+    venue.in_flight.clear()  # it never arrived
+
+    clock.advance(20.0)
+    placed = await executor.place(market())
+
+    assert placed.status is OrderStatus.FILLED
+    assert venue.accepted == ["mkt-1"]
+    assert sleeps == []
 
 
 async def test_a_failed_lookup_is_retried_as_a_lookup_never_as_a_blind_resend() -> None:
