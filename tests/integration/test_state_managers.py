@@ -353,7 +353,7 @@ async def test_updates_route_by_exchange_id_and_by_client_id_without_scanning(ba
     assert by_client_id is not None
     assert by_client_id.after.position_qty == D("0.010")
     assert counting.loads == 0
-    assert counting.gets == 2
+    assert counting.gets == 0  # each transition starts from the in-process copy: one write each
     assert manager.slot_for_order(exchange_order_id="ex-150") == by_exchange_id.after
     assert manager.slot_for_order(client_order_id=cid("2100")) is None  # finished: index cleared
 
@@ -381,6 +381,43 @@ async def test_a_second_process_routes_orders_it_did_not_place(backend: Backend)
     slot = placer.slot(D("2998"))
     assert slot is not None
     assert slot.position_status is PositionStatus.FILLED
+
+
+async def test_a_copy_behind_the_store_never_decides_a_transition(backend: Backend) -> None:
+    # A transition starts from the in-process copy (no read first). Here another process moves
+    # the slot on after this one's copy was taken; what the store holds must decide.
+    behind = backend.slot_manager(0)
+    other = backend.slot_manager(1)
+    first = await place(behind, "2998", exchange_id="ex-1")
+    await other.load()
+    await other.apply_order_update(exchange_order(first, OrderStatus.CANCELED, "0"))  # slot FREE again
+
+    # the copy says PENDING with an order: refused there, granted by the store
+    second = cid("2998", cycle=1)
+    await behind.request_order(
+        D("2998"), side=Side.BUY, price=D("2998"), qty=D("0.010"), client_order_id=second
+    )
+    stored = await backend.slot_store().get(D("2998"))
+    assert stored is not None
+    assert stored.client_order_id == second
+    assert behind.slot(D("2998")) == stored
+
+    # the copy says FREE, but the store has another order on it: refused by the store
+    await other.load()
+    await other.apply_order_update(exchange_order(second, OrderStatus.CANCELED, "0"))
+    third = cid("2998", cycle=2)
+    await other.request_order(
+        D("2998"), side=Side.BUY, price=D("2998"), qty=D("0.010"), client_order_id=third
+    )
+    await behind.load()
+    await behind.apply_order_update(exchange_order(second, OrderStatus.CANCELED, "0"))  # a repeat: no change
+    with pytest.raises(SlotTransitionError):
+        await behind.request_order(
+            D("2998"), side=Side.BUY, price=D("2998"), qty=D("0.010"), client_order_id=cid("2998", cycle=3)
+        )
+    stored = await backend.slot_store().get(D("2998"))
+    assert stored is not None
+    assert stored.client_order_id == third
 
 
 async def test_a_restarted_manager_restores_slots_indexes_and_anchor(backend: Backend) -> None:

@@ -33,7 +33,6 @@ from opensqt.model import (
     Instrument,
     InventorySlot,
     Leg,
-    LockStatus,
     Order,
     OrderStatus,
     OrderType,
@@ -289,12 +288,8 @@ class MarketMakerAgent:
         await self._slots.apply_order_update(replace(order, status=OrderStatus.REJECTED))
 
     async def _resend_pending(self) -> None:
-        for slot in list(self._slots.slots.values()):
-            if (
-                slot.lock_status is LockStatus.PENDING
-                and slot.order_side is not None
-                and slot.client_order_id
-            ):
+        for slot in self._slots.pending():
+            if slot.order_side is not None and slot.client_order_id:
                 order = Order(
                     symbol=self._instrument.symbol,
                     side=slot.order_side,

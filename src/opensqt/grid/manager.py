@@ -297,6 +297,12 @@ class SlotManager:
     def slot(self, slot_price: Decimal) -> InventorySlot | None:
         return self._slots.get(slot_price)
 
+    def pending(self) -> list[InventorySlot]:
+        """The slots whose order is PENDING (requested, not yet acknowledged), from the client-id
+        index: as many as there are working orders, not as many as there are slots."""
+        found = (self._slots.get(price) for price in self._by_client_id.values())
+        return [slot for slot in found if slot is not None and slot.lock_status is LockStatus.PENDING]
+
     def route(self, client_order_id: str = "", exchange_order_id: str = "") -> Decimal | None:
         """The slot price an order belongs to, in O(1); ``None`` when it is not this grid's."""
         if client_order_id:
@@ -355,17 +361,32 @@ class SlotManager:
         (the functions of :mod:`opensqt.grid.slots` do). It may run more than once, each time on
         a newer slot, so it must not have side effects; its exceptions propagate.
 
+        The compare-and-set starts from the in-process copy, with no read first: one Redis round
+        trip, on an order's path. A copy behind the store (another writer) loses the
+        compare-and-set, which returns the stored slot to apply ``change`` to. A ``change`` that
+        refuses the copy, or leaves it as it is, is decided again on the stored slot (a read):
+        only what the store holds can refuse or skip a transition.
+
         Raises:
             SlotConflictError: the compare-and-set kept failing.
         """
-        current = await self._store.get(slot_price)
-        for attempt in range(self._max_attempts):
-            if attempt:
-                await contention_pause(attempt)
+        current = self._slots.get(slot_price)
+        stored = False  # whether current is what the store holds (read, or returned by a CAS)
+        lost = 0
+        while lost < self._max_attempts:
             before = (
                 current if current is not None else transitions.new_slot(self.agent, self.symbol, slot_price)
             )
-            after = change(before)
+            try:
+                after = change(before)
+            except Exception:
+                if stored:
+                    raise
+                after = None  # refused on the copy: ask the store
+            if after is None or (after is before and not stored):
+                # the copy may be behind the store: decide on the stored slot
+                current, stored = await self._store.get(slot_price), True
+                continue
             if after is before:
                 if current is not None:
                     self._remember(current)
@@ -377,7 +398,9 @@ class SlotManager:
                 self._remember(after)
                 return SlotChange(before, after)
             self.conflicts += 1
-            current = result.current
+            lost += 1
+            current, stored = result.current, True
+            await contention_pause(lost)
         raise SlotConflictError(f"slot {slot_price}: {self._max_attempts} compare-and-set conflicts in a row")
 
     async def request_order(
