@@ -27,7 +27,8 @@ binaries), the paper exchange (manual market), monitor, strategy, risk and three
   fast as one client can; the strategy's received counter and the agent's evaluations show how
   many ticks were conflated into how few decisions.
 
-Prints p50/p99 in milliseconds. Figures depend on the machine; nothing is asserted.
+Prints p50/p99 in milliseconds, and per process the CPU each tick cost and how long it waited
+for a core (Linux schedstat). Figures depend on the machine; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -166,21 +167,28 @@ def hop_breakdown(
     return hops
 
 
-def cpu_seconds(c: LocalConstellation) -> dict[str, float]:
-    """CPU time (user + system) each process of the constellation has used so far."""
+def cpu_seconds(c: LocalConstellation) -> dict[str, tuple[float, float]]:
+    """Per process of the constellation, seconds so far on a core and waiting for one (runnable,
+    every core busy), summed over its threads (the kernel's schedstat)."""
     pids = {name: proc.pid for name, proc in c.processes.items()}
     for name, server in (("nats-server", c.nats), ("redis-server", c.redis)):
         if server is not None and server.proc is not None:
             pids[name] = server.proc.pid
     pids["benchmark"] = os.getpid()
-    ticks = os.sysconf("SC_CLK_TCK")
-    used: dict[str, float] = {}
+    used: dict[str, tuple[float, float]] = {}
     for name, pid in pids.items():
+        on_core = waited = 0
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
         except OSError:
             continue
-        used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        for task in tasks:
+            try:
+                fields = (task / "schedstat").read_text().split()
+            except OSError:
+                continue  # a thread that ended meanwhile
+            on_core, waited = on_core + int(fields[0]), waited + int(fields[1])
+        used[name] = (on_core / 1e9, waited / 1e9)
     return used
 
 
@@ -374,8 +382,13 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
             print(f"  {'  of which the venue':<34} mean={statistics.fmean(venue_ms):7.2f} ms")
         capacity = 2000 * tick_phase / ticks
         print(f"  CPU per tick by process (ms; 2 cores give {capacity:.0f} ms per tick at this pace):")
-        spent = {n: 1000 * (cpu_after[n] - cpu_before.get(n, 0.0)) / ticks for n in cpu_after}
+        spent, waited = (
+            {n: 1000 * (cpu_after[n][i] - cpu_before.get(n, (0.0, 0.0))[i]) / ticks for n in cpu_after}
+            for i in (0, 1)
+        )
         print("    " + ", ".join(f"{n} {ms:.1f}" for n, ms in sorted(spent.items(), key=lambda kv: -kv[1])))
+        print("  waiting for a core per tick by process (ms; runnable while both cores were busy):")
+        print("    " + ", ".join(f"{n} {ms:.1f}" for n, ms in sorted(waited.items(), key=lambda kv: -kv[1])))
         traced = max((len(v) for v in hops.values()), default=0)
         print(f"  per hop, from the services' trace spans ({traced} ticks traced end to end):")
         for name, values in hops.items():
