@@ -14,7 +14,7 @@ from opensqt.exchange.ccxt_adapter import CcxtExchange
 from opensqt.execution import durable, workflows
 from opensqt.execution.gate import TradingStateGate
 from opensqt.execution.marks import RedisSubmitMarks
-from opensqt.execution.order_executor import OrderExecutor
+from opensqt.execution.order_executor import RESTAMP_AFTER_S, OrderExecutor
 from opensqt.execution.rate_budget import MeteredBudget, RateBudgetSettings, RedisRateBudget
 from opensqt.execution.registry import ExecutorEntry, ExecutorRegistry
 from opensqt.execution.service import ExecutorServicer
@@ -79,7 +79,9 @@ async def run(
                 venue=venue,
                 account=settings.account,
                 owner=settings.executor_id,
-                stale_after_ms=decided_after_ms,
+                # staleness counts from the stamp, which may precede the send by up to
+                # RESTAMP_AFTER_S: the same horizon, measured from the earliest it can start
+                stale_after_ms=decided_after_ms + int(RESTAMP_AFTER_S * 1000),
             ),
             post_only_fallback=settings.post_only_fallback,
             tracer=runtime.tracer_provider.get_tracer("opensqt.execution"),

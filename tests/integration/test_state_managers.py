@@ -43,6 +43,7 @@ from opensqt.grid.manager import (
     SlotStore,
     decode_slot,
     encode_slot,
+    slot_field,
 )
 from opensqt.grid.reconcile import ReconcileReport
 from opensqt.model import (
@@ -418,6 +419,35 @@ async def test_a_copy_behind_the_store_never_decides_a_transition(backend: Backe
     stored = await backend.slot_store().get(D("2998"))
     assert stored is not None
     assert stored.client_order_id == third
+
+
+async def test_the_copy_follows_a_store_that_went_back_to_an_older_save(backend: Backend) -> None:
+    manager = backend.slot_manager()
+    first = await place(manager, "2998", exchange_id="ex-1")
+    locked = manager.slot(D("2998"))
+    assert locked is not None
+    await manager.apply_order_update(exchange_order(first, OrderStatus.CANCELED, "0"))
+    freed = manager.slot(D("2998"))
+    assert freed is not None
+    assert freed.version > locked.version
+
+    # the store is restored from a save taken while the order was working (below its API,
+    # which never writes a lower version)
+    store = backend.slot_store()
+    if isinstance(store, RedisSlotStore):
+        await store._client.hset(store._slots_key, slot_field(D("2998")), encode_slot(locked))
+    else:
+        assert isinstance(store, InMemorySlotStore)
+        store._slots[D("2998")] = locked
+    assert await store.get(D("2998")) == locked
+
+    # the copy says FREE; the store refuses, and from now on the copy says what the store does
+    with pytest.raises(SlotTransitionError):
+        await manager.request_order(
+            D("2998"), side=Side.BUY, price=D("2998"), qty=D("0.010"), client_order_id=cid("2998", cycle=1)
+        )
+    assert manager.slot(D("2998")) == locked
+    assert manager.slot_for_order(client_order_id=first) == locked
 
 
 async def test_a_restarted_manager_restores_slots_indexes_and_anchor(backend: Backend) -> None:

@@ -83,6 +83,7 @@ class _Attempts:
     ambiguous: bool = False  # a send whose request may have reached the venue
     undecided_since: float | None = None  # start of the latest such send, until a lookup after
     # the venue has decided it
+    waited: bool = False  # a lookup waited for the venue's decision (long: check the gate again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +150,8 @@ class OrderExecutor:
         try:
             claim, _ = await asyncio.gather(self.marks.claim(cid), self.budget.acquire())
         except OpenSQTError:
-            await self._settle(cid)  # nothing was sent (an exhausted budget): do not hold others
+            if cid not in self._undecided:  # an earlier send of it may still land: keep the mark
+                await self._settle(cid)  # nothing was sent (an exhausted budget): do not hold others
             raise
         stamped = self._monotonic()
         if claim is MarkClaim.IN_FLIGHT:
@@ -163,10 +165,10 @@ class OrderExecutor:
                 attempts=attempts,
                 stamped=stamped,
             )
-        except OpenSQTError:
+        except BaseException as exc:  # a cancellation too: the next call must still wait
             if attempts.undecided_since is not None:
                 self._remember_undecided(cid, attempts.undecided_since)
-            elif not attempts.ambiguous:
+            elif isinstance(exc, OpenSQTError) and not attempts.ambiguous:
                 await self._settle(cid)
             raise  # after an ambiguous send the mark stays "sending" until it is stale
         # The venue has answered: the caller need not wait for the mark's round trip. Until it
@@ -181,7 +183,7 @@ class OrderExecutor:
         self._undecided = {
             cid: began for cid, began in self._undecided.items() if now - began < self.decided_after_s
         }
-        self._undecided[client_order_id] = since
+        self._undecided[client_order_id] = max(since, self._undecided.get(client_order_id, since))
 
     async def _look_up(self, order: Order, attempts: _Attempts) -> Order | None:
         """The order by its client id. While a send of it may still reach the venue, "not
@@ -195,6 +197,7 @@ class OrderExecutor:
                     "order_undecided_wait", client_order_id=order.client_order_id, wait_s=round(wait, 3)
                 )
                 await self._sleep(wait)
+                attempts.waited = True
                 existing = await self.lookup(order.symbol, order.client_order_id)
         attempts.undecided_since = None
         return existing
@@ -236,6 +239,9 @@ class OrderExecutor:
                         log.info("order_found_before_resend", client_order_id=order.client_order_id)
                         return existing
                     must_look_up = False
+                    if attempts.waited:  # seconds for the venue to decide: as after a backoff
+                        attempts.waited, paid = False, False
+                        self.gate.check(reduce_only=order.reduce_only)
                     if backoff_after_lookup is not None:
                         error, backoff_after_lookup = backoff_after_lookup, None
                         retries = await self._backoff(error, retries, order)

@@ -386,6 +386,7 @@ class SlotManager:
             if after is None or (after is before and not stored):
                 # the copy may be behind the store: decide on the stored slot
                 current, stored = await self._store.get(slot_price), True
+                self._take(slot_price, current)
                 continue
             if after is before:
                 if current is not None:
@@ -395,11 +396,12 @@ class SlotManager:
                 raise ValueError(f"a transition of slot {slot_price} returned slot {after.slot_price}")
             result = await self._store.compare_and_set(after, before.version)
             if result.written:
-                self._remember(after)
+                self._take(slot_price, after)
                 return SlotChange(before, after)
             self.conflicts += 1
             lost += 1
             current, stored = result.current, True
+            self._take(slot_price, current)
             await contention_pause(lost)
         raise SlotConflictError(f"slot {slot_price}: {self._max_attempts} compare-and-set conflicts in a row")
 
@@ -563,15 +565,25 @@ class SlotManager:
 
     def _remember(self, slot: InventorySlot) -> None:
         """Take ``slot`` into the copy and the indexes unless the copy already has it or newer."""
-        price = slot.slot_price
-        known = self._slots.get(price)
+        known = self._slots.get(slot.slot_price)
         if known is not None and known.version >= slot.version:
             return
+        self._take(slot.slot_price, slot)
+
+    def _take(self, price: Decimal, slot: InventorySlot | None) -> None:
+        """Make the copy hold ``slot`` (``None``: no slot) at ``price``, whatever its version: what
+        the store has just said. (Its versions can go back: a store restored from an older save.)"""
+        known = self._slots.get(price)
         if known is not None:
             if known.client_order_id and self._by_client_id.get(known.client_order_id) == price:
                 del self._by_client_id[known.client_order_id]
             if known.exchange_order_id and self._by_exchange_id.get(known.exchange_order_id) == price:
                 del self._by_exchange_id[known.exchange_order_id]
+        if slot is None:
+            if known is not None:
+                del self._slots[price]
+                self._revision += 1
+            return
         if slot.client_order_id:
             self._by_client_id[slot.client_order_id] = price
         if slot.exchange_order_id:

@@ -26,6 +26,8 @@ log = get_logger(__name__)
 
 #: How often the log is copied into the database file (in the background).
 CHECKPOINT_EVERY_S = 1.0
+#: Log pages (4 KiB each) at which a commit checkpoints in line: only when the thread falls behind.
+BACKSTOP_PAGES = 4_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,8 +66,11 @@ class PaperStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         # A checkpoint copies the log into the database and syncs it to disk: milliseconds that
         # an order's answer would wait for. A thread of its own does it instead (sqlite3 lets go
-        # of the GIL meanwhile); commits append to the log and never sync.
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        # of the GIL meanwhile); commits append to the log and do not sync. Once a checkpoint
+        # has copied the whole log, the next commit starts the log over. Should the thread fall
+        # behind (commits without pause), a commit checkpoints itself once the log passes
+        # BACKSTOP_PAGES: the log stays bounded.
+        self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         self._db.executescript(_SCHEMA)
         self.saves = 0
         self._stop = threading.Event()
@@ -177,7 +182,12 @@ class PaperStore:
         self.saves += 1
 
     def close(self) -> None:
+        """Stop the checkpoints, fold the log into the database and close (twice is harmless)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._checkpointer.join()
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.close()
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._db.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from decimal import Decimal
 
@@ -212,6 +213,97 @@ async def test_a_later_call_in_the_same_process_waits_for_the_venue_to_decide_to
     assert placed.status is OrderStatus.FILLED
     assert venue.create_calls == 1
     assert sleeps == [14.0]
+
+
+def gave_up(venue: SimExchange, **kwargs: object) -> tuple[OrderExecutor, Budget, list[float], Clock]:
+    """An executor whose first call of ``mkt-1`` gives up after an ambiguous send (its lookup
+    fails, no retry left); the request is still on its way to ``venue``."""
+    venue.faults.extend([Fault(dropped(), late=True), Fault(Retryable("NetworkError: lookup"))])
+    clock = Clock()
+    executor, budget, sleeps = make(
+        venue, monotonic=clock, decided_after_s=15.0, policy=BackoffPolicy(max_retries=0), **kwargs
+    )
+    return executor, budget, sleeps, clock
+
+
+async def test_a_halt_while_waiting_for_the_venue_to_decide_stops_the_resend() -> None:
+    venue = SimExchange()
+    gate = TradingStateGate()
+    executor, budget, sleeps, clock = gave_up(venue, gate=gate)
+    with pytest.raises(Retryable):
+        await executor.place(market())
+    venue.in_flight.clear()  # it never arrives
+
+    async def halted_meanwhile(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.advance(seconds)
+        gate.apply(TradingState(TradingStateKind.HALTED, "risk", version=1))
+
+    executor._sleep = halted_meanwhile
+    taken = budget.taken
+    with pytest.raises(TradingHalted):
+        await executor.place(market())
+    assert venue.accepted == []
+    assert venue.create_calls == 1
+    assert sleeps == [15.0]
+    assert budget.taken == taken + 1  # the call's own token; none for a resend
+
+
+async def test_a_resend_after_the_wait_takes_a_fresh_token() -> None:
+    venue = SimExchange()
+    executor, budget, sleeps, clock = gave_up(venue, on_sleep=lambda s: clock.advance(s))
+    with pytest.raises(Retryable):
+        await executor.place(market())
+    venue.in_flight.clear()
+    taken = budget.taken
+
+    placed = await executor.place(market())
+
+    assert placed.status is OrderStatus.FILLED
+    assert sleeps == [15.0]
+    assert budget.taken == taken + 2  # the call's token, spent on the lookups, and the resend's
+
+
+async def test_an_exhausted_budget_keeps_the_mark_of_an_undecided_send() -> None:
+    venue = SimExchange()
+    marks = Marks()
+    executor, budget, _, _ = gave_up(venue, marks=marks)
+    with pytest.raises(Retryable):
+        await executor.place(market())
+
+    async def exhausted(cost: int = 1) -> float:
+        raise BudgetExhausted("rate budget exhausted: would wait 31.0s (max 30.0s)")
+
+    budget.acquire = exhausted  # type: ignore[method-assign]
+    with pytest.raises(BudgetExhausted):
+        await executor.place(market())
+    assert marks.settled == []  # others must keep waiting: the first request may still land
+
+
+async def test_a_cancelled_call_still_leaves_the_next_one_waiting() -> None:
+    venue = SimExchange()
+    executor, _, sleeps, clock = gave_up(venue)
+    with pytest.raises(Retryable):
+        await executor.place(market())
+
+    async def cancelled(seconds: float) -> None:
+        raise asyncio.CancelledError
+
+    executor._sleep = cancelled
+    with pytest.raises(asyncio.CancelledError):
+        await executor.place(market())  # the caller went away during the wait
+
+    async def landed(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.advance(seconds)
+        venue.land()
+
+    executor._sleep = landed
+    placed = await executor.place(market())
+    venue.land()
+    assert venue.accepted == ["mkt-1"]
+    assert placed.status is OrderStatus.FILLED
+    assert sleeps == [15.0]
 
 
 async def test_a_lookup_after_the_venue_has_decided_does_not_wait() -> None:
