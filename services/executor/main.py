@@ -86,6 +86,7 @@ async def run(
             post_only_fallback=settings.post_only_fallback,
             tracer=runtime.tracer_provider.get_tracer("opensqt.execution"),
             decided_after_s=decided_after_ms / 1000,
+            on_undecided_wait=runtime.metrics.undecided_waits.inc,
         )
         # The workflows' instruments, and the servicer's (filled only once DBOS runs: until then
         # order RPCs answer UNAVAILABLE and start no workflow).

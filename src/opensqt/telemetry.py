@@ -174,6 +174,12 @@ class ServiceMetrics:
             "Orders sent and answered that the executor could not record in its DBOS journal",
             registry=r,
         )
+        self.undecided_waits = Counter(
+            "opensqt_order_undecided_waits_total",
+            "Lookups that found no order after an ambiguous send and waited for the venue to "
+            "decide it before any resend",
+            registry=r,
+        )
         self.rate_limit_wait = Histogram(
             "opensqt_rate_limit_wait_seconds",
             "Time an order waited for the shared rate budget",

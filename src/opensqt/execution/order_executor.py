@@ -109,9 +109,11 @@ class OrderExecutor:
         rng: random.Random | None = None,
         tracer: Tracer | None = None,
         decided_after_s: float = DECIDED_AFTER_S,
+        on_undecided_wait: Callable[[], object] | None = None,
     ) -> None:
         self.exchange = exchange
         self.decided_after_s = decided_after_s
+        self._on_undecided_wait = on_undecided_wait  # a metric: each wait for the venue to decide
         self._tracer = tracer or trace.get_tracer("opensqt.execution")
         self.budget = budget
         self.gate = gate
@@ -196,6 +198,8 @@ class OrderExecutor:
                 log.warning(
                     "order_undecided_wait", client_order_id=order.client_order_id, wait_s=round(wait, 3)
                 )
+                if self._on_undecided_wait is not None:
+                    self._on_undecided_wait()
                 await self._sleep(wait)
                 attempts.waited = True
                 existing = await self.lookup(order.symbol, order.client_order_id)

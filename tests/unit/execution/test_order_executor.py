@@ -172,7 +172,14 @@ async def test_a_request_still_on_its_way_is_waited_for_not_sent_twice() -> None
         clock.advance(seconds)
         venue.land()
 
-    executor, _, sleeps = make(venue, monotonic=clock, on_sleep=waited, decided_after_s=15.0)
+    waits: list[None] = []
+    executor, _, sleeps = make(
+        venue,
+        monotonic=clock,
+        on_sleep=waited,
+        decided_after_s=15.0,
+        on_undecided_wait=lambda: waits.append(None),
+    )
     placed = await executor.place(market())
 
     venue.land()  # anything still on its way arrives
@@ -180,6 +187,7 @@ async def test_a_request_still_on_its_way_is_waited_for_not_sent_twice() -> None
     assert placed.status is OrderStatus.FILLED
     assert venue.create_calls == 1
     assert sleeps == [15.0]  # from the send, not from the lookup
+    assert len(waits) == 1  # counted (opensqt_order_undecided_waits_total)
 
 
 async def test_a_later_call_in_the_same_process_waits_for_the_venue_to_decide_too() -> None:
