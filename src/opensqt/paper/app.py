@@ -80,6 +80,8 @@ class PaperExchange:
         self.hub = StreamHub(self.venue, self.keys, self.clock.now_ms)
         self.store = PaperStore(settings.state_file) if persist else None
         self.source = source or make_source(settings.source, settings.markets, now_ms=now)
+        # mark prices at Binance's cadence, unless a replay runs in market time
+        self.hub.paced = settings.stream_pacing and not self.source.market_time
         self._runtime_keys: list[dict[str, Any]] = []
         self._last_save_ms = 0
         self._runner: web.AppRunner | None = None

@@ -15,7 +15,10 @@ Every WebSocket upgrade, whatever its path, lands in :meth:`StreamHub.handle`:
 
 Market streams: ``<symbol>@miniTicker``, ``@ticker``, ``@bookTicker``, ``@kline_<interval>``,
 ``@markPrice`` / ``@markPrice@1s`` (futures), ``!miniTicker@arr``, ``!ticker@arr``,
-``!markPrice@arr[@1s]``. A message is sent on every price change.
+``!markPrice@arr[@1s]``. A message is sent on every price change, except for the mark price
+when the hub is ``paced`` (a market on the wall clock): Binance pushes it every 3 s (``@1s``:
+every second), not on every trade, and so does the hub, with the latest figures. A replay in
+market time pushes it on every change (its seconds pass faster than real ones).
 """
 
 from __future__ import annotations
@@ -55,6 +58,18 @@ __all__ = ["StreamHub"]
 log = get_logger(__name__)
 
 _FUTURES_SEGMENTS = {"market", "public", "private"}
+#: How often the pacer looks for paced messages that are due.
+_PACER_TICK_S = 0.05
+
+
+def _pace_ms(name: str) -> int:
+    """Binance's push period of a market stream that is not pushed on every change (0: it is)."""
+    symbol, _, channel = name.partition("@")
+    if symbol == "!markprice" or channel.startswith("markprice"):
+        return 1_000 if name.endswith("@1s") else 3_000
+    return 0
+
+
 _LISTEN_TOKEN_VALIDITY_MS = 24 * 3_600_000
 
 
@@ -98,6 +113,11 @@ class StreamHub:
         self.listen_tokens: dict[str, tuple[str, int]] = {}  # token -> (account, expiry)
         self.refuse_until_ms = 0
         self._connections: set[_Connection] = set()
+        self.paced = False  # mark prices at Binance's cadence (see the module docstring)
+        # (connection, stream, family, symbol) -> (stream as subscribed, latest price move)
+        self._due: dict[tuple[_Connection, str, Family, str], tuple[str, PriceMoved]] = {}
+        self._paced_at: dict[tuple[_Connection, str, Family, str], float] = {}
+        self._pacer: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()  # set whenever a connection subscribes to something
         venue.subscribe(self.on_event)
 
@@ -171,6 +191,8 @@ class StreamHub:
                     break
         finally:
             self._connections.discard(connection)
+            for gone in [paced for paced in self._paced_at if paced[0] is connection]:
+                del self._paced_at[gone]
             connection.queue.put_nowait(None)
             with contextlib.suppress(Exception):
                 await writer
@@ -208,6 +230,10 @@ class StreamHub:
         return len(dropped)
 
     async def close(self) -> None:
+        if self._pacer is not None:
+            self._pacer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pacer
         for connection in list(self._connections):
             with contextlib.suppress(Exception):
                 await connection.ws.close()
@@ -321,6 +347,10 @@ class StreamHub:
             if connection.family is not event.family or not connection.streams:
                 continue
             for name, original in sorted(connection.streams.items(), key=_price_first):
+                if self.paced and _pace_ms(name):
+                    self._due[(connection, name, event.family, event.symbol)] = (original, event)
+                    self._start_pacer()
+                    continue
                 payload = built.get(name)
                 if payload is None:
                     payload = self._market_payload(name, lower, listing, event)
@@ -328,6 +358,30 @@ class StreamHub:
                         continue
                     built[name] = payload
                 connection.send({"stream": original, "data": payload} if connection.combined else payload)
+
+    def _start_pacer(self) -> None:
+        if self._pacer is None or self._pacer.done():
+            self._pacer = asyncio.get_running_loop().create_task(self._pace())
+
+    async def _pace(self) -> None:
+        """Send each paced message once its stream's period has passed since the last one."""
+        loop = asyncio.get_running_loop()
+        while self._due:
+            await asyncio.sleep(_PACER_TICK_S)
+            now = loop.time()
+            for key, (original, event) in list(self._due.items()):
+                connection, name = key[0], key[1]
+                if connection not in self._connections:
+                    del self._due[key]
+                    continue
+                if now - self._paced_at.get(key, -1e9) < _pace_ms(name) / 1000:
+                    continue
+                del self._due[key]
+                self._paced_at[key] = now
+                listing = self.venue.listing(event.family, event.symbol)
+                payload = self._market_payload(name, event.symbol.lower(), listing, event)
+                if payload is not None:
+                    connection.send({"stream": original, "data": payload} if connection.combined else payload)
 
     def _market_payload(self, name: str, lower: str, listing: Listing, event: PriceMoved) -> Any:
         symbol, _, channel = name.partition("@")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 from decimal import Decimal
 from typing import Any
@@ -189,3 +191,34 @@ async def test_market_streams_can_be_named_in_the_url(paper: PaperExchange, admi
         messages = {json.loads((await ws.receive(timeout=3)).data)["stream"] for _ in range(2)}
 
     assert messages == {"btcusdt@bookTicker", "btcusdt@kline_1m"}
+
+
+async def test_mark_prices_come_at_binances_cadence_with_the_latest_figures(
+    paper: PaperExchange, admin: Admin
+) -> None:
+    # a market on the wall clock: the book ticker on every change, the mark price every second
+    assert paper.hub.paced
+    url = f"{paper.ws_url}/market/stream?streams=btcusdt@bookTicker/btcusdt@markPrice@1s"
+    received: list[tuple[float, str, dict[str, Any]]] = []
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+
+        async def read() -> None:
+            async for message in ws:
+                data = json.loads(message.data)
+                received.append((loop.time(), data["stream"], data["data"]))
+
+        await asyncio.wait_for(paper.hub.wait_for_streams({"btcusdt@markprice@1s"}), 3)
+        reader = asyncio.create_task(read())
+        for step in range(12):  # 1.2 s of prices, one every 100 ms
+            await admin.price("BTCUSDT", str(30_100 + step), family="usdm")
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.2)  # what is still due arrives within a period
+        reader.cancel()
+
+    books = [data for _, stream, data in received if stream == "btcusdt@bookTicker"]
+    marks = [(at, data) for at, stream, data in received if stream == "btcusdt@markPrice@1s"]
+    assert len(books) == 12  # every change
+    assert 2 <= len(marks) <= 3  # not twelve
+    assert all(later - earlier >= 0.9 for (earlier, _), (later, _) in itertools.pairwise(marks))
+    assert Decimal(marks[-1][1]["p"]) == Decimal("30111")  # the latest, not a stale one
