@@ -15,10 +15,11 @@ Every WebSocket upgrade, whatever its path, lands in :meth:`StreamHub.handle`:
 
 Market streams: ``<symbol>@miniTicker``, ``@ticker``, ``@bookTicker``, ``@kline_<interval>``,
 ``@markPrice`` / ``@markPrice@1s`` (futures), ``!miniTicker@arr``, ``!ticker@arr``,
-``!markPrice@arr[@1s]``. A message is sent on every price change, except for the mark price
-when the hub is ``paced`` (a market on the wall clock): Binance pushes it every 3 s (``@1s``:
-every second), not on every trade, and so does the hub, with the latest figures. A replay in
-market time pushes it on every change (its seconds pass faster than real ones).
+``!markPrice@arr[@1s]``. A message is sent on every price change, except for mark prices and
+klines when the hub is ``paced`` (a market on the wall clock): Binance pushes the mark price
+every 3 s (``@1s``: every second) and klines every 250 ms (spot: 2 s), not on every trade, and
+so does the hub, with the latest figures; a kline whose candle closes goes out at once with
+``"x": true``. A replay in market time pushes every change (its seconds pass faster).
 """
 
 from __future__ import annotations
@@ -62,12 +63,22 @@ _FUTURES_SEGMENTS = {"market", "public", "private"}
 _PACER_TICK_S = 0.05
 
 
-def _pace_ms(name: str) -> int:
-    """Binance's push period of a market stream that is not pushed on every change (0: it is)."""
+def _pace_ms(name: str, family: Family) -> int:
+    """Binance's push period of a market stream that is not pushed on every change (0: it is):
+    mark prices every 3 s (``@1s``: 1 s); klines every 250 ms (USDⓈ-M) or 2 s (spot)."""
     symbol, _, channel = name.partition("@")
     if symbol == "!markprice" or channel.startswith("markprice"):
         return 1_000 if name.endswith("@1s") else 3_000
+    if channel.startswith("kline_"):
+        return 250 if family is Family.USDM else 2_000
     return 0
+
+
+def _candle_of(payload: Any) -> int | None:
+    """The open time of a kline message's candle (None for other messages)."""
+    if isinstance(payload, dict) and payload.get("e") == "kline":
+        return int(payload["k"]["t"])
+    return None
 
 
 _LISTEN_TOKEN_VALIDITY_MS = 24 * 3_600_000
@@ -114,8 +125,8 @@ class StreamHub:
         self.refuse_until_ms = 0
         self._connections: set[_Connection] = set()
         self.paced = False  # mark prices at Binance's cadence (see the module docstring)
-        # (connection, stream, family, symbol) -> (stream as subscribed, latest price move)
-        self._due: dict[tuple[_Connection, str, Family, str], tuple[str, PriceMoved]] = {}
+        # (connection, stream, family, symbol) -> (stream as subscribed, latest message)
+        self._due: dict[tuple[_Connection, str, Family, str], tuple[str, Any]] = {}
         self._paced_at: dict[tuple[_Connection, str, Family, str], float] = {}
         self._pacer: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()  # set whenever a connection subscribes to something
@@ -347,19 +358,29 @@ class StreamHub:
             if connection.family is not event.family or not connection.streams:
                 continue
             for name, original in sorted(connection.streams.items(), key=_price_first):
-                if self.paced and _pace_ms(name):
-                    self._due[(connection, name, event.family, event.symbol)] = (original, event)
-                    self._start_pacer()
-                    continue
                 payload = built.get(name)
                 if payload is None:
                     payload = self._market_payload(name, lower, listing, event)
                     if payload is None:
                         continue
                     built[name] = payload
+                if self.paced and _pace_ms(name, event.family):
+                    self._pace_later(connection, (name, original, event.family, event.symbol), payload)
+                    continue
                 connection.send({"stream": original, "data": payload} if connection.combined else payload)
 
-    def _start_pacer(self) -> None:
+    def _pace_later(
+        self, connection: _Connection, stream: tuple[str, str, Family, str], payload: Any
+    ) -> None:
+        """Keep ``payload`` as the stream's next message. A kline whose candle has closed meanwhile
+        goes out at once, marked closed (Binance sends each candle's final state)."""
+        name, original, family, symbol = stream
+        key = (connection, name, family, symbol)
+        pending = self._due.get(key)
+        if pending is not None and _candle_of(pending[1]) not in (None, _candle_of(payload)):
+            final = {**pending[1], "k": {**pending[1]["k"], "x": True}}
+            connection.send({"stream": original, "data": final} if connection.combined else final)
+        self._due[key] = (original, payload)
         if self._pacer is None or self._pacer.done():
             self._pacer = asyncio.get_running_loop().create_task(self._pace())
 
@@ -369,19 +390,16 @@ class StreamHub:
         while self._due:
             await asyncio.sleep(_PACER_TICK_S)
             now = loop.time()
-            for key, (original, event) in list(self._due.items()):
-                connection, name = key[0], key[1]
+            for key, (original, payload) in list(self._due.items()):
+                connection, name, family = key[0], key[1], key[2]
                 if connection not in self._connections:
                     del self._due[key]
                     continue
-                if now - self._paced_at.get(key, -1e9) < _pace_ms(name) / 1000:
+                if now - self._paced_at.get(key, -1e9) < _pace_ms(name, family) / 1000:
                     continue
                 del self._due[key]
                 self._paced_at[key] = now
-                listing = self.venue.listing(event.family, event.symbol)
-                payload = self._market_payload(name, event.symbol.lower(), listing, event)
-                if payload is not None:
-                    connection.send({"stream": original, "data": payload} if connection.combined else payload)
+                connection.send({"stream": original, "data": payload} if connection.combined else payload)
 
     def _market_payload(self, name: str, lower: str, listing: Listing, event: PriceMoved) -> Any:
         symbol, _, channel = name.partition("@")

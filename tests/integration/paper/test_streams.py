@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from opensqt.clock import TestClock
 from opensqt.exchange.ccxt_adapter import CcxtExchange
 from opensqt.model import MarketType, Order, OrderStatus, OrderType, Side
 from opensqt.paper import PaperExchange
-from tests.integration.paper.conftest import PERP, SPOT, Admin, adapter_for, next_update
+from opensqt.paper.records import Family
+from opensqt.paper.sources import ManualSource
+from tests.integration.paper.conftest import PERP, SPOT, Admin, adapter_for, next_update, paper_settings
 
 pytestmark = pytest.mark.integration
 
@@ -222,3 +227,29 @@ async def test_mark_prices_come_at_binances_cadence_with_the_latest_figures(
     assert 2 <= len(marks) <= 3  # not twelve
     assert all(later - earlier >= 0.9 for (earlier, _), (later, _) in itertools.pairwise(marks))
     assert Decimal(marks[-1][1]["p"]) == Decimal("30111")  # the latest, not a stale one
+
+
+async def test_klines_come_every_250_ms_and_a_closed_candle_at_once(tmp_path: Path) -> None:
+    minute = 1_700_000_040_000 - 1_700_000_040_000 % 60_000
+    clock = TestClock(minute + 50_000)
+    exchange = PaperExchange(paper_settings(tmp_path / "paper.sqlite"), clock=clock, source=ManualSource())
+    await exchange.start()
+    try:
+        url = f"{exchange.ws_url}/market/stream?streams=btcusdt@kline_1m"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await asyncio.wait_for(exchange.hub.wait_for_streams({"btcusdt@kline_1m"}), 3)
+            for price in ("30100", "30101"):  # within one period: one message, the latest
+                exchange.apply_price(Family.USDM, "BTCUSDT", Decimal(price), Decimal(1))
+            clock.set(minute + 60_001)  # the next candle starts: the last one's final state at once
+            exchange.apply_price(Family.USDM, "BTCUSDT", Decimal("30200"), Decimal(1))
+            klines = []
+            with contextlib.suppress(TimeoutError):
+                while len(klines) < 3:
+                    klines.append(json.loads((await ws.receive(timeout=1)).data)["data"]["k"])
+    finally:
+        await exchange.stop()
+
+    closed, forming = klines[0], klines[-1]
+    assert (closed["t"], Decimal(closed["c"]), closed["x"]) == (minute, Decimal("30101"), True)
+    assert (forming["t"], Decimal(forming["c"]), forming["x"]) == (minute + 60_000, Decimal("30200"), False)
+    assert len(klines) == 2  # not one per price
