@@ -388,9 +388,7 @@ class SlotManager:
                 current, stored = await self._store.get(slot_price), True
                 self._take(slot_price, current)
                 continue
-            if after is before:
-                if current is not None:
-                    self._remember(current)
+            if after is before:  # decided on the stored slot, which the copy now holds
                 return SlotChange(before, after)
             if after.slot_price != slot_price:
                 raise ValueError(f"a transition of slot {slot_price} returned slot {after.slot_price}")

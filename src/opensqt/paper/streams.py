@@ -98,6 +98,10 @@ class _Connection:
     def send(self, payload: Any) -> None:
         self.queue.put_nowait(json.dumps(payload, separators=(",", ":")))
 
+    def send_market(self, stream: str, payload: Any) -> None:
+        """A market stream's message, wrapped when the connection combines streams."""
+        self.send({"stream": stream, "data": payload} if self.combined else payload)
+
 
 def _price_first(stream: tuple[str, str]) -> int:
     """Send order of one price move's messages on a connection: the quotes and tickers a
@@ -124,7 +128,7 @@ class StreamHub:
         self.listen_tokens: dict[str, tuple[str, int]] = {}  # token -> (account, expiry)
         self.refuse_until_ms = 0
         self._connections: set[_Connection] = set()
-        self.paced = False  # mark prices at Binance's cadence (see the module docstring)
+        self.paced = False  # mark prices and klines at Binance's cadence (module docstring)
         # (connection, stream, family, symbol) -> (stream as subscribed, latest message)
         self._due: dict[tuple[_Connection, str, Family, str], tuple[str, Any]] = {}
         self._paced_at: dict[tuple[_Connection, str, Family, str], float] = {}
@@ -365,21 +369,16 @@ class StreamHub:
                         continue
                     built[name] = payload
                 if self.paced and _pace_ms(name, event.family):
-                    self._pace_later(connection, (name, original, event.family, event.symbol), payload)
+                    self._pace_later((connection, name, event.family, event.symbol), original, payload)
                     continue
-                connection.send({"stream": original, "data": payload} if connection.combined else payload)
+                connection.send_market(original, payload)
 
-    def _pace_later(
-        self, connection: _Connection, stream: tuple[str, str, Family, str], payload: Any
-    ) -> None:
+    def _pace_later(self, key: tuple[_Connection, str, Family, str], original: str, payload: Any) -> None:
         """Keep ``payload`` as the stream's next message. A kline whose candle has closed meanwhile
         goes out at once, marked closed (Binance sends each candle's final state)."""
-        name, original, family, symbol = stream
-        key = (connection, name, family, symbol)
         pending = self._due.get(key)
         if pending is not None and _candle_of(pending[1]) not in (None, _candle_of(payload)):
-            final = {**pending[1], "k": {**pending[1]["k"], "x": True}}
-            connection.send({"stream": original, "data": final} if connection.combined else final)
+            key[0].send_market(original, {**pending[1], "k": {**pending[1]["k"], "x": True}})
         self._due[key] = (original, payload)
         if self._pacer is None or self._pacer.done():
             self._pacer = asyncio.get_running_loop().create_task(self._pace())
@@ -399,7 +398,7 @@ class StreamHub:
                     continue
                 del self._due[key]
                 self._paced_at[key] = now
-                connection.send({"stream": original, "data": payload} if connection.combined else payload)
+                connection.send_market(original, payload)
 
     def _market_payload(self, name: str, lower: str, listing: Listing, event: PriceMoved) -> Any:
         symbol, _, channel = name.partition("@")

@@ -225,11 +225,17 @@ async def test_a_later_call_in_the_same_process_waits_for_the_venue_to_decide_to
 
 def gave_up(venue: SimExchange, **kwargs: object) -> tuple[OrderExecutor, Budget, list[float], Clock]:
     """An executor whose first call of ``mkt-1`` gives up after an ambiguous send (its lookup
-    fails, no retry left); the request is still on its way to ``venue``."""
+    fails, no retry left); the request is still on its way to ``venue``. Its sleeps move the
+    clock."""
     venue.faults.extend([Fault(dropped(), late=True), Fault(Retryable("NetworkError: lookup"))])
     clock = Clock()
     executor, budget, sleeps = make(
-        venue, monotonic=clock, decided_after_s=15.0, policy=BackoffPolicy(max_retries=0), **kwargs
+        venue,
+        monotonic=clock,
+        decided_after_s=15.0,
+        policy=BackoffPolicy(max_retries=0),
+        on_sleep=clock.advance,
+        **kwargs,
     )
     return executor, budget, sleeps, clock
 
@@ -259,7 +265,7 @@ async def test_a_halt_while_waiting_for_the_venue_to_decide_stops_the_resend() -
 
 async def test_a_resend_after_the_wait_takes_a_fresh_token() -> None:
     venue = SimExchange()
-    executor, budget, sleeps, clock = gave_up(venue, on_sleep=lambda s: clock.advance(s))
+    executor, budget, sleeps, _ = gave_up(venue)
     with pytest.raises(Retryable):
         await executor.place(market())
     venue.in_flight.clear()
