@@ -11,7 +11,9 @@ The rules (behaviour.md §5):
   connection dropped mid-request), and a resend could fill twice (venues refuse a repeated
   client id only while the first order is open);
 - a send that may be a repeat (the submit mark already exists: a crash, a recovery, a second
-  caller) looks the order up first, after waiting for another process still sending it;
+  caller) looks the order up first, after waiting for another process still sending it; a mark
+  left "sending" by an earlier run of this executor (killed mid-send) is an undecided send like
+  an ambiguous one of its own, dated from the mark;
 - a cancel of an unknown or already final order is final, not an error.
 """
 
@@ -45,7 +47,7 @@ from opensqt.execution.retry import BackoffPolicy
 from opensqt.model import Order, OrderStatus
 from opensqt.telemetry import get_logger
 
-__all__ = ["CancelResult", "MarkClaim", "OrderExecutor", "SubmitMarks"]
+__all__ = ["CancelResult", "Claim", "MarkClaim", "OrderExecutor", "SubmitMarks"]
 
 log = get_logger(__name__)
 
@@ -66,12 +68,25 @@ class MarkClaim(StrEnum):
     FIRST = "first"  # no mark: this caller set it, nobody sent this id before
     SETTLED = "settled"  # an earlier send was answered (or is long gone): look the order up
     IN_FLIGHT = "in_flight"  # another process is sending it now: wait, then look it up
+    # an earlier run of this executor id was sending it when it died (the mark is ours now):
+    # its request may still reach the venue, so look it up, and trust "not found" only once
+    # the venue has decided that send
+    ORPHANED = "orphaned"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A claim's answer: what the mark said, and for IN_FLIGHT and ORPHANED how long ago the
+    other send stamped it (seconds, on the marks' clock)."""
+
+    state: MarkClaim
+    stamped_ago_s: float = 0.0
 
 
 class SubmitMarks(Protocol):
     """Remembers that an order was (possibly) sent, by whom, and whether it was answered."""
 
-    async def claim(self, client_order_id: str) -> MarkClaim: ...
+    async def claim(self, client_order_id: str) -> Claim: ...
 
     async def settle(self, client_order_id: str) -> None: ...
 
@@ -149,21 +164,28 @@ class OrderExecutor:
         # The mark and the first token are independent Redis round trips: take them together.
         # (A token taken for a send that turns into a lookup is spent; lookups weigh on the
         # venue's limits too.)
-        try:
-            claim, _ = await asyncio.gather(self.marks.claim(cid), self.budget.acquire())
-        except OpenSQTError:
-            if cid not in self._undecided:  # an earlier send of it may still land: keep the mark
-                await self._settle(cid)  # nothing was sent (an exhausted budget): do not hold others
-            raise
+        claim, token = await asyncio.gather(
+            self.marks.claim(cid), self.budget.acquire(), return_exceptions=True
+        )
         stamped = self._monotonic()
-        if claim is MarkClaim.IN_FLIGHT:
-            await self._wait_for_other_sender(order)
-            claim, stamped = MarkClaim.SETTLED, self._monotonic()  # now ours: look it up first
+        if isinstance(claim, BaseException):
+            raise claim
+        if isinstance(token, BaseException):
+            if claim.state is MarkClaim.ORPHANED:  # the dead predecessor's send may still land
+                self._remember_undecided(cid, self._orphan_began(claim, stamped))
+            elif isinstance(token, OpenSQTError) and cid not in self._undecided:
+                await self._settle(cid)  # nothing was sent (an exhausted budget): do not hold others
+            raise token
+        if claim.state is MarkClaim.IN_FLIGHT:
+            claim = await self._wait_for_other_sender(order)  # now ours: look it up first
+            stamped = self._monotonic()
         attempts = _Attempts(undecided_since=self._undecided.pop(cid, None))
+        if claim.state is MarkClaim.ORPHANED:
+            self._adopt_orphan(attempts, claim, stamped)
         try:
             placed = await self._send(
                 order,
-                must_look_up=claim is not MarkClaim.FIRST or attempts.undecided_since is not None,
+                must_look_up=claim.state is not MarkClaim.FIRST or attempts.undecided_since is not None,
                 attempts=attempts,
                 stamped=stamped,
             )
@@ -178,6 +200,17 @@ class OrderExecutor:
         # next send of it looks the order up first (an own mark), as after a settle.
         self._settle_soon(cid)
         return placed
+
+    @staticmethod
+    def _orphan_began(claim: Claim, now: float) -> float:
+        """When a dead predecessor's send (an ORPHANED mark) began, as late as it can have: by
+        RESTAMP_AFTER_S after its mark was stamped (a later send stamps it again first). From
+        then on it is undecided as if it were one of ours."""
+        return now - claim.stamped_ago_s + RESTAMP_AFTER_S
+
+    def _adopt_orphan(self, attempts: _Attempts, claim: Claim, now: float) -> None:
+        began, since = self._orphan_began(claim, now), attempts.undecided_since
+        attempts.undecided_since = began if since is None else max(since, began)
 
     def _remember_undecided(self, client_order_id: str, since: float) -> None:
         """The next place call of this id in this process waits for the venue's decision too."""
@@ -216,12 +249,14 @@ class OrderExecutor:
         while self._settling:
             await asyncio.gather(*list(self._settling), return_exceptions=True)
 
-    async def _wait_for_other_sender(self, order: Order) -> None:
+    async def _wait_for_other_sender(self, order: Order) -> Claim:
         """Another process is sending this client id: wait until its mark is settled or stale
-        (the claim then makes the mark this caller's)."""
-        while await self.marks.claim(order.client_order_id) is MarkClaim.IN_FLIGHT:
+        (the claim then makes the mark this caller's, and is returned)."""
+        while (claim := await self.marks.claim(order.client_order_id)).state is MarkClaim.IN_FLIGHT:
             await self._sleep(IN_FLIGHT_POLL_S)
             self.gate.check(reduce_only=order.reduce_only)
+        # the other process did send it: look it up, even if its mark has gone meanwhile
+        return Claim(MarkClaim.SETTLED) if claim.state is MarkClaim.FIRST else claim
 
     async def _settle(self, client_order_id: str) -> None:
         """Best effort: a mark left "sending" only makes others wait until it is stale."""
@@ -255,13 +290,17 @@ class OrderExecutor:
                 else:
                     await self.budget.acquire()
                 if self._monotonic() - stamped > RESTAMP_AFTER_S:
-                    if await self.marks.claim(order.client_order_id) is MarkClaim.IN_FLIGHT:
+                    restamp = await self.marks.claim(order.client_order_id)
+                    if restamp.state is MarkClaim.IN_FLIGHT:
                         # ours went stale and another process took it over: wait, then look
-                        await self._wait_for_other_sender(order)
+                        restamp = await self._wait_for_other_sender(order)
                         must_look_up, paid = True, True
-                        stamped = self._monotonic()
-                        continue
                     stamped = self._monotonic()
+                    if restamp.state is MarkClaim.ORPHANED:  # a second run of our id took it
+                        self._adopt_orphan(attempts, restamp, stamped)
+                        must_look_up, paid = True, True
+                    if must_look_up:
+                        continue
                 self.sends += 1
                 sent_at = self._monotonic()
                 with self._tracer.start_as_current_span(

@@ -598,8 +598,12 @@ async def test_one_client_order_id_sent_twice_concurrently_and_again_after_a_cra
         await executor.start()
         async with executor.channel() as channel:
             stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+            # twice-2 never reached the venue's book, but the killed run's request might have
+            # (a real venue may act on a request whose connection dropped): the new run finds
+            # its predecessor's mark and sends only once that send is decided (the venue
+            # timeout + 5 s after it began), hence the long deadline.
             again = await asyncio.gather(
-                stub.PlaceOrder(order), stub.PlaceOrder(order), stub.PlaceOrder(first)
+                *(stub.PlaceOrder(o, timeout=CALL_TIMEOUT_S) for o in (order, order, first))
             )
         assert again[0].order.exchange_order_id == again[1].order.exchange_order_id
         assert again[2].order.exchange_order_id == placed_first

@@ -17,7 +17,7 @@ from opensqt.errors import (
     TradingHalted,
 )
 from opensqt.execution.gate import TradingStateGate
-from opensqt.execution.order_executor import IN_FLIGHT_POLL_S, MarkClaim, OrderExecutor
+from opensqt.execution.order_executor import IN_FLIGHT_POLL_S, Claim, MarkClaim, OrderExecutor
 from opensqt.execution.retry import BackoffPolicy
 from opensqt.model import Order, OrderStatus, OrderType, Side, TradingState, TradingStateKind
 from tests.support.sim_exchange import BTC, Fault, SimExchange
@@ -38,24 +38,31 @@ class Budget:
 
 class Marks:
     """Submit marks in memory; ``in_flight`` answers IN_FLIGHT that many times first (another
-    process sending the same id)."""
+    process sending the same id); ``orphaned`` (client id -> seconds since its mark was stamped)
+    answers ORPHANED once for each (left by a killed earlier run of this executor id)."""
 
-    def __init__(self, in_flight: int = 0, settle_fails: bool = False) -> None:
+    def __init__(
+        self, in_flight: int = 0, settle_fails: bool = False, orphaned: dict[str, float] | None = None
+    ) -> None:
         self.seen: set[str] = set()
         self.settled: list[str] = []
         self.claims = 0
         self.in_flight = in_flight
         self.settle_fails = settle_fails
+        self.orphaned = dict(orphaned or {})
 
-    async def claim(self, client_order_id: str) -> MarkClaim:
+    async def claim(self, client_order_id: str) -> Claim:
         self.claims += 1
         if self.in_flight > 0:
             self.in_flight -= 1
             self.seen.add(client_order_id)
-            return MarkClaim.IN_FLIGHT
+            return Claim(MarkClaim.IN_FLIGHT)
+        if client_order_id in self.orphaned:
+            self.seen.add(client_order_id)
+            return Claim(MarkClaim.ORPHANED, self.orphaned.pop(client_order_id))
         new = client_order_id not in self.seen
         self.seen.add(client_order_id)
-        return MarkClaim.FIRST if new else MarkClaim.SETTLED
+        return Claim(MarkClaim.FIRST if new else MarkClaim.SETTLED)
 
     async def settle(self, client_order_id: str) -> None:
         if self.settle_fails:
@@ -220,6 +227,92 @@ async def test_a_later_call_in_the_same_process_waits_for_the_venue_to_decide_to
     assert venue.accepted == ["mkt-1"]
     assert placed.status is OrderStatus.FILLED
     assert venue.create_calls == 1
+    assert sleeps == [14.0]
+
+
+def restarted(
+    venue: SimExchange, stamped_ago_s: float, **kwargs: object
+) -> tuple[OrderExecutor, list[float], Marks]:
+    """A new run of an executor whose predecessor was killed mid-send of ``mkt-1``: its mark,
+    stamped ``stamped_ago_s`` ago, says "sending"; the request may still be on its way to
+    ``venue`` (``venue.in_flight``). Sleeps move the clock and let what is on the wire land."""
+    clock = Clock()
+
+    def waited(seconds: float) -> None:
+        clock.advance(seconds)
+        venue.land()
+
+    marks = Marks(orphaned={"mkt-1": stamped_ago_s})
+    executor, _, sleeps = make(
+        venue, marks=marks, monotonic=clock, on_sleep=waited, decided_after_s=15.0, **kwargs
+    )
+    return executor, sleeps, marks
+
+
+async def test_a_restarted_executor_waits_for_its_dead_predecessors_send_to_be_decided() -> None:
+    # Killed between sending and hearing back: the request reaches the venue a few seconds into
+    # the new run. Looking up once and sending on "not found" would fill the market order twice.
+    venue = SimExchange()
+    venue.in_flight.append(market())
+    executor, sleeps, _ = restarted(venue, stamped_ago_s=2.0)
+
+    placed = await executor.place(market())
+
+    venue.land()
+    assert venue.accepted == ["mkt-1"]
+    assert placed.status is OrderStatus.FILLED
+    assert venue.create_calls == 0  # found once the venue had decided; never sent again
+    # until the latest the send could have begun (stamp + RESTAMP_AFTER_S) plus the horizon
+    assert sleeps == [15.0 - 2.0 + 1.0]
+
+
+async def test_a_predecessors_send_that_never_arrives_is_sent_once_the_venue_has_decided() -> None:
+    venue = SimExchange()
+    executor, sleeps, _ = restarted(venue, stamped_ago_s=10.0)
+
+    placed = await executor.place(market())
+
+    assert placed.status is OrderStatus.FILLED
+    assert venue.accepted == ["mkt-1"]
+    assert venue.create_calls == 1
+    assert executor.lookups == 2  # before the wait, and after it
+    assert sleeps == [6.0]
+
+
+async def test_a_predecessors_send_already_at_the_venue_is_found_without_waiting() -> None:
+    venue = SimExchange()
+    venue.in_flight.append(market())
+    venue.land()
+    executor, sleeps, _ = restarted(venue, stamped_ago_s=0.5)
+
+    placed = await executor.place(market())
+
+    assert placed.status is OrderStatus.FILLED
+    assert venue.create_calls == 0
+    assert sleeps == []
+
+
+async def test_an_exhausted_budget_keeps_an_orphaned_mark_and_the_next_call_still_waits() -> None:
+    venue = SimExchange()
+    venue.in_flight.append(market())
+    executor, sleeps, marks = restarted(venue, stamped_ago_s=2.0)
+    acquire = executor.budget.acquire
+
+    async def exhausted(cost: int = 1) -> float:
+        raise BudgetExhausted("rate budget exhausted: would wait 31.0s (max 30.0s)")
+
+    executor.budget.acquire = exhausted  # type: ignore[method-assign]
+    with pytest.raises(BudgetExhausted):
+        await executor.place(market())
+    assert marks.settled == []  # the predecessor's request may still land: others keep waiting
+
+    executor.budget.acquire = acquire  # type: ignore[method-assign]
+    placed = await executor.place(market())  # the mark is its own now; the wait is remembered
+
+    venue.land()
+    assert placed.status is OrderStatus.FILLED
+    assert venue.accepted == ["mkt-1"]
+    assert venue.create_calls == 0
     assert sleeps == [14.0]
 
 
