@@ -450,6 +450,38 @@ async def test_the_copy_follows_a_store_that_went_back_to_an_older_save(backend:
     assert manager.slot_for_order(client_order_id=first) == locked
 
 
+async def test_a_slot_the_store_lost_never_counts_its_cycles_from_zero_again(backend: Backend) -> None:
+    """A slot gone from the store (a flush, a restore without it) while the strategy runs: the
+    next order is decided on a new slot, but its cycles continue from the client id's, so no
+    later order reuses the id of a finished one (the executor would answer that with the old
+    order)."""
+    manager = backend.slot_manager()
+    for cycle in range(2):  # two finished cycles
+        done = await place(manager, "2998", exchange_id=f"ex-{cycle}", cycle=cycle)
+        await manager.apply_order_update(exchange_order(done, OrderStatus.CANCELED, "0"))
+    freed = manager.slot(D("2998"))
+    assert freed is not None
+    assert freed.cycle == 2
+
+    store = backend.slot_store()
+    if isinstance(store, RedisSlotStore):
+        await store._client.hdel(store._slots_key, slot_field(D("2998")))
+    else:
+        assert isinstance(store, InMemorySlotStore)
+        del store._slots[D("2998")]
+
+    third = await place(manager, "2998", exchange_id="ex-2", cycle=freed.cycle)  # decided on the copy
+    stored = await store.get(D("2998"))
+    assert stored is not None
+    assert stored.client_order_id == third
+    assert stored.cycle == 2
+    await manager.apply_order_update(exchange_order(third, OrderStatus.CANCELED, "0"))
+    after = manager.slot(D("2998"))
+    assert after is not None
+    assert after.cycle == 3  # the next id is cycle 3, never sent; not cycle 1 again
+    assert await store.get(D("2998")) == after
+
+
 async def test_a_restarted_manager_restores_slots_indexes_and_anchor(backend: Backend) -> None:
     first = backend.slot_manager()
     assert await first.ensure_anchor(D("3000.00")) == D("3000.00")

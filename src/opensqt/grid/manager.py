@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opensqt.grid import slots as transitions
-from opensqt.grid.client_ids import ClientOrderIdCodec, ClientOrderIdError
+from opensqt.grid.client_ids import ClientOrderIdCodec, ClientOrderIdError, ClientOrderIdParts
 from opensqt.grid.config import GridConfig
 from opensqt.grid.reconcile import ReconcileReport, reconcile
 from opensqt.model.enums import LockStatus, OrderStatus, OrderType, PositionStatus, Side
@@ -313,14 +313,8 @@ class SlotManager:
             price = self._by_exchange_id.get(exchange_order_id)
             if price is not None:
                 return price
-        if client_order_id and self._codec is not None:
-            try:
-                parts = self._codec.decode(client_order_id)
-            except ClientOrderIdError:
-                return None
-            if parts.agent == self.agent and parts.symbol == self.symbol:
-                return parts.slot_price
-        return None
+        parts = self._parts(client_order_id)
+        return None if parts is None else parts.slot_price
 
     def slot_for_order(self, client_order_id: str = "", exchange_order_id: str = "") -> InventorySlot | None:
         """The slot currently tracking the order (by client id, else exchange id), or ``None``."""
@@ -411,12 +405,24 @@ class SlotManager:
         Raises:
             SlotTransitionError: the slot has another order or is not FREE.
         """
+        parts = self._parts(client_order_id)
+        cycle = None if parts is None else parts.cycle
         return await self.transition(
             slot_price,
             lambda slot: transitions.request_order(
-                slot, side=side, price=price, qty=qty, client_order_id=client_order_id
+                slot, side=side, price=price, qty=qty, client_order_id=client_order_id, cycle=cycle
             ),
         )
+
+    def _parts(self, client_order_id: str) -> ClientOrderIdParts | None:
+        """What a client id of this grid says (``None``: no codec, or not one of this grid's)."""
+        if not client_order_id or self._codec is None:
+            return None
+        try:
+            parts = self._codec.decode(client_order_id)
+        except ClientOrderIdError:
+            return None
+        return parts if parts.agent == self.agent and parts.symbol == self.symbol else None
 
     async def acknowledge_order(self, client_order_id: str, exchange_order_id: str) -> SlotChange | None:
         """PENDING → LOCKED when the exchange accepted the order; ``None`` for an unknown order."""

@@ -59,11 +59,20 @@ def is_closing_order(slot: InventorySlot) -> bool:
 
 
 def request_order(
-    slot: InventorySlot, *, side: Side, price: Decimal, qty: Decimal, client_order_id: str
+    slot: InventorySlot,
+    *,
+    side: Side,
+    price: Decimal,
+    qty: Decimal,
+    client_order_id: str,
+    cycle: int | None = None,
 ) -> InventorySlot:
     """FREE → PENDING: an order is about to be sent for this slot.
 
     Requesting the very same order again (a retry within the cycle) returns the slot unchanged.
+    ``cycle``, the cycle the client id carries, is a floor for the slot's: a slot that lost its
+    history (a store that lost it or went back to an older save) takes the cycle of the id it
+    was asked for, so the ids of its later cycles never repeat an id already sent.
 
     Raises:
         SlotTransitionError: the slot already has a different order or is not FREE.
@@ -94,6 +103,7 @@ def request_order(
         order_filled_qty=ZERO,
         order_status=None,
         lock_status=LockStatus.PENDING,
+        cycle=slot.cycle if cycle is None else max(slot.cycle, cycle),
         version=slot.version + 1,
     )
 

@@ -50,6 +50,33 @@ def test_request_retry_of_the_same_order_is_idempotent() -> None:
     assert again is pending
 
 
+def test_the_client_ids_cycle_is_a_floor_for_the_slots_never_a_ceiling() -> None:
+    fresh = new_slot("mm", "ETHUSDT", D("2998"))  # a slot the store lost: cycle 0 again
+    pending = request_order(
+        fresh,
+        side=Side.BUY,
+        price=D("2998"),
+        qty=D("0.010"),
+        client_order_id="ETHUSDT-mm-299800-B-7",
+        cycle=7,
+    )
+    assert pending.cycle == 7
+    finished = apply_order_update(
+        acknowledge_order(pending, "ETHUSDT-mm-299800-B-7", "ex-7"),
+        "ETHUSDT-mm-299800-B-7",
+        OrderStatus.CANCELED,
+        D("0"),
+    )
+    assert finished.cycle == 8  # its next id was never sent
+    ahead = replace(fresh, cycle=9)
+    assert (
+        request_order(
+            ahead, side=Side.BUY, price=D("2998"), qty=D("0.010"), client_order_id=BUY_ID, cycle=0
+        ).cycle
+        == 9
+    )
+
+
 def test_request_on_slot_with_another_order_is_refused() -> None:
     with pytest.raises(SlotTransitionError, match="cannot request"):
         request_order(working_buy(), side=Side.BUY, price=D("2998"), qty=D("0.010"), client_order_id="other")
