@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import secrets
 
-from opensqt.execution.order_executor import Claim, MarkClaim
+from opensqt.execution.order_executor import DECIDED_AFTER_S, RESTAMP_AFTER_S, Claim, MarkClaim
 from opensqt.transport.redis_keys import SUBMIT_MARK
 from opensqt.transport.redis_store import RedisStore
 
@@ -80,7 +80,7 @@ class RedisSubmitMarks:
         venue: str,
         account: str,
         owner: str = "executor",
-        stale_after_ms: int = 15_000,
+        stale_after_ms: int = int((DECIDED_AFTER_S + RESTAMP_AFTER_S) * 1000),
         ttl_seconds: int = 86_400,
     ) -> None:
         if not owner or any(c in owner for c in ".:"):

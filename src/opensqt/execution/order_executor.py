@@ -164,12 +164,17 @@ class OrderExecutor:
         # The mark and the first token are independent Redis round trips: take them together.
         # (A token taken for a send that turns into a lookup is spent; lookups weigh on the
         # venue's limits too.)
-        claim, token = await asyncio.gather(
-            self.marks.claim(cid), self.budget.acquire(), return_exceptions=True
-        )
-        stamped = self._monotonic()
-        if isinstance(claim, BaseException):
-            raise claim
+        claiming = asyncio.ensure_future(self._claim(cid))
+        try:
+            claimed, token = await asyncio.gather(
+                asyncio.shield(claiming), self.budget.acquire(), return_exceptions=True
+            )
+        except BaseException:  # cancelled: a dead run's mark the claim took must still be waited for
+            claiming.add_done_callback(lambda done: self._keep_orphan(cid, done))
+            raise
+        if isinstance(claimed, BaseException):
+            raise claimed
+        claim, stamped = claimed  # stamped: when the mark was, not when the token came
         if isinstance(token, BaseException):
             if claim.state is MarkClaim.ORPHANED:  # the dead predecessor's send may still land
                 self._remember_undecided(cid, self._orphan_began(claim, stamped))
@@ -200,6 +205,21 @@ class OrderExecutor:
         # next send of it looks the order up first (an own mark), as after a settle.
         self._settle_soon(cid)
         return placed
+
+    async def _claim(self, client_order_id: str) -> tuple[Claim, float]:
+        """The mark's claim, and when it was answered (monotonic): a send long after that, such
+        as after a slow wait for the rate budget, stamps the mark again first."""
+        claim = await self.marks.claim(client_order_id)
+        return claim, self._monotonic()
+
+    def _keep_orphan(self, client_order_id: str, claiming: asyncio.Future[tuple[Claim, float]]) -> None:
+        """A claim whose call was cancelled: if it took a dead run's mark, the next call of that
+        client id in this process waits for that run's send to be decided, as this one would."""
+        if claiming.cancelled() or claiming.exception() is not None:
+            return
+        claim, at = claiming.result()
+        if claim.state is MarkClaim.ORPHANED:
+            self._remember_undecided(client_order_id, self._orphan_began(claim, at))
 
     @staticmethod
     def _orphan_began(claim: Claim, now: float) -> float:

@@ -70,12 +70,14 @@ def request_order(
     """FREE → PENDING: an order is about to be sent for this slot.
 
     Requesting the very same order again (a retry within the cycle) returns the slot unchanged.
-    ``cycle``, the cycle the client id carries, is a floor for the slot's: a slot that lost its
-    history (a store that lost it or went back to an older save) takes the cycle of the id it
-    was asked for, so the ids of its later cycles never repeat an id already sent.
+    ``cycle``, the cycle the client id carries: an id of an earlier cycle than the slot's is
+    refused (that id was sent, and its order is finished: a decision on a stale copy), and a
+    slot that lost its history (a store that lost it or went back to an older save) takes the
+    cycle of the id it is asked for, so the ids of its later cycles never repeat one already sent.
 
     Raises:
-        SlotTransitionError: the slot already has a different order or is not FREE.
+        SlotTransitionError: the slot already has a different order, is not FREE, or is in a
+            later cycle than the client id names.
     """
     if slot.order_side is not None or slot.lock_status is not LockStatus.FREE:
         if (
@@ -91,6 +93,11 @@ def request_order(
         )
     if not client_order_id:
         raise SlotTransitionError("an order needs a client order id")
+    if cycle is not None and cycle < slot.cycle:
+        raise SlotTransitionError(
+            f"slot {slot.slot_price} is in cycle {slot.cycle}; {client_order_id!r} names cycle {cycle}, "
+            "whose order is finished"
+        )
     if qty <= 0 or price <= 0:
         raise SlotTransitionError(f"order price and quantity must be positive, got {price} x {qty}")
     return replace(
@@ -103,7 +110,7 @@ def request_order(
         order_filled_qty=ZERO,
         order_status=None,
         lock_status=LockStatus.PENDING,
-        cycle=slot.cycle if cycle is None else max(slot.cycle, cycle),
+        cycle=slot.cycle if cycle is None else cycle,
         version=slot.version + 1,
     )
 

@@ -50,9 +50,13 @@ class Marks:
         self.in_flight = in_flight
         self.settle_fails = settle_fails
         self.orphaned = dict(orphaned or {})
+        self.script: list[Claim] = []  # answered first, in order, whatever the id
 
     async def claim(self, client_order_id: str) -> Claim:
         self.claims += 1
+        if self.script:
+            self.seen.add(client_order_id)
+            return self.script.pop(0)
         if self.in_flight > 0:
             self.in_flight -= 1
             self.seen.add(client_order_id)
@@ -314,6 +318,95 @@ async def test_an_exhausted_budget_keeps_an_orphaned_mark_and_the_next_call_stil
     assert venue.accepted == ["mkt-1"]
     assert venue.create_calls == 0
     assert sleeps == [14.0]
+
+
+async def test_a_call_cancelled_after_taking_an_orphaned_mark_leaves_the_next_one_waiting() -> None:
+    # The claim took the dead run's mark (it is this run's now); the call is cancelled while it
+    # waits for a rate token. The next call must still wait for that run's send to be decided.
+    venue = SimExchange()
+    venue.in_flight.append(market())
+    executor, sleeps, _ = restarted(venue, stamped_ago_s=2.0)
+    acquire = executor.budget.acquire
+    never = asyncio.Event()
+
+    async def slow(cost: int = 1) -> float:
+        await never.wait()
+        return 0.0
+
+    executor.budget.acquire = slow  # type: ignore[method-assign]
+    call = asyncio.ensure_future(executor.place(market()))
+    for _ in range(5):
+        await asyncio.sleep(0)  # the claim answers; the token does not come
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await asyncio.sleep(0)
+
+    executor.budget.acquire = acquire  # type: ignore[method-assign]
+    placed = await executor.place(market())
+
+    venue.land()
+    assert placed.status is OrderStatus.FILLED
+    assert venue.accepted == ["mkt-1"]
+    assert venue.create_calls == 0
+    assert sleeps == [14.0]
+
+
+async def test_a_send_long_after_the_claim_because_of_a_slow_token_stamps_the_mark_again() -> None:
+    # Staleness (and a restarted run's wait) counts from the stamp: a first send 5 s after it,
+    # behind a slow rate budget, must renew it, or another process could take a live send for
+    # a decided one.
+    venue = SimExchange()
+    marks = Marks()
+    clock = Clock()
+    executor, budget, _ = make(venue, marks=marks, monotonic=clock)
+
+    async def slow(cost: int = 1) -> float:
+        clock.advance(5.0)
+        budget.taken += cost
+        return 5.0
+
+    budget.acquire = slow  # type: ignore[method-assign]
+    await executor.place(limit())
+    assert venue.create_calls == 1
+    assert marks.claims == 2  # the claim, and again before the send
+
+
+async def test_a_mark_another_run_of_this_id_took_before_a_late_send_is_waited_for() -> None:
+    # Two runs of one executor id at once (a rolling update): ours took the mark, the send
+    # comes late (a slow token), and the re-stamp finds the other run's: its send may be on
+    # the wire, so look it up and trust "not found" only once that send is decided.
+    venue = SimExchange()
+    marks = Marks()
+    marks.script = [Claim(MarkClaim.FIRST), Claim(MarkClaim.ORPHANED, 0.5)]
+    clock = Clock()
+    executor, budget, sleeps = make(
+        venue, marks=marks, monotonic=clock, on_sleep=clock.advance, decided_after_s=15.0
+    )
+
+    async def slow(cost: int = 1) -> float:
+        clock.advance(1.5)
+        budget.taken += cost
+        return 1.5
+
+    budget.acquire = slow  # type: ignore[method-assign]
+    await executor.place(market())
+    assert venue.create_calls == 1  # only after the wait
+    assert executor.lookups == 2  # not found; not found once the other run's send was decided
+    assert sleeps == [15.0 - 0.5 + 1.0]
+
+
+async def test_a_mark_gone_by_the_time_the_other_sender_is_done_still_means_look_it_up() -> None:
+    venue = SimExchange()
+    venue.in_flight.append(market())
+    venue.land()  # the other process's market order filled (final: its id could be sent again)
+    marks = Marks()
+    marks.script = [Claim(MarkClaim.IN_FLIGHT), Claim(MarkClaim.FIRST)]  # then its mark expired
+    executor, _, _ = make(venue, marks=marks)
+    found = await executor.place(market())
+    assert found.status is OrderStatus.FILLED
+    assert venue.create_calls == 0
+    assert venue.accepted == ["mkt-1"]
 
 
 def gave_up(venue: SimExchange, **kwargs: object) -> tuple[OrderExecutor, Budget, list[float], Clock]:

@@ -50,7 +50,7 @@ def test_request_retry_of_the_same_order_is_idempotent() -> None:
     assert again is pending
 
 
-def test_the_client_ids_cycle_is_a_floor_for_the_slots_never_a_ceiling() -> None:
+def test_the_client_ids_cycle_is_the_slots_and_an_earlier_one_is_refused() -> None:
     fresh = new_slot("mm", "ETHUSDT", D("2998"))  # a slot the store lost: cycle 0 again
     pending = request_order(
         fresh,
@@ -68,13 +68,16 @@ def test_the_client_ids_cycle_is_a_floor_for_the_slots_never_a_ceiling() -> None
         D("0"),
     )
     assert finished.cycle == 8  # its next id was never sent
-    ahead = replace(fresh, cycle=9)
-    assert (
+    ahead = replace(fresh, cycle=9)  # an id decided on a stale copy names a finished cycle
+    with pytest.raises(SlotTransitionError, match="names cycle 8, whose order is finished"):
         request_order(
-            ahead, side=Side.BUY, price=D("2998"), qty=D("0.010"), client_order_id=BUY_ID, cycle=0
-        ).cycle
-        == 9
-    )
+            ahead,
+            side=Side.BUY,
+            price=D("2998"),
+            qty=D("0.010"),
+            client_order_id="ETHUSDT-mm-299800-B-8",
+            cycle=8,
+        )
 
 
 def test_request_on_slot_with_another_order_is_refused() -> None:
