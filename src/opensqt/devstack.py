@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -22,11 +23,23 @@ __all__ = ["NatsServer", "RedisServer", "find_binary", "free_port", "wait_for_po
 LOOPBACK = "127.0.0.1"
 
 
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on loopback that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
+    """A TCP port on loopback that was free a moment ago and that this process has not handed
+    out before. The kernel may give the same port to two probes in a row (each probe socket is
+    closed before the port is used), and two servers of one constellation would then race for
+    it; remembering what was handed out rules that out within a process."""
+    with _handed_out_lock:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((LOOPBACK, 0))
+                port = int(s.getsockname()[1])
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
 
 
 def find_binary(name: str) -> str:
