@@ -296,19 +296,32 @@ async def test_a_predecessors_send_already_at_the_venue_is_found_without_waiting
     assert sleeps == []
 
 
-async def test_an_exhausted_budget_keeps_an_orphaned_mark_and_the_next_call_still_waits() -> None:
+@pytest.mark.parametrize("how", ["budget exhausted", "cancelled"])
+async def test_a_call_that_fails_after_taking_an_orphaned_mark_leaves_the_next_one_waiting(how: str) -> None:
+    # The claim took the dead run's mark (it is this run's now), and the call ends before a
+    # send: no rate token, or cancelled while it waits for one. The mark must stay (others keep
+    # waiting) and the next call must still wait for that run's send to be decided.
     venue = SimExchange()
     venue.in_flight.append(market())
     executor, sleeps, marks = restarted(venue, stamped_ago_s=2.0)
     acquire = executor.budget.acquire
+    never = asyncio.Event()
 
-    async def exhausted(cost: int = 1) -> float:
-        raise BudgetExhausted("rate budget exhausted: would wait 31.0s (max 30.0s)")
+    async def no_token(cost: int = 1) -> float:
+        if how == "budget exhausted":
+            raise BudgetExhausted("rate budget exhausted: would wait 31.0s (max 30.0s)")
+        await never.wait()
+        return 0.0
 
-    executor.budget.acquire = exhausted  # type: ignore[method-assign]
-    with pytest.raises(BudgetExhausted):
-        await executor.place(market())
-    assert marks.settled == []  # the predecessor's request may still land: others keep waiting
+    executor.budget.acquire = no_token  # type: ignore[method-assign]
+    call = asyncio.ensure_future(executor.place(market()))
+    for _ in range(5):
+        await asyncio.sleep(0)  # the claim answers; the token does not come
+    call.cancel()
+    with pytest.raises(BudgetExhausted if how == "budget exhausted" else asyncio.CancelledError):
+        await call
+    await asyncio.sleep(0)
+    assert marks.settled == []
 
     executor.budget.acquire = acquire  # type: ignore[method-assign]
     placed = await executor.place(market())  # the mark is its own now; the wait is remembered
@@ -320,36 +333,15 @@ async def test_an_exhausted_budget_keeps_an_orphaned_mark_and_the_next_call_stil
     assert sleeps == [14.0]
 
 
-async def test_a_call_cancelled_after_taking_an_orphaned_mark_leaves_the_next_one_waiting() -> None:
-    # The claim took the dead run's mark (it is this run's now); the call is cancelled while it
-    # waits for a rate token. The next call must still wait for that run's send to be decided.
-    venue = SimExchange()
-    venue.in_flight.append(market())
-    executor, sleeps, _ = restarted(venue, stamped_ago_s=2.0)
-    acquire = executor.budget.acquire
-    never = asyncio.Event()
+def slow_tokens(budget: Budget, clock: Clock, seconds: float) -> None:
+    """Every rate token comes ``seconds`` late (the clock moves meanwhile)."""
 
     async def slow(cost: int = 1) -> float:
-        await never.wait()
-        return 0.0
+        clock.advance(seconds)
+        budget.taken += cost
+        return seconds
 
-    executor.budget.acquire = slow  # type: ignore[method-assign]
-    call = asyncio.ensure_future(executor.place(market()))
-    for _ in range(5):
-        await asyncio.sleep(0)  # the claim answers; the token does not come
-    call.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await call
-    await asyncio.sleep(0)
-
-    executor.budget.acquire = acquire  # type: ignore[method-assign]
-    placed = await executor.place(market())
-
-    venue.land()
-    assert placed.status is OrderStatus.FILLED
-    assert venue.accepted == ["mkt-1"]
-    assert venue.create_calls == 0
-    assert sleeps == [14.0]
+    budget.acquire = slow  # type: ignore[method-assign]
 
 
 async def test_a_send_long_after_the_claim_because_of_a_slow_token_stamps_the_mark_again() -> None:
@@ -360,13 +352,7 @@ async def test_a_send_long_after_the_claim_because_of_a_slow_token_stamps_the_ma
     marks = Marks()
     clock = Clock()
     executor, budget, _ = make(venue, marks=marks, monotonic=clock)
-
-    async def slow(cost: int = 1) -> float:
-        clock.advance(5.0)
-        budget.taken += cost
-        return 5.0
-
-    budget.acquire = slow  # type: ignore[method-assign]
+    slow_tokens(budget, clock, 5.0)
     await executor.place(limit())
     assert venue.create_calls == 1
     assert marks.claims == 2  # the claim, and again before the send
@@ -383,13 +369,7 @@ async def test_a_mark_another_run_of_this_id_took_before_a_late_send_is_waited_f
     executor, budget, sleeps = make(
         venue, marks=marks, monotonic=clock, on_sleep=clock.advance, decided_after_s=15.0
     )
-
-    async def slow(cost: int = 1) -> float:
-        clock.advance(1.5)
-        budget.taken += cost
-        return 1.5
-
-    budget.acquire = slow  # type: ignore[method-assign]
+    slow_tokens(budget, clock, 1.5)
     await executor.place(market())
     assert venue.create_calls == 1  # only after the wait
     assert executor.lookups == 2  # not found; not found once the other run's send was decided

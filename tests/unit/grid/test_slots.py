@@ -50,34 +50,24 @@ def test_request_retry_of_the_same_order_is_idempotent() -> None:
     assert again is pending
 
 
+def request_cycle(slot: InventorySlot, cycle: int) -> InventorySlot:
+    """A BUY for ``slot`` whose client id names ``cycle``."""
+    cid = f"ETHUSDT-mm-299800-B-{cycle}"
+    return request_order(
+        slot, side=Side.BUY, price=D("2998"), qty=D("0.010"), client_order_id=cid, cycle=cycle
+    )
+
+
 def test_the_client_ids_cycle_is_the_slots_and_an_earlier_one_is_refused() -> None:
     fresh = new_slot("mm", "ETHUSDT", D("2998"))  # a slot the store lost: cycle 0 again
-    pending = request_order(
-        fresh,
-        side=Side.BUY,
-        price=D("2998"),
-        qty=D("0.010"),
-        client_order_id="ETHUSDT-mm-299800-B-7",
-        cycle=7,
-    )
+    pending = request_cycle(fresh, 7)
     assert pending.cycle == 7
-    finished = apply_order_update(
-        acknowledge_order(pending, "ETHUSDT-mm-299800-B-7", "ex-7"),
-        "ETHUSDT-mm-299800-B-7",
-        OrderStatus.CANCELED,
-        D("0"),
-    )
+    working = acknowledge_order(pending, "ETHUSDT-mm-299800-B-7", "ex-7")
+    finished = apply_order_update(working, "ETHUSDT-mm-299800-B-7", OrderStatus.CANCELED, D("0"))
     assert finished.cycle == 8  # its next id was never sent
     ahead = replace(fresh, cycle=9)  # an id decided on a stale copy names a finished cycle
     with pytest.raises(SlotTransitionError, match="names cycle 8, whose order is finished"):
-        request_order(
-            ahead,
-            side=Side.BUY,
-            price=D("2998"),
-            qty=D("0.010"),
-            client_order_id="ETHUSDT-mm-299800-B-8",
-            cycle=8,
-        )
+        request_cycle(ahead, 8)
 
 
 def test_request_on_slot_with_another_order_is_refused() -> None:
