@@ -47,6 +47,7 @@ async def start_market_makers(
 ) -> None:
     """Fetch the instruments from the executor (retrying), then start every market maker."""
     instruments = await fetch_instruments(gateway, sorted({m.symbol for m in settings.market_makers}))
+    traders = [m.symbol for m in settings.market_makers] + [b.perp for b in settings.arbitrage_bots]
     for mm in settings.market_makers:
         instrument = instruments[mm.symbol]
         config = mm.grid_config()
@@ -66,8 +67,11 @@ async def start_market_makers(
             metrics=runtime.metrics,
             account=settings.account,
             tracer_provider=runtime.tracer_provider,
+            account_source=gateway,
+            # another agent trading the symbol on this account makes the position not the grid's
+            position_shared=traders.count(mm.symbol) > 1,
         )
-        await agent.start()
+        await agent.start()  # re-sends PENDING orders and reconciles with the venue first
         registry.add(agent)
         await runtime.bus.subscribe(
             ORDER,

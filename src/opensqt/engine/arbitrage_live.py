@@ -121,6 +121,7 @@ class ArbitrageAgent:
         self.symbols: tuple[str, ...] = tuple(dict.fromkeys((config.spot.symbol, config.perp.symbol)))
         self.paused = False
         self.pause_reason = ""
+        self.reducing_reason = ""  # the arbitrage bot has no reconciliation drift of its own
         self._config = config
         self._legs = legs
         self._gateways: dict[str, PlanGateway] = {

@@ -1,7 +1,9 @@
-"""The strategy's way to the executor: PlaceOrder / CancelOrder / GetOrder over mTLS gRPC, errors intact."""
+"""The strategy's way to the executor over mTLS gRPC: orders, lookups, account snapshots; errors intact."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol
 
 import grpc
@@ -12,13 +14,29 @@ from opensqt.transport import codec
 from opensqt.transport.grpc_client import error_from_rpc
 from opensqt.v1 import executor_pb2, executor_pb2_grpc
 
-__all__ = ["ExecutorGateway", "OrderGateway"]
+__all__ = ["AccountSnapshot", "AccountSource", "ExecutorGateway", "OrderGateway"]
 
 
 class OrderGateway(Protocol):
     async def place(self, order: Order) -> Order: ...
 
     async def cancel(self, symbol: str, client_order_id: str) -> Order | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """The venue's open orders of one symbol and, after them, the account's position in it.
+
+    ``position`` is the signed size, ``None`` on a venue that holds balances, not positions.
+    """
+
+    open_orders: tuple[Order, ...]
+    position: Decimal | None
+    fetched_ms: int
+
+
+class AccountSource(Protocol):
+    async def account_snapshot(self, symbol: str) -> AccountSnapshot: ...
 
 
 class ExecutorGateway:
@@ -63,6 +81,19 @@ class ExecutorGateway:
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc) from exc
         return codec.order_from_proto(reply.order) if reply.HasField("order") else None
+
+    async def account_snapshot(self, symbol: str) -> AccountSnapshot:
+        """The venue's open orders of ``symbol`` and the account's position in it, read now."""
+        try:
+            reply = await self._stub.GetAccountSnapshot(executor_pb2.GetAccountSnapshotRequest(symbol=symbol))
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
+        position = codec.position_from_proto(reply.position).size if reply.HasField("position") else None
+        return AccountSnapshot(
+            open_orders=tuple(codec.order_from_proto(o) for o in reply.open_orders),
+            position=position,
+            fetched_ms=reply.fetched_ms,
+        )
 
     async def get_order(self, symbol: str, client_order_id: str) -> Order | None:
         """The order as the venue has it now, by client id; ``None`` when the venue has none."""

@@ -4,13 +4,17 @@ This is the DurableEngine side of an agent. State transitions go through
 :class:`~opensqt.grid.manager.SlotManager` (atomic in Redis); side effects go through the
 executor's DBOS workflows (idempotent by client order id). After a crash, a restart loads the
 slots, and a PENDING slot's order is re-sent with the same client id: the executor answers with
-the order it already placed, so nothing is doubled.
+the order it already placed, so nothing is doubled. Then the slots are reconciled with the
+venue's open orders and position (behaviour.md §2, :mod:`opensqt.grid.reconcile`) before the
+first price: orders bind to their slots, orders a lost slot still had on the venue are adopted,
+this agent's orders of a finished cycle or on a busy slot are cancelled, and a position drift of
+5% or more makes the agent reduce-only until an operator resumes it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -19,15 +23,17 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TracerProvider
 
 from opensqt.clock import Clock
-from opensqt.engine.gateway import OrderGateway
+from opensqt.engine.gateway import AccountSource, OrderGateway
 from opensqt.errors import (
     InsufficientFunds,
     OpenSQTError,
     PostOnlyRejected,
     Retryable,
 )
+from opensqt.grid.client_ids import ClientOrderIdError, parse_client_order_id
 from opensqt.grid.config import GridConfig, GridMode
 from opensqt.grid.manager import SlotManager
+from opensqt.grid.reconcile import ReconcileReport
 from opensqt.grid.strategy import CancelOrder, CancelReason, PlaceOrder, Strategy
 from opensqt.model import (
     Instrument,
@@ -67,11 +73,20 @@ class MarketMakerAgent:
         metrics: ServiceMetrics | None = None,
         account: str = "",
         tracer_provider: TracerProvider | None = None,
+        account_source: AccountSource | None = None,
+        position_shared: bool = False,
+        reconcile_retry_delays: Sequence[float] = (0.5, 1.0, 2.0),
     ) -> None:
         self.name = config.agent
         self.symbols: tuple[str, ...] = (instrument.symbol,)
         self.paused = False
         self.pause_reason = ""
+        # Set when reconciliation found the position off by too much: the agent then only
+        # reduces, whatever the trading state, until an operator resumes it.
+        self.reducing_reason = ""
+        self._account_source = account_source
+        self._position_shared = position_shared
+        self._reconcile_retry_delays = tuple(reconcile_retry_delays)
         self._config = config
         self._instrument = instrument
         self._slots = slots
@@ -112,16 +127,104 @@ class MarketMakerAgent:
         self.paused, self.pause_reason = True, reason
 
     def resume(self) -> None:
+        """Lift an operator's pause and a reduce-only state reconciliation set."""
         self.paused, self.pause_reason = False, ""
+        self.reducing_reason = ""
         self._wake.set()
 
     # --- events ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the slots (and anchor) from the store before the first price."""
+        """Load the slots (and anchor), then settle them with the venue, before the first price.
+
+        With an account source: orders left PENDING by a killed process are re-sent first (the
+        executor answers with what the venue has, so they stop being unknowns), then the slots
+        are reconciled with the venue's open orders and position.
+        """
         await self._slots.load()
         if self._slots.anchor is not None:
             self._strategy = Strategy(self._config, self._instrument, anchor=self._slots.anchor)
+        if self._account_source is not None:
+            await self._resend_pending()
+            await self.reconcile()
+
+    async def reconcile(self) -> ReconcileReport | None:
+        """Reconcile the slots with the venue now; ``None`` when the venue could not be read.
+
+        Run it while no order is being sent for this grid (at start). The position is read as
+        this grid's only when no other agent trades the symbol on the account; otherwise only
+        open orders are bound and adopted, and the account's order stream settles the rest.
+        """
+        assert self._account_source is not None
+        snapshot = None
+        for delay in (*self._reconcile_retry_delays, None):
+            try:
+                snapshot = await self._account_source.account_snapshot(self._instrument.symbol)
+                break
+            except OpenSQTError as exc:
+                if delay is None:
+                    log.error("reconcile_failed", agent=self.name, error=str(exc))
+                    return None
+                log.warning("reconcile_retry", agent=self.name, error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+        assert snapshot is not None
+        position = None if self._position_shared else snapshot.position
+        report = await self._slots.reconcile(
+            snapshot.open_orders, position, config=self._config, instrument=self._instrument
+        )
+        log.info(
+            "reconciled",
+            agent=self.name,
+            symbol=self._instrument.symbol,
+            open_orders=len(snapshot.open_orders),
+            bound=len(report.bound),
+            adopted=len(report.adopted),
+            filled=[str(p) for p in report.filled],
+            vanished=[str(p) for p in report.vanished],
+            unresolved=[str(p) for p in report.unresolved],
+            position_checked=report.position_checked,
+            exchange_position=str(report.exchange_position),
+            local_position=str(report.local_position),
+            corrected=[str(p) for p in report.corrected],
+            rebuilt=[str(p) for p in report.rebuilt],
+        )
+        await self._cancel_strays(report)
+        if report.drift_alert:
+            self.reducing_reason = (
+                f"position drift at start: the venue holds {report.exchange_position}, the slots "
+                f"{report.local_position} ({report.drift_ratio:.1%}); check the account, then Resume"
+            )
+            log.error("reconcile_drift_alert", agent=self.name, reason=self.reducing_reason)
+        return report
+
+    async def _cancel_strays(self, report: ReconcileReport) -> None:
+        """Cancel this agent's open orders that no slot can track (a finished cycle, a busy slot).
+
+        Orders whose client id is not this agent's grid id are left alone: another agent, or a
+        person, may own them on the same account.
+        """
+        for order in report.orders_to_cancel:
+            try:
+                parts = parse_client_order_id(
+                    order.client_order_id,
+                    tick_size=self._instrument.tick_size,
+                    prefix=self._config.client_id_prefix,
+                )
+            except ClientOrderIdError:
+                parts = None
+            if parts is None or parts.agent != self.name or parts.symbol != self._instrument.symbol:
+                log.warning(
+                    "reconcile_foreign_order",
+                    agent=self.name,
+                    client_order_id=order.client_order_id,
+                    exchange_order_id=order.exchange_order_id,
+                )
+                continue
+            log.warning("reconcile_cancel_stray", agent=self.name, client_order_id=order.client_order_id)
+            try:
+                await self._gateway.cancel(self._instrument.symbol, order.client_order_id)
+            except OpenSQTError as exc:
+                log.warning("cancel_failed", client_order_id=order.client_order_id, error=str(exc))
 
     async def on_price(self, price: PriceChange, ctx: EventContext) -> None:
         """Conflate: keep only the latest price; the run loop evaluates when it is free."""
@@ -178,11 +281,14 @@ class MarketMakerAgent:
         self.evaluations += 1
         if self._metrics is not None:
             self._metrics.agent_evaluations.labels(self.name).inc()
+        trading_state = self._trading_state.current_kind()
+        if self.reducing_reason and trading_state is TradingStateKind.ACTIVE:
+            trading_state = TradingStateKind.REDUCING
         actions = self._strategy.on_price(
             price,
             self._slots.slots,
             now_ms=now,
-            trading_state=self._trading_state.current_kind(),
+            trading_state=trading_state,
             slots_version=self._slots.revision,
         )
         await self._carry_out(actions)

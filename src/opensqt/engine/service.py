@@ -32,6 +32,7 @@ class AgentHandle(Protocol):
     symbols: tuple[str, ...]
     paused: bool
     pause_reason: str
+    reducing_reason: str
 
     async def slots(self, symbol: str = "") -> list[InventorySlot]: ...
 
@@ -89,6 +90,7 @@ def _status(agent: AgentHandle) -> strategy_pb2.AgentStatus:
         symbols=list(agent.symbols),
         paused=agent.paused,
         pause_reason=agent.pause_reason,
+        reducing_reason=agent.reducing_reason,
     )
 
 

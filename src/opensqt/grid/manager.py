@@ -479,7 +479,7 @@ class SlotManager:
     async def reconcile(
         self,
         open_orders: Iterable[Order],
-        exchange_position: Decimal,
+        exchange_position: Decimal | None,
         *,
         config: GridConfig,
         instrument: Instrument,

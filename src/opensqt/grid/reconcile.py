@@ -31,6 +31,14 @@ Decisions, in this order:
    on the net side (larger holdings without a working order first); a larger one changes nothing
    and sets ``drift_alert``.
 
+Steps 3 and 4 read the position, so they run only when it can be read as this grid's. They are
+skipped (the slots concerned are left as they are and listed in ``unresolved``) when
+``exchange_position`` is ``None`` (the caller cannot tell this grid's share of the account's
+position, e.g. another agent trades the symbol on the same account), and when a slot's order
+was never acknowledged and is not open either: such an order may have been placed and filled,
+so the position would explain the wrong orders. The caller settles those by client id (a
+re-send is answered with the order the venue has) and by the account's order stream.
+
 Reconciling an already reconciled state yields no writes.
 """
 
@@ -85,12 +93,15 @@ class ReconcileReport:
         adopted: client ids of open exchange orders put back on the slot their id names.
         filled: slots whose vanished order the position shows as executed (wholly or partly).
         vanished: slots whose vanished order did not execute (cancelled or never placed).
+        unresolved: slots whose order is neither open nor explained by the position, left as
+            they were: it was never acknowledged, or the position was not given.
+        position_checked: steps 3 and 4 ran (the position was given and no order was unacknowledged).
         orders_to_cancel: open exchange orders that match no slot.
         corrected: slots whose inventory absorbed a small drift.
         rebuilt: slots created (or refilled) to hold a position no slot accounted for.
-        exchange_position: the exchange's signed position.
+        exchange_position: the exchange's signed position (``None`` when not given).
         local_position: Σ slot inventory after steps 1-3, before any correction.
-        drift: ``exchange_position - local_position``.
+        drift: ``exchange_position - local_position`` (0 when the position was not checked).
         drift_ratio: ``|drift| / max(|exchange_position|, |local_position|)`` (0 when both are 0).
         drift_alert: the drift is too large to correct: raise a risk alert and move to REDUCING.
     """
@@ -100,10 +111,12 @@ class ReconcileReport:
     adopted: tuple[str, ...] = ()
     filled: tuple[Decimal, ...] = ()
     vanished: tuple[Decimal, ...] = ()
+    unresolved: tuple[Decimal, ...] = ()
+    position_checked: bool = True
     orders_to_cancel: tuple[Order, ...] = ()
     corrected: tuple[Decimal, ...] = ()
     rebuilt: tuple[Decimal, ...] = ()
-    exchange_position: Decimal = ZERO
+    exchange_position: Decimal | None = ZERO
     local_position: Decimal = ZERO
     drift: Decimal = ZERO
     drift_ratio: Decimal = ZERO
@@ -151,7 +164,7 @@ class _Work:
 def reconcile(
     slots: Mapping[Decimal, InventorySlot],
     open_orders: Iterable[Order],
-    exchange_position: Decimal,
+    exchange_position: Decimal | None,
     *,
     config: GridConfig,
     instrument: Instrument,
@@ -163,7 +176,8 @@ def reconcile(
     Args:
         slots: every slot of ``config.agent`` on ``instrument.symbol``, keyed by slot price.
         open_orders: the exchange's open orders; orders for other symbols are ignored.
-        exchange_position: the exchange's signed position of this agent on the symbol.
+        exchange_position: the exchange's signed position of this agent on the symbol;
+            ``None`` when it cannot be told apart from other agents' (steps 3-4 are skipped).
         config: the grid parameters (agent, client id prefix, interval, order notional).
         instrument: tick and step sizes, minimums, symbol.
         anchor: the grid anchor; needed to rebuild slots for a position with no local state
@@ -174,6 +188,19 @@ def reconcile(
     orders = [order for order in open_orders if not order.symbol or order.symbol == instrument.symbol]
     bound, missing, unmatched = _bind(work, orders)
     adopted, to_cancel = _adopt(work, unmatched, config, instrument)
+    unacknowledged = [price for price in missing if work.current[price].order_status is None]
+    if exchange_position is None or unacknowledged:
+        local = work.net()
+        return ReconcileReport(
+            writes=work.writes(),
+            bound=tuple(bound),
+            adopted=tuple(adopted),
+            unresolved=tuple(sorted(missing)),
+            position_checked=False,
+            orders_to_cancel=tuple(to_cancel),
+            exchange_position=exchange_position,
+            local_position=local,
+        )
     filled, vanished = _resolve_vanished(work, missing, exchange_position - work.net())
 
     local = work.net()

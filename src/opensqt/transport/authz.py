@@ -32,6 +32,7 @@ AUTHORIZATION: Mapping[str, frozenset[str]] = {
     _EXECUTOR + "ExecuteSequence": frozenset({"strategy"}),
     _EXECUTOR + "GetOrder": frozenset({"strategy", "risk"}),
     _EXECUTOR + "GetStatus": frozenset({"strategy", "risk"}),
+    _EXECUTOR + "GetAccountSnapshot": frozenset({"strategy", "risk"}),
     _EXECUTOR + "ListInstruments": frozenset({"strategy", "risk"}),
     _EXECUTOR + "CancelAll": frozenset({"risk"}),
     _EXECUTOR + "Halt": frozenset({"risk"}),

@@ -180,6 +180,22 @@ class GetOrderResponse(_message.Message):
     order: _resources_pb2.Order
     def __init__(self, order: _Optional[_Union[_resources_pb2.Order, _Mapping]] = ...) -> None: ...
 
+class GetAccountSnapshotRequest(_message.Message):
+    __slots__ = ("symbol",)
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    def __init__(self, symbol: _Optional[str] = ...) -> None: ...
+
+class GetAccountSnapshotResponse(_message.Message):
+    __slots__ = ("open_orders", "position", "fetched_ms")
+    OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    FETCHED_MS_FIELD_NUMBER: _ClassVar[int]
+    open_orders: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Order]
+    position: _resources_pb2.Position
+    fetched_ms: int
+    def __init__(self, open_orders: _Optional[_Iterable[_Union[_resources_pb2.Order, _Mapping]]] = ..., position: _Optional[_Union[_resources_pb2.Position, _Mapping]] = ..., fetched_ms: _Optional[int] = ...) -> None: ...
+
 class ListInstrumentsRequest(_message.Message):
     __slots__ = ("symbols",)
     SYMBOLS_FIELD_NUMBER: _ClassVar[int]

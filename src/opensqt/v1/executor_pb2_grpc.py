@@ -64,6 +64,11 @@ class ExecutorServiceStub:
                 request_serializer=opensqt_dot_v1_dot_executor__pb2.GetOrderRequest.SerializeToString,
                 response_deserializer=opensqt_dot_v1_dot_executor__pb2.GetOrderResponse.FromString,
                 _registered_method=True)
+        self.GetAccountSnapshot = channel.unary_unary(
+                '/opensqt.v1.ExecutorService/GetAccountSnapshot',
+                request_serializer=opensqt_dot_v1_dot_executor__pb2.GetAccountSnapshotRequest.SerializeToString,
+                response_deserializer=opensqt_dot_v1_dot_executor__pb2.GetAccountSnapshotResponse.FromString,
+                _registered_method=True)
         self.ListInstruments = channel.unary_unary(
                 '/opensqt.v1.ExecutorService/ListInstruments',
                 request_serializer=opensqt_dot_v1_dot_executor__pb2.ListInstrumentsRequest.SerializeToString,
@@ -130,6 +135,14 @@ class ExecutorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAccountSnapshot(self, request, context):
+        """The venue's open orders and position of one symbol, read now (a strategy reconciles with it
+        at start).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListInstruments(self, request, context):
         """The instruments (tick, step, minimums) this executor validates orders against.
         """
@@ -188,6 +201,11 @@ def add_ExecutorServiceServicer_to_server(servicer, server):
                     servicer.GetOrder,
                     request_deserializer=opensqt_dot_v1_dot_executor__pb2.GetOrderRequest.FromString,
                     response_serializer=opensqt_dot_v1_dot_executor__pb2.GetOrderResponse.SerializeToString,
+            ),
+            'GetAccountSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccountSnapshot,
+                    request_deserializer=opensqt_dot_v1_dot_executor__pb2.GetAccountSnapshotRequest.FromString,
+                    response_serializer=opensqt_dot_v1_dot_executor__pb2.GetAccountSnapshotResponse.SerializeToString,
             ),
             'ListInstruments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListInstruments,
@@ -372,6 +390,33 @@ class ExecutorService:
             '/opensqt.v1.ExecutorService/GetOrder',
             opensqt_dot_v1_dot_executor__pb2.GetOrderRequest.SerializeToString,
             opensqt_dot_v1_dot_executor__pb2.GetOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccountSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/opensqt.v1.ExecutorService/GetAccountSnapshot',
+            opensqt_dot_v1_dot_executor__pb2.GetAccountSnapshotRequest.SerializeToString,
+            opensqt_dot_v1_dot_executor__pb2.GetAccountSnapshotResponse.FromString,
             options,
             channel_credentials,
             insecure,

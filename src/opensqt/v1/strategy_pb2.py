@@ -26,37 +26,37 @@ from opensqt.v1 import events_pb2 as opensqt_dot_v1_dot_events__pb2
 from opensqt.v1 import state_pb2 as opensqt_dot_v1_dot_state__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19opensqt/v1/strategy.proto\x12\nopensqt.v1\x1a\x17opensqt/v1/events.proto\x1a\x16opensqt/v1/state.proto\"\xcf\x01\n\x0b\x41gentStatus\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12#\n\x04kind\x18\x02 \x01(\x0e\x32\x15.opensqt.v1.AgentKind\x12\x0f\n\x07symbols\x18\x03 \x03(\t\x12\x0e\n\x06paused\x18\x04 \x01(\x08\x12\x14\n\x0cpause_reason\x18\x05 \x01(\t\x12\x16\n\x0eworking_orders\x18\x06 \x01(\r\x12\x10\n\x08\x65xposure\x18\x07 \x01(\t\x12\x14\n\x0crealized_pnl\x18\x08 \x01(\t\x12\x15\n\rlast_event_ms\x18\t \x01(\x03\"\x1a\n\x18GetStrategyStatusRequest\"u\n\x19GetStrategyStatusResponse\x12\'\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x17.opensqt.v1.AgentStatus\x12/\n\rtrading_state\x18\x02 \x01(\x0b\x32\x18.opensqt.v1.TradingState\"1\n\x10ListSlotsRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\"=\n\x11ListSlotsResponse\x12(\n\x05slots\x18\x01 \x03(\x0b\x32\x19.opensqt.v1.InventorySlot\" \n\x0fListLegsRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\"H\n\x10ListLegsResponse\x12\x1d\n\x04legs\x18\x01 \x03(\x0b\x32\x0f.opensqt.v1.Leg\x12\x15\n\rdelta_neutral\x18\x02 \x01(\x08\"-\n\x0cPauseRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"8\n\rPauseResponse\x12\'\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x17.opensqt.v1.AgentStatus\"&\n\x15ResumeStrategyRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\"A\n\x16ResumeStrategyResponse\x12\'\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x17.opensqt.v1.AgentStatus*b\n\tAgentKind\x12\x1a\n\x16\x41GENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41GENT_KIND_MARKET_MAKER\x10\x01\x12\x1c\n\x18\x41GENT_KIND_ARBITRAGE_BOT\x10\x02\x32\x8b\x03\n\x0fStrategyService\x12X\n\tGetStatus\x12$.opensqt.v1.GetStrategyStatusRequest\x1a%.opensqt.v1.GetStrategyStatusResponse\x12H\n\tListSlots\x12\x1c.opensqt.v1.ListSlotsRequest\x1a\x1d.opensqt.v1.ListSlotsResponse\x12\x45\n\x08ListLegs\x12\x1b.opensqt.v1.ListLegsRequest\x1a\x1c.opensqt.v1.ListLegsResponse\x12<\n\x05Pause\x12\x18.opensqt.v1.PauseRequest\x1a\x19.opensqt.v1.PauseResponse\x12O\n\x06Resume\x12!.opensqt.v1.ResumeStrategyRequest\x1a\".opensqt.v1.ResumeStrategyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19opensqt/v1/strategy.proto\x12\nopensqt.v1\x1a\x17opensqt/v1/events.proto\x1a\x16opensqt/v1/state.proto\"\xe8\x01\n\x0b\x41gentStatus\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12#\n\x04kind\x18\x02 \x01(\x0e\x32\x15.opensqt.v1.AgentKind\x12\x0f\n\x07symbols\x18\x03 \x03(\t\x12\x0e\n\x06paused\x18\x04 \x01(\x08\x12\x14\n\x0cpause_reason\x18\x05 \x01(\t\x12\x16\n\x0eworking_orders\x18\x06 \x01(\r\x12\x10\n\x08\x65xposure\x18\x07 \x01(\t\x12\x14\n\x0crealized_pnl\x18\x08 \x01(\t\x12\x15\n\rlast_event_ms\x18\t \x01(\x03\x12\x17\n\x0freducing_reason\x18\n \x01(\t\"\x1a\n\x18GetStrategyStatusRequest\"u\n\x19GetStrategyStatusResponse\x12\'\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x17.opensqt.v1.AgentStatus\x12/\n\rtrading_state\x18\x02 \x01(\x0b\x32\x18.opensqt.v1.TradingState\"1\n\x10ListSlotsRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\"=\n\x11ListSlotsResponse\x12(\n\x05slots\x18\x01 \x03(\x0b\x32\x19.opensqt.v1.InventorySlot\" \n\x0fListLegsRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\"H\n\x10ListLegsResponse\x12\x1d\n\x04legs\x18\x01 \x03(\x0b\x32\x0f.opensqt.v1.Leg\x12\x15\n\rdelta_neutral\x18\x02 \x01(\x08\"-\n\x0cPauseRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"8\n\rPauseResponse\x12\'\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x17.opensqt.v1.AgentStatus\"&\n\x15ResumeStrategyRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\"A\n\x16ResumeStrategyResponse\x12\'\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x17.opensqt.v1.AgentStatus*b\n\tAgentKind\x12\x1a\n\x16\x41GENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41GENT_KIND_MARKET_MAKER\x10\x01\x12\x1c\n\x18\x41GENT_KIND_ARBITRAGE_BOT\x10\x02\x32\x8b\x03\n\x0fStrategyService\x12X\n\tGetStatus\x12$.opensqt.v1.GetStrategyStatusRequest\x1a%.opensqt.v1.GetStrategyStatusResponse\x12H\n\tListSlots\x12\x1c.opensqt.v1.ListSlotsRequest\x1a\x1d.opensqt.v1.ListSlotsResponse\x12\x45\n\x08ListLegs\x12\x1b.opensqt.v1.ListLegsRequest\x1a\x1c.opensqt.v1.ListLegsResponse\x12<\n\x05Pause\x12\x18.opensqt.v1.PauseRequest\x1a\x19.opensqt.v1.PauseResponse\x12O\n\x06Resume\x12!.opensqt.v1.ResumeStrategyRequest\x1a\".opensqt.v1.ResumeStrategyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'opensqt.v1.strategy_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AGENTKIND']._serialized_start=881
-  _globals['_AGENTKIND']._serialized_end=979
+  _globals['_AGENTKIND']._serialized_start=906
+  _globals['_AGENTKIND']._serialized_end=1004
   _globals['_AGENTSTATUS']._serialized_start=91
-  _globals['_AGENTSTATUS']._serialized_end=298
-  _globals['_GETSTRATEGYSTATUSREQUEST']._serialized_start=300
-  _globals['_GETSTRATEGYSTATUSREQUEST']._serialized_end=326
-  _globals['_GETSTRATEGYSTATUSRESPONSE']._serialized_start=328
-  _globals['_GETSTRATEGYSTATUSRESPONSE']._serialized_end=445
-  _globals['_LISTSLOTSREQUEST']._serialized_start=447
-  _globals['_LISTSLOTSREQUEST']._serialized_end=496
-  _globals['_LISTSLOTSRESPONSE']._serialized_start=498
-  _globals['_LISTSLOTSRESPONSE']._serialized_end=559
-  _globals['_LISTLEGSREQUEST']._serialized_start=561
-  _globals['_LISTLEGSREQUEST']._serialized_end=593
-  _globals['_LISTLEGSRESPONSE']._serialized_start=595
-  _globals['_LISTLEGSRESPONSE']._serialized_end=667
-  _globals['_PAUSEREQUEST']._serialized_start=669
-  _globals['_PAUSEREQUEST']._serialized_end=714
-  _globals['_PAUSERESPONSE']._serialized_start=716
-  _globals['_PAUSERESPONSE']._serialized_end=772
-  _globals['_RESUMESTRATEGYREQUEST']._serialized_start=774
-  _globals['_RESUMESTRATEGYREQUEST']._serialized_end=812
-  _globals['_RESUMESTRATEGYRESPONSE']._serialized_start=814
-  _globals['_RESUMESTRATEGYRESPONSE']._serialized_end=879
-  _globals['_STRATEGYSERVICE']._serialized_start=982
-  _globals['_STRATEGYSERVICE']._serialized_end=1377
+  _globals['_AGENTSTATUS']._serialized_end=323
+  _globals['_GETSTRATEGYSTATUSREQUEST']._serialized_start=325
+  _globals['_GETSTRATEGYSTATUSREQUEST']._serialized_end=351
+  _globals['_GETSTRATEGYSTATUSRESPONSE']._serialized_start=353
+  _globals['_GETSTRATEGYSTATUSRESPONSE']._serialized_end=470
+  _globals['_LISTSLOTSREQUEST']._serialized_start=472
+  _globals['_LISTSLOTSREQUEST']._serialized_end=521
+  _globals['_LISTSLOTSRESPONSE']._serialized_start=523
+  _globals['_LISTSLOTSRESPONSE']._serialized_end=584
+  _globals['_LISTLEGSREQUEST']._serialized_start=586
+  _globals['_LISTLEGSREQUEST']._serialized_end=618
+  _globals['_LISTLEGSRESPONSE']._serialized_start=620
+  _globals['_LISTLEGSRESPONSE']._serialized_end=692
+  _globals['_PAUSEREQUEST']._serialized_start=694
+  _globals['_PAUSEREQUEST']._serialized_end=739
+  _globals['_PAUSERESPONSE']._serialized_start=741
+  _globals['_PAUSERESPONSE']._serialized_end=797
+  _globals['_RESUMESTRATEGYREQUEST']._serialized_start=799
+  _globals['_RESUMESTRATEGYREQUEST']._serialized_end=837
+  _globals['_RESUMESTRATEGYRESPONSE']._serialized_start=839
+  _globals['_RESUMESTRATEGYRESPONSE']._serialized_end=904
+  _globals['_STRATEGYSERVICE']._serialized_start=1007
+  _globals['_STRATEGYSERVICE']._serialized_end=1402
 # @@protoc_insertion_point(module_scope)

@@ -19,7 +19,7 @@ AGENT_KIND_MARKET_MAKER: AgentKind
 AGENT_KIND_ARBITRAGE_BOT: AgentKind
 
 class AgentStatus(_message.Message):
-    __slots__ = ("agent", "kind", "symbols", "paused", "pause_reason", "working_orders", "exposure", "realized_pnl", "last_event_ms")
+    __slots__ = ("agent", "kind", "symbols", "paused", "pause_reason", "working_orders", "exposure", "realized_pnl", "last_event_ms", "reducing_reason")
     AGENT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SYMBOLS_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class AgentStatus(_message.Message):
     EXPOSURE_FIELD_NUMBER: _ClassVar[int]
     REALIZED_PNL_FIELD_NUMBER: _ClassVar[int]
     LAST_EVENT_MS_FIELD_NUMBER: _ClassVar[int]
+    REDUCING_REASON_FIELD_NUMBER: _ClassVar[int]
     agent: str
     kind: AgentKind
     symbols: _containers.RepeatedScalarFieldContainer[str]
@@ -38,7 +39,8 @@ class AgentStatus(_message.Message):
     exposure: str
     realized_pnl: str
     last_event_ms: int
-    def __init__(self, agent: _Optional[str] = ..., kind: _Optional[_Union[AgentKind, str]] = ..., symbols: _Optional[_Iterable[str]] = ..., paused: _Optional[bool] = ..., pause_reason: _Optional[str] = ..., working_orders: _Optional[int] = ..., exposure: _Optional[str] = ..., realized_pnl: _Optional[str] = ..., last_event_ms: _Optional[int] = ...) -> None: ...
+    reducing_reason: str
+    def __init__(self, agent: _Optional[str] = ..., kind: _Optional[_Union[AgentKind, str]] = ..., symbols: _Optional[_Iterable[str]] = ..., paused: _Optional[bool] = ..., pause_reason: _Optional[str] = ..., working_orders: _Optional[int] = ..., exposure: _Optional[str] = ..., realized_pnl: _Optional[str] = ..., last_event_ms: _Optional[int] = ..., reducing_reason: _Optional[str] = ...) -> None: ...
 
 class GetStrategyStatusRequest(_message.Message):
     __slots__ = ()

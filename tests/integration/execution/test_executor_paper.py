@@ -14,6 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from opensqt.certs import DevPki
+from opensqt.engine.gateway import ExecutorGateway
+from opensqt.errors import InvalidOrder
+from opensqt.model import OrderStatus
 from opensqt.paper import PaperExchange
 from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.tls import TlsFiles
@@ -309,3 +312,34 @@ async def test_every_order_is_journaled_under_its_idempotency_key_in_either_jour
         entry = await until(recorded, f"the {journal} journal entry of {cid}", within=10)
     assert entry[0] == "SUCCESS"
     assert entry[1].endswith(workflow)
+
+
+async def test_account_snapshot_lists_the_open_orders_and_the_position_the_fills_made(
+    stack: ExecutorStack,
+) -> None:
+    async with stack.channel() as channel:  # the strategy identity, as a strategy reconciles
+        gateway = ExecutorGateway(channel)
+        empty = await gateway.account_snapshot("BTCUSDT")
+        assert empty.open_orders == ()
+        assert empty.position == 0
+        for cid, price in (("snap-rest-1", "29000.0"), ("snap-rest-2", "28900.0"), ("snap-fill", "30100.0")):
+            await executor_pb2_grpc.ExecutorServiceStub(channel).PlaceOrder(
+                executor_pb2.PlaceOrderRequest(order=limit(cid, price=price))
+            )
+        snapshot = await gateway.account_snapshot("BTCUSDT")
+        assert sorted(o.client_order_id for o in snapshot.open_orders) == ["snap-rest-1", "snap-rest-2"]
+        assert {o.status for o in snapshot.open_orders} == {OrderStatus.NEW}
+        assert snapshot.position == Decimal("0.010")  # the crossing buy filled at 30000
+        assert snapshot.fetched_ms > 0
+        open_at_venue = {o["client_order_id"] for o in await stack.open_orders()}
+        assert open_at_venue == {"snap-rest-1", "snap-rest-2"}
+        for symbol, reason in (("", "symbol: is required"), ("DOGEBTC", "symbol: unknown on paper: DOGEBTC")):
+            with pytest.raises(InvalidOrder) as refused:
+                await gateway.account_snapshot(symbol)
+            assert str(refused.value).startswith(reason), str(refused.value)
+    async with stack.channel("monitor") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await executor_pb2_grpc.ExecutorServiceStub(channel).GetAccountSnapshot(
+                executor_pb2.GetAccountSnapshotRequest(symbol="BTCUSDT")
+            )
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

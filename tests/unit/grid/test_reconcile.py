@@ -192,6 +192,61 @@ def test_vanished_close_with_an_unchanged_position_keeps_the_inventory() -> None
     assert not after[D("2998")].has_order
 
 
+def test_unacknowledged_order_not_open_leaves_the_position_unread() -> None:
+    # The order may have been placed and filled while unacknowledged: the position (which a
+    # fill of it would explain) must not be read as the acknowledged buy's fill.
+    unsent = working("2998")
+    cancelled = working("2996", exchange_id="ex-2")
+    report, after = run([unsent, cancelled], [], "0.010")
+    assert not report.position_checked
+    assert report.unresolved == (D("2996"), D("2998"))
+    assert report.filled == report.vanished == ()
+    assert not report.drift_alert
+    assert report.drift == 0
+    assert report.writes == ()
+    assert after[D("2998")] == unsent
+    assert after[D("2996")] == cancelled
+
+
+def test_unacknowledged_order_found_open_binds_and_the_position_is_read() -> None:
+    slot = working("2998")
+    gone = working("2996", exchange_id="ex-2")
+    report, after = run([slot, gone], [open_order(slot.client_order_id, Side.BUY, "2998")], "0.010")
+    assert report.position_checked
+    assert report.bound == (slot.client_order_id,)
+    assert report.filled == (D("2996"),)
+    assert after[D("2996")].position_qty == D("0.010")
+
+
+def test_without_the_position_vanished_orders_and_drift_are_left_alone() -> None:
+    gone = working("2996", exchange_id="ex-2")
+    held = holding("2990", "0.030")
+    before = {s.slot_price: s for s in (gone, held)}
+    report = reconcile(before, [], None, config=CONFIG, instrument=ETH, anchor=D("3000"))
+    assert not report.position_checked
+    assert report.unresolved == (D("2996"),)
+    assert report.exchange_position is None
+    assert report.local_position == D("0.030")
+    assert report.drift == 0
+    assert not report.drift_alert
+    assert report.writes == ()
+
+
+def test_without_the_position_open_orders_still_bind_and_adopt() -> None:
+    slot = working("2998")
+    lost = open_order(cid("2994"), Side.BUY, "2994", exchange_id="ex-9")
+    report = reconcile(
+        {slot.slot_price: slot},
+        [open_order(slot.client_order_id, Side.BUY, "2998"), lost],
+        None,
+        config=CONFIG,
+        instrument=ETH,
+    )
+    assert report.bound == (slot.client_order_id,)
+    assert report.adopted == (lost.client_order_id,)
+    assert {w.slot.slot_price for w in report.writes} == {D("2994"), D("2998")}
+
+
 # -- exchange orders no slot tracks ---------------------------------------------------------------
 
 

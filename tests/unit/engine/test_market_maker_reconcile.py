@@ -1,0 +1,213 @@
+"""MarketMakerAgent at start: it settles its slots with the venue before the first price.
+
+A first agent trades on the matching core, then stops (as a killed process would) while the
+venue moves on; a second agent starts on the same (or a lost) slot store and reconciles through
+the gateway's account snapshot, as the strategy service does through the executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from opensqt.backtest.ledger import CoreVenue, Ledger
+from opensqt.clock import TestClock
+from opensqt.engine.gateway import AccountSnapshot
+from opensqt.engine.live import MarketMakerAgent
+from opensqt.errors import ExchangeUnavailable
+from opensqt.exchange import FeeSchedule, MarketRules, MatchingCore
+from opensqt.grid.manager import InMemorySlotStore, SlotManager
+from opensqt.model import InventorySlot, Order, OrderType, PositionStatus, Side, TimeInForce
+from tests.unit.engine.test_grid_agent import CONFIG, INSTRUMENT
+from tests.unit.engine.test_market_maker_agent import Active, CoreGateway, buys, round_trip, running, tick
+
+D = Decimal
+
+
+class SnapshotGateway(CoreGateway):
+    """CoreGateway that also reads the account back, as the executor's GetAccountSnapshot does."""
+
+    def __init__(self, venue: CoreVenue, clock: TestClock, *, failures: int = 0) -> None:
+        super().__init__(venue, clock)
+        self.failures = failures
+        self.snapshots = 0
+
+    async def account_snapshot(self, symbol: str) -> AccountSnapshot:
+        await round_trip()
+        self.snapshots += 1
+        if self.failures:
+            self.failures -= 1
+            raise ExchangeUnavailable("venue down")
+        core, account = self.venue.core, self.venue.account
+        orders = tuple(core.open_orders(account, "sim", symbol))
+        position = core.position(account, "sim", symbol).size
+        return AccountSnapshot(open_orders=orders, position=position, fetched_ms=self.clock.now_ms())
+
+
+class Venue:
+    def __init__(self, balance: str = "10000") -> None:
+        self.core = MatchingCore()
+        self.core.add_market(INSTRUMENT, MarketRules(fees=FeeSchedule(D(0), D(0))))
+        self.core.open_account("acct", {"USDT": D(balance)})
+        self.core.set_leverage("acct", "sim", "ETHUSDT", D(1))
+        self.clock = TestClock(1_000)
+        self.gateway = SnapshotGateway(
+            CoreVenue(self.core, "acct", Ledger(), default_venue="sim"), self.clock
+        )
+
+    def agent(
+        self, store: InMemorySlotStore, *, reconcile: bool = True, shared: bool = False
+    ) -> MarketMakerAgent:
+        return MarketMakerAgent(
+            config=CONFIG,
+            instrument=INSTRUMENT,
+            slots=SlotManager(store, venue="sim"),
+            gateway=self.gateway,
+            clock=self.clock,
+            trading_state=Active(),
+            account="acct",
+            account_source=self.gateway if reconcile else None,
+            position_shared=shared,
+            reconcile_retry_delays=(0.0, 0.0),
+        )
+
+    def sweep(self, price: Decimal) -> None:
+        """The market trades from where the agent left it (3004) down through ``price``."""
+        self.clock.advance(1_000)
+        self.core.sweep("sim", "ETHUSDT", D("3004.00"), self.clock.now_ms())
+        self.core.sweep("sim", "ETHUSDT", price - D("0.01"), self.clock.now_ms())
+
+    def manual(self, client_order_id: str, side: Side, price: str, qty: str = "0.010") -> None:
+        """An order someone placed on the account directly (not through this agent)."""
+        order = Order(
+            symbol="ETHUSDT", side=side, order_type=OrderType.LIMIT, quantity=D(qty), price=D(price),
+            client_order_id=client_order_id, venue="sim", account="acct", time_in_force=TimeInForce.GTC,
+        )  # fmt: skip
+        self.gateway.venue.place(order, self.clock.now_ms())
+
+
+def new_store() -> InMemorySlotStore:
+    return InMemorySlotStore(CONFIG.agent, INSTRUMENT.symbol)
+
+
+async def traded(venue: Venue, store: InMemorySlotStore) -> list[Decimal]:
+    """A first agent climbs 3000 -> 3004 (four buys rest) and stops; returns the buy prices."""
+    first = venue.agent(store, reconcile=False)
+    async with running(first):
+        for price in ("3000.00", "3002.00", "3004.00"):
+            await tick(first, price)
+    await asyncio.sleep(0)
+    resting = buys(venue.core)
+    assert len(resting) == 4
+    venue.gateway.calls.clear()
+    return resting
+
+
+async def top_slot(store: InMemorySlotStore) -> InventorySlot:
+    """The slot of the highest working buy."""
+    return max((s for s in await store.load() if s.has_order), key=lambda s: s.slot_price)
+
+
+def working(agent: MarketMakerAgent) -> dict[Decimal, str]:
+    return {s.slot_price: s.client_order_id for s in agent._slots.slots.values() if s.has_order}
+
+
+async def test_a_buy_that_filled_while_the_agent_was_down_is_inventory_at_start() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    qty = (await top_slot(store)).order_qty
+    venue.sweep(resting[-1])  # the highest buy fills while no agent runs
+    agent = venue.agent(store)
+    await agent.start()
+    top = agent._slots.slots[resting[-1]]
+    assert top.position_status is PositionStatus.FILLED
+    assert top.position_qty == qty
+    assert not top.has_order
+    assert sorted(working(agent)) == resting[:-1]
+    assert agent.reducing_reason == ""
+
+
+async def test_orders_a_lost_store_still_has_on_the_venue_are_adopted_not_placed_again() -> None:
+    venue = Venue()
+    resting = await traded(venue, new_store())
+    ids = {o.client_order_id for o in venue.core.open_orders("acct")}
+    agent = venue.agent(new_store())  # Redis lost every slot
+    async with running(agent):
+        assert set(working(agent).values()) == ids
+        await tick(agent, "3004.00")
+        assert ("place", "BUY", "accepted") not in venue.gateway.calls
+    assert buys(venue.core) == resting
+
+
+async def test_without_reconciliation_a_lost_store_places_its_buys_again() -> None:
+    # the control for the test above: the same start without an account source
+    venue = Venue()
+    await traded(venue, new_store())
+    agent = venue.agent(new_store(), reconcile=False)
+    async with running(agent):
+        assert working(agent) == {}
+        await tick(agent, "3004.00")
+    # the venue refuses the repeated client ids here; the executor would answer with the
+    # resting orders, or, for a finished one, with that finished order
+    assert ("place", "BUY") in [c[:2] for c in venue.gateway.calls]
+
+
+async def test_a_large_position_drift_makes_the_agent_reduce_only_until_resumed() -> None:
+    venue, store = Venue(), new_store()
+    await traded(venue, store)
+    venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")  # someone bought on the account
+    venue.sweep(D("3003.50"))
+    agent = venue.agent(store)
+    async with running(agent):
+        assert agent.reducing_reason.startswith("position drift at start: the venue holds 0.100")
+        await tick(agent, "3010.00")  # three levels up: a trailing grid would buy higher
+        assert ("place", "BUY", "accepted") not in venue.gateway.calls
+        agent.resume()
+        assert agent.reducing_reason == ""
+        await tick(agent, "3012.00")
+        assert ("place", "BUY", "accepted") in venue.gateway.calls
+
+
+async def test_own_orders_no_slot_can_take_are_cancelled_and_foreign_ones_left_alone() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    agent = venue.agent(store)
+    busy = {slot.slot_price: slot for slot in await store.load()}[resting[0]]
+    stray = busy.client_order_id[: -len(str(busy.cycle))] + str(busy.cycle + 7)  # same slot, other cycle
+    venue.manual(stray, Side.BUY, str(resting[0]))
+    venue.manual("manual-2", Side.BUY, "2900.00")
+    await agent.start()
+    open_ids = {o.client_order_id for o in venue.core.open_orders("acct")}
+    assert stray not in open_ids
+    assert "manual-2" in open_ids
+    assert busy.client_order_id in open_ids
+    assert venue.gateway.calls == [("cancel", "", "done")]
+
+
+async def test_with_the_symbol_shared_the_position_explains_nothing() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    venue.sweep(resting[-1])
+    agent = venue.agent(store, shared=True)
+    await agent.start()
+    top = agent._slots.slots[resting[-1]]
+    assert top.has_order  # left for the account's order stream to settle
+    assert top.position_qty == 0
+    assert agent.reducing_reason == ""
+
+
+@pytest.mark.parametrize(("failures", "reconciled"), [(2, True), (3, False)])
+async def test_an_unreadable_venue_is_retried_then_the_agent_starts_unreconciled(
+    failures: int, reconciled: bool
+) -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    qty = (await top_slot(store)).order_qty
+    venue.sweep(resting[-1])
+    venue.gateway.failures = failures
+    agent = venue.agent(store)
+    await agent.start()
+    assert venue.gateway.snapshots == 3
+    assert agent._slots.slots[resting[-1]].position_qty == (qty if reconciled else 0)
