@@ -56,8 +56,10 @@ from opensqt.arbitrage.plans import Done, EntryPlan, ExitPlan, OrderStep, Outcom
 from opensqt.arbitrage.strategy import Action, Decision, Strategy
 from opensqt.clock import Clock
 from opensqt.engine.live import TradingStateSource
+from opensqt.engine.service import AgentFigures
 from opensqt.errors import OpenSQTError, Retryable
 from opensqt.model import FundingUpdate, InventorySlot, Leg, Order, OrderUpdate, PositionUpdate, PriceChange
+from opensqt.model.money import ZERO
 from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport.bus import EventContext
 
@@ -147,6 +149,8 @@ class ArbitrageAgent:
         self.plans_done: dict[str, int] = {}
         self.orders_sent = 0
         self.last_decision = ""
+        self.last_event_ms = 0
+        self._perp_price: Decimal | None = None
 
     # --- AgentHandle -----------------------------------------------------------------------
 
@@ -159,6 +163,16 @@ class ArbitrageAgent:
     def pause(self, reason: str) -> None:
         self.paused, self.pause_reason = True, reason
         log.info("agent_paused", agent=self.name, reason=reason)
+
+    def figures(self) -> AgentFigures:
+        """Its orders are market orders (none rests); exposure is the legs' net at the perp's price."""
+        net = sum((leg.size for key, leg in self._legs.legs.items() if key in self._leg_keys), ZERO)
+        price = self._perp_price
+        return AgentFigures(
+            working_orders=0,
+            exposure=net * price if price is not None else None,
+            last_event_ms=self.last_event_ms,
+        )
 
     def resume(self) -> None:
         self.paused, self.pause_reason = False, ""
@@ -256,7 +270,9 @@ class ArbitrageAgent:
         if f"{price.venue}:{price.symbol}" not in self._leg_keys:
             return
         strategy = self.strategy
-        now = self._clock.now_ms()
+        now = self.last_event_ms = self._clock.now_ms()
+        if f"{price.venue}:{price.symbol}" == self._config.perp_key:
+            self._perp_price = price.price
         self._take(strategy.on_price(price, now))
         latest = self._latest_funding
         if latest is not None and not self.paused and not strategy.in_flight:
@@ -268,6 +284,7 @@ class ArbitrageAgent:
                 self._take(decision)
 
     async def on_funding(self, update: FundingUpdate, ctx: EventContext) -> None:
+        self.last_event_ms = self._clock.now_ms()
         self._latest_funding = update
         if self.paused:
             # evaluated on resume: a pause must not use up the funding period
@@ -289,6 +306,8 @@ class ArbitrageAgent:
         """Count a final order of this agent on its leg (once per client order id)."""
         order = update.order
         fill = fill_of_own_order(order, self.name, self._leg_keys)
+        if fill is not None:
+            self.last_event_ms = self._clock.now_ms()
         if fill is not None:
             await self._record_fill(fill, order.client_order_id, source="order_stream")
 

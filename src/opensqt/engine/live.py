@@ -24,6 +24,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TracerProvider
 
 from opensqt.clock import Clock
 from opensqt.engine.gateway import AccountSource, OrderGateway
+from opensqt.engine.service import AgentFigures
 from opensqt.errors import (
     InsufficientFunds,
     OpenSQTError,
@@ -125,6 +126,14 @@ class MarketMakerAgent:
 
     def pause(self, reason: str) -> None:
         self.paused, self.pause_reason = True, reason
+
+    def figures(self) -> AgentFigures:
+        price = self._latest.price if self._latest is not None else None
+        return AgentFigures(
+            working_orders=sum(1 for slot in self._slots.slots.values() if slot.has_order),
+            exposure=self._slots.exposure() * price if price is not None else None,
+            last_event_ms=self.last_event_ms,
+        )
 
     def resume(self) -> None:
         """Lift an operator's pause and a reduce-only state reconciliation set."""
@@ -230,6 +239,7 @@ class MarketMakerAgent:
         """Conflate: keep only the latest price; the run loop evaluates when it is free."""
         if price.symbol != self._instrument.symbol:
             return
+        self.last_event_ms = self._clock.now_ms()
         if self._latest is None or price.sequence == 0 or price.sequence >= self._latest.sequence:
             self._latest = price
             self._latest_trace = trace.get_current_span().get_span_context()

@@ -8,6 +8,7 @@ NOT_FOUND for a named one).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 import grpc
@@ -19,7 +20,7 @@ from opensqt.transport import codec
 from opensqt.transport.bus import EventContext
 from opensqt.v1 import strategy_pb2, strategy_pb2_grpc
 
-__all__ = ["AgentHandle", "AgentRegistry", "StrategyServicer"]
+__all__ = ["AgentFigures", "AgentHandle", "AgentRegistry", "StrategyServicer"]
 
 log = get_logger(__name__)
 
@@ -41,6 +42,21 @@ class AgentHandle(Protocol):
     def pause(self, reason: str) -> None: ...
 
     def resume(self) -> None: ...
+
+    def figures(self) -> AgentFigures: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFigures:
+    """What GetStatus reports of an agent besides its names and pause state.
+
+    ``exposure`` is the net signed position in the quote asset at the latest price the agent
+    has seen (``None`` before the first price).
+    """
+
+    working_orders: int = 0
+    exposure: Decimal | None = None
+    last_event_ms: int = 0
 
 
 _KINDS = {
@@ -84,7 +100,11 @@ class AgentRegistry:
 
 
 def _status(agent: AgentHandle) -> strategy_pb2.AgentStatus:
+    figures = agent.figures()
     return strategy_pb2.AgentStatus(
+        working_orders=figures.working_orders,
+        exposure=codec.decimal_to_wire(figures.exposure) if figures.exposure is not None else "",
+        last_event_ms=figures.last_event_ms,
         agent=agent.name,
         kind=_KINDS.get(agent.kind, strategy_pb2.AGENT_KIND_UNSPECIFIED),
         symbols=list(agent.symbols),

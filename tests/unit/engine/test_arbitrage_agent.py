@@ -17,6 +17,7 @@ from opensqt.arbitrage.manager import InMemoryLegStore, LegManager
 from opensqt.arbitrage.plans import EntryPlan
 from opensqt.clock import TestClock
 from opensqt.engine.arbitrage_live import ArbitrageAgent
+from opensqt.engine.service import AgentFigures
 from opensqt.errors import InsufficientFunds
 from opensqt.model import (
     FundingUpdate,
@@ -332,3 +333,14 @@ async def test_every_step_is_recorded_before_it_is_sent_and_the_record_cleared_w
     await rig.idle()
     assert recorded_at_send == [True]
     assert await journal.load() is None
+
+
+async def test_figures_show_the_net_of_the_legs_at_the_perp_price_and_the_last_event(rig: Rig) -> None:
+    assert rig.agent.figures() == AgentFigures(working_orders=0, exposure=None, last_event_ms=0)
+    await rig.prices()
+    rig.clock.advance(250)
+    await rig.funding("0.001")
+    await rig.idle()
+    figures = rig.agent.figures()
+    assert figures.exposure == 0  # long spot, short perp: hedged
+    assert figures.last_event_ms == rig.clock.now_ms()

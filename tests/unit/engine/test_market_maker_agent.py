@@ -10,23 +10,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal
 
 from opensqt.backtest.ledger import CoreVenue, Ledger
 from opensqt.clock import TestClock
 from opensqt.engine.base import OrderRefused
 from opensqt.engine.live import MarketMakerAgent
+from opensqt.engine.service import AgentRegistry, StrategyServicer
 from opensqt.errors import InsufficientFunds
 from opensqt.exchange import FeeSchedule, MarketRules, MatchingCore
 from opensqt.grid.manager import InMemorySlotStore, SlotManager
 from opensqt.model import (
     Order,
     OrderStatus,
+    OrderUpdate,
     PriceChange,
     Side,
     TradingStateKind,
 )
 from opensqt.transport.bus import EventContext
+from opensqt.v1.strategy_pb2 import GetStrategyStatusRequest
 from tests.unit.engine.test_grid_agent import CONFIG, INSTRUMENT
 
 D = Decimal
@@ -186,3 +190,28 @@ async def test_a_margin_refusal_with_no_cancel_in_the_decision_locks_the_grid() 
         assert ("place", "BUY", "refused") in gateway.calls
         assert locked_until(agent) == clock.now_ms() + CONFIG.margin_lock_ms
         assert all(o.status is not OrderStatus.REJECTED for o in core.open_orders("acct"))
+
+
+async def test_get_status_reports_the_working_orders_exposure_and_last_event() -> None:
+    agent, _, core, clock = build(balance="10000")
+    registry = AgentRegistry()
+    registry.add(agent)
+    servicer = StrategyServicer(registry)
+    (before,) = (await servicer.GetStatus(GetStrategyStatusRequest(), None)).agents
+    assert (before.working_orders, before.exposure, before.last_event_ms) == (0, "", 0)
+    async with running(agent):
+        await climb(agent, "3000.00", "3002.00", "3004.00")
+        resting = buys(core)
+        top = max(core.open_orders("acct"), key=lambda o: o.price)
+        clock.advance(500)
+        core.sweep("sim", "ETHUSDT", D("3004.00"), clock.now_ms())
+        core.sweep("sim", "ETHUSDT", top.price - D("0.01"), clock.now_ms())  # the top buy fills
+        await agent.on_order_update(
+            OrderUpdate("fill-1", replace(top, status=OrderStatus.FILLED, filled_qty=top.quantity))
+        )
+        (status,) = (await servicer.GetStatus(GetStrategyStatusRequest(), None)).agents
+    assert status.agent == CONFIG.agent
+    assert status.working_orders == len(resting) - 1
+    assert D(status.exposure) == top.quantity * D("3004.00")  # at the latest price the agent saw
+    assert status.last_event_ms == clock.now_ms()
+    assert status.realized_pnl == ""
