@@ -52,9 +52,13 @@ from opensqt.model import (
 from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport.bus import EventContext
 
-__all__ = ["MarketMakerAgent", "TradingStateSource"]
+__all__ = ["REUSED_ID_AGE_MS", "MarketMakerAgent", "TradingStateSource"]
 
 log = get_logger(__name__)
+
+REUSED_ID_AGE_MS = 60_000
+"""A new order answered with a finished order created this long before the decision reused a
+client id: the executor remembers ids for a day and answers a repeat with the order it had."""
 
 
 class MarketMakerAgent:
@@ -362,13 +366,24 @@ class MarketMakerAgent:
         )
 
     async def _place(self, action: PlaceOrder, *, cancels_to_follow: bool = False) -> None:
+        decided_ms = self._clock.now_ms()
         await self._slots.request_order(
             action.slot_price, side=action.side, price=action.price, qty=action.qty,
             client_order_id=action.client_order_id,
         )  # fmt: skip
-        await self._send(self._order(action), cancels_to_follow=cancels_to_follow)
+        await self._send(self._order(action), cancels_to_follow=cancels_to_follow, decided_ms=decided_ms)
 
-    async def _send(self, order: Order, *, cancels_to_follow: bool = False) -> None:
+    async def _send(
+        self, order: Order, *, cancels_to_follow: bool = False, decided_ms: int | None = None
+    ) -> None:
+        """Send ``order`` and apply the answer to its slot.
+
+        ``decided_ms`` is given for a new decision (not for a re-sent PENDING order). The answer
+        to a new order cannot be a finished order made well before it was decided: that is an
+        old order of the same client id (a slot whose cycles restarted after Redis lost it).
+        Its fills are not this slot's; the slot moves on to its next cycle, and the next
+        evaluation decides again with a fresh id.
+        """
         try:
             placed = await self._gateway.place(order)
         except PostOnlyRejected:
@@ -393,6 +408,22 @@ class MarketMakerAgent:
             return
         except OpenSQTError as exc:
             await self._refused(order, str(exc))
+            return
+        if (
+            decided_ms is not None
+            and placed.status.is_final
+            and 0 < placed.created_ms < decided_ms - REUSED_ID_AGE_MS
+        ):
+            log.error(
+                "client_id_reused",
+                agent=self.name,
+                client_order_id=order.client_order_id,
+                old_status=placed.status.value,
+                old_created_ms=placed.created_ms,
+                decided_ms=decided_ms,
+            )
+            await self._slots.apply_order_update(replace(order, status=OrderStatus.CANCELED))
+            self._wake.set()
             return
         self.orders_sent += 1
         await self._slots.acknowledge_order(placed.client_order_id, placed.exchange_order_id)

@@ -15,7 +15,7 @@ import pytest
 from opensqt.backtest.ledger import CoreVenue, Ledger
 from opensqt.clock import TestClock
 from opensqt.engine.gateway import AccountSnapshot
-from opensqt.engine.live import MarketMakerAgent
+from opensqt.engine.live import REUSED_ID_AGE_MS, MarketMakerAgent
 from opensqt.errors import ExchangeUnavailable
 from opensqt.exchange import FeeSchedule, MarketRules, MatchingCore
 from opensqt.grid.manager import InMemorySlotStore, SlotManager
@@ -27,12 +27,25 @@ D = Decimal
 
 
 class SnapshotGateway(CoreGateway):
-    """CoreGateway that also reads the account back, as the executor's GetAccountSnapshot does."""
+    """CoreGateway that reads the account back, as the executor's GetAccountSnapshot does, and
+    answers a client id it has sent before with that order as the venue has it now (as the
+    executor does for a day)."""
 
     def __init__(self, venue: CoreVenue, clock: TestClock, *, failures: int = 0) -> None:
         super().__init__(venue, clock)
         self.failures = failures
         self.snapshots = 0
+        self.sent: set[str] = set()
+
+    async def place(self, order: Order) -> Order:
+        if order.client_order_id in self.sent:
+            await round_trip()
+            self.calls.append(("place", order.side.value, "repeat"))
+            known = self.venue.core.get_order(self.venue.account, order.client_order_id)
+            assert known is not None
+            return known
+        self.sent.add(order.client_order_id)
+        return await super().place(order)
 
     async def account_snapshot(self, symbol: str) -> AccountSnapshot:
         await round_trip()
@@ -74,10 +87,10 @@ class Venue:
         )
 
     def sweep(self, price: Decimal) -> None:
-        """The market trades from where the agent left it (3004) down through ``price``."""
+        """The market trades from where the agent left it (3004) down through ``price`` and back."""
         self.clock.advance(1_000)
-        self.core.sweep("sim", "ETHUSDT", D("3004.00"), self.clock.now_ms())
-        self.core.sweep("sim", "ETHUSDT", price - D("0.01"), self.clock.now_ms())
+        for point in (D("3004.00"), price - D("0.01"), D("3004.00")):
+            self.core.sweep("sim", "ETHUSDT", point, self.clock.now_ms())
 
     def manual(self, client_order_id: str, side: Side, price: str, qty: str = "0.010") -> None:
         """An order someone placed on the account directly (not through this agent)."""
@@ -211,3 +224,24 @@ async def test_an_unreadable_venue_is_retried_then_the_agent_starts_unreconciled
     await agent.start()
     assert venue.gateway.snapshots == 3
     assert agent._slots.slots[resting[-1]].position_qty == (qty if reconciled else 0)
+
+
+async def test_a_new_order_answered_with_an_old_finished_one_is_not_a_fill_and_decides_again() -> None:
+    # Redis lost the slots (and this start does not reconcile, which would stop at the
+    # position's drift): every level's first id is the old one. The executor answers the three
+    # resting buys' ids with them, which binds them, and the top level's with its filled buy.
+    venue = Venue()
+    resting = await traded(venue, new_store())
+    venue.sweep(resting[-1])
+    venue.clock.advance(REUSED_ID_AGE_MS * 2)
+    agent = venue.agent(new_store(), reconcile=False)
+    async with running(agent):
+        await tick(agent, "3004.00")
+        top = agent._slots.slots[resting[-1]]
+        assert top.position_qty == 0  # the old order's fill is not this slot's
+        assert top.cycle == 1
+        assert top.has_order
+    places = [c for c in venue.gateway.calls if c[0] == "place"]
+    assert places[-1] == ("place", "BUY", "accepted")
+    assert set(places[:-1]) == {("place", "BUY", "repeat")}
+    assert top.client_order_id in {o.client_order_id for o in venue.core.open_orders("acct")}
