@@ -68,8 +68,9 @@ async def start_market_makers(
             account=settings.account,
             tracer_provider=runtime.tracer_provider,
             account_source=gateway,
-            # another agent trading the symbol on this account makes the position not the grid's
-            position_shared=traders.count(mm.symbol) > 1,
+            # another agent of this process trading the symbol makes the position not the grid's;
+            # owns_position=false says so for traders this process cannot see
+            position_shared=traders.count(mm.symbol) > 1 or not mm.owns_position,
         )
         await agent.start()  # re-sends PENDING orders and reconciles with the venue first
         registry.add(agent)

@@ -29,6 +29,9 @@ class MarketMakerSettings(BaseModel):
     mode: Literal["long", "neutral"] = "long"
     trail_hysteresis: int = Field(default=1, ge=0)
     client_id_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9]{0,8}$")
+    # False when anything besides this agent trades the symbol on the account (another
+    # deployment, a person): reconciliation at start then reads no position as the grid's.
+    owns_position: bool = True
 
     def grid_config(self) -> GridConfig:
         return GridConfig(

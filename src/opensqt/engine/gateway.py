@@ -36,7 +36,11 @@ class AccountSnapshot:
 
 
 class AccountSource(Protocol):
+    """What a strategy reconciles with: a consistent read of the account, and lookups by id."""
+
     async def account_snapshot(self, symbol: str) -> AccountSnapshot: ...
+
+    async def get_order(self, symbol: str, client_order_id: str) -> Order | None: ...
 
 
 class ExecutorGateway:

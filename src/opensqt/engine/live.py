@@ -30,6 +30,7 @@ from opensqt.errors import (
     OpenSQTError,
     PostOnlyRejected,
     Retryable,
+    TradingHalted,
 )
 from opensqt.grid.client_ids import ClientOrderIdError, parse_client_order_id
 from opensqt.grid.config import GridConfig, GridMode
@@ -148,31 +149,30 @@ class MarketMakerAgent:
     # --- events ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the slots (and anchor), then settle them with the venue, before the first price.
-
-        With an account source: orders left PENDING by a killed process are re-sent first (the
-        executor answers with what the venue has, so they stop being unknowns), then the slots
-        are reconciled with the venue's open orders and position.
-        """
+        """Load the slots (and anchor), then reconcile them with the venue, before the first price."""
         await self._slots.load()
         if self._slots.anchor is not None:
             self._strategy = Strategy(self._config, self._instrument, anchor=self._slots.anchor)
         if self._account_source is not None:
-            await self._resend_pending()
             await self.reconcile()
 
     async def reconcile(self) -> ReconcileReport | None:
         """Reconcile the slots with the venue now; ``None`` when the venue could not be read.
 
-        Run it while no order is being sent for this grid (at start). The position is read as
-        this grid's only when no other agent trades the symbol on the account; otherwise only
-        open orders are bound and adopted, and the account's order stream settles the rest.
+        Run it while no order is being sent for this grid (at start, before the order stream is
+        consumed). First a consistent read of the open orders and the position; then every slot
+        whose order is not open is settled by looking the order up by client id (exact, and
+        not subject to the trading state, unlike a re-send); then :func:`reconcile` binds,
+        adopts, and lets the position explain what the lookups could not (an order the venue no
+        longer knows). The position is read as this grid's only when the grid owns the symbol
+        on the account; otherwise, or when a lookup failed, it explains nothing.
         """
         assert self._account_source is not None
+        source = self._account_source
         snapshot = None
         for delay in (*self._reconcile_retry_delays, None):
             try:
-                snapshot = await self._account_source.account_snapshot(self._instrument.symbol)
+                snapshot = await source.account_snapshot(self._instrument.symbol)
                 break
             except OpenSQTError as exc:
                 if delay is None:
@@ -181,15 +181,39 @@ class MarketMakerAgent:
                 log.warning("reconcile_retry", agent=self.name, error=str(exc), retry_in=delay)
                 await asyncio.sleep(delay)
         assert snapshot is not None
-        position = None if self._position_shared else snapshot.position
+        open_orders = list(snapshot.open_orders)
+        listed = {o.client_order_id for o in open_orders if o.client_order_id}
+        listed |= {o.exchange_order_id for o in open_orders if o.exchange_order_id}
+        settled, unknown, failed = 0, 0, False
+        for slot in list(self._slots.slots.values()):
+            if not slot.has_order or slot.client_order_id in listed or slot.exchange_order_id in listed:
+                continue
+            try:
+                found = await source.get_order(self._instrument.symbol, slot.client_order_id)
+            except OpenSQTError as exc:
+                log.warning("reconcile_lookup_failed", agent=self.name,
+                            client_order_id=slot.client_order_id, error=str(exc))  # fmt: skip
+                failed = True
+                continue
+            if found is None:
+                unknown += 1  # never placed (PENDING: re-sent later), or forgotten by the venue
+                continue
+            if not found.status.is_final:
+                open_orders.append(found)  # it landed after the read: bind it like the others
+            else:
+                await self._slots.apply_order_update(found)
+                settled += 1
+        if settled or unknown or failed:
+            log.info("reconcile_lookups", agent=self.name, settled=settled, not_found=unknown, failed=failed)
+        position = None if self._position_shared or failed else snapshot.position
         report = await self._slots.reconcile(
-            snapshot.open_orders, position, config=self._config, instrument=self._instrument
+            open_orders, position, config=self._config, instrument=self._instrument
         )
         log.info(
             "reconciled",
             agent=self.name,
             symbol=self._instrument.symbol,
-            open_orders=len(snapshot.open_orders),
+            open_orders=len(open_orders),
             bound=len(report.bound),
             adopted=len(report.adopted),
             filled=[str(p) for p in report.filled],
@@ -404,6 +428,15 @@ class MarketMakerAgent:
                 return
             if self._strategy is not None:
                 self._strategy.on_margin_error(self._clock.now_ms())
+            await self._refused(order, str(exc))
+            return
+        except TradingHalted as exc:
+            if decided_ms is None:
+                # A re-sent order may be at the venue already, and the executor's gate answers
+                # before it looks the id up: it stays PENDING until the state lets it through
+                # (or its update arrives on the order stream).
+                log.info("order_resend_held", client_order_id=order.client_order_id, reason=str(exc))
+                return
             await self._refused(order, str(exc))
             return
         except OpenSQTError as exc:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import replace
 from typing import Any, Literal
 
 import grpc
@@ -27,17 +26,15 @@ from opensqt.errors import ExchangeUnavailable, InvalidArgument, NotFound, OpenS
 from opensqt.execution import workflows
 from opensqt.execution.gate import TradingStateGate
 from opensqt.execution.order_executor import OrderExecutor
+from opensqt.execution.snapshot import read_account
 from opensqt.execution.validation import OrderDraft, validate_order
 from opensqt.model import (
     Instrument,
-    MarketType,
     Order,
     OrderUpdate,
-    Position,
     TradingState,
     TradingStateKind,
 )
-from opensqt.model.money import ZERO
 from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport import codec
 from opensqt.transport.authz import identity_of
@@ -72,20 +69,6 @@ def _draft(request: executor_pb2.OrderRequest) -> OrderDraft:
         post_only=request.post_only,
         reduce_only=request.reduce_only,
         market_type=codec.MARKET_TYPE.optional_from_proto(request.market_type, "order.market_type"),
-    )
-
-
-def _net_position(positions: list[Position], instrument: Instrument, account: str) -> Position:
-    """The account's net position in ``instrument`` (size 0 when flat; hedge-mode sides summed)."""
-    mine = [p for p in positions if p.symbol == instrument.symbol]
-    if len(mine) == 1:
-        return replace(mine[0], account=mine[0].account or account)
-    return Position(
-        symbol=instrument.symbol,
-        size=sum((p.size for p in mine), ZERO),
-        venue=instrument.venue,
-        account=account,
-        market_type=instrument.market_type,
     )
 
 
@@ -469,17 +452,10 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         instrument = self.instruments.get(request.symbol)
         if instrument is None:
             raise InvalidArgument("symbol", f"unknown on {self.venue}: {request.symbol}")
-        # Open orders first, then the position: a fill that takes an order off the list between
-        # the two reads is in the position, so the reader can explain the order by it.
-        orders = await executor.exchange.fetch_open_orders(request.symbol)
-        position = None
-        if instrument.market_type is MarketType.PERPETUAL:
-            position = _net_position(
-                await executor.exchange.fetch_positions([request.symbol]), instrument, self.account
-            )
+        read = await read_account(executor.exchange, instrument, account=self.account)
         return executor_pb2.GetAccountSnapshotResponse(
-            open_orders=[codec.order_to_proto(o) for o in orders if o.symbol == request.symbol],
-            position=codec.position_to_proto(position) if position is not None else None,
+            open_orders=[codec.order_to_proto(o) for o in read.open_orders],
+            position=codec.position_to_proto(read.position) if read.position is not None else None,
             fetched_ms=self._clock.now_ms(),
         )
 

@@ -1,10 +1,12 @@
 """Reconciliation of one grid's slots with the exchange (behaviour.md §2). Pure: no I/O.
 
-On start and after every exchange reconnect the engine fetches the exchange's open orders and
-its position for the symbol and calls :func:`reconcile` (through
-:meth:`opensqt.grid.manager.SlotManager.reconcile`, which stores the result). The caller acts on
-the rest of the :class:`ReconcileReport`: it cancels ``orders_to_cancel`` and, on
-``drift_alert``, raises a risk alert and moves the agent to REDUCING.
+The live market maker (:class:`opensqt.engine.live.MarketMakerAgent`) runs it at start: it reads
+the exchange's open orders and position for the symbol, settles the slots whose order is no
+longer open by looking that order up by client id (exact, so the position has little left to
+explain), and calls :func:`reconcile` (through :meth:`opensqt.grid.manager.SlotManager.reconcile`,
+which stores the result). The caller acts on the rest of the :class:`ReconcileReport`: it
+cancels this agent's ``orders_to_cancel`` and, on ``drift_alert``, alerts and stops opening
+(REDUCING).
 
 Decisions, in this order:
 
@@ -15,8 +17,9 @@ Decisions, in this order:
    order, not an older cycle, and inventory that fits (an opening order needs an empty slot; a
    close, whose price differs from the slot price, needs inventory on its side and restores it
    when the slot holds none). Everything else matches no slot and is reported in
-   ``orders_to_cancel``: ids that are not grid ids, stale cycles, orders on a busy slot. Orders
-   with another agent's id are left alone.
+   ``orders_to_cancel``: ids that are not grid ids, stale cycles, orders on a busy slot; the
+   slot of such an order of this agent counts its cycles on past the order's, so its id is
+   never used again. Orders with another agent's id are left alone.
 3. **Vanished orders.** A slot whose order the exchange no longer lists may have filled. With
    ``gap = exchange position - Σ slot inventory``, vanished BUYs (highest price first, the order
    a falling price fills them) count as executed up to a positive gap, vanished SELLs (lowest
@@ -285,9 +288,14 @@ def _adopt(
             continue
         if parts.agent != config.agent or parts.symbol != instrument.symbol:
             continue  # another agent's order on the same account: not ours to judge
-        slot = _adopted_slot(work.get(parts.slot_price), order, parts)
+        current = work.get(parts.slot_price)
+        slot = _adopted_slot(current, order, parts)
         if slot is None:
             to_cancel.append(order)
+            if parts.cycle >= current.cycle:
+                # The slot's next order must not take this id again once it is cancelled (the
+                # executor would answer that id with the cancelled order).
+                work.put(replace(current, cycle=parts.cycle + 1, version=current.version + 1))
             continue
         work.put(slot)
         adopted.append((parts.slot_price, order.client_order_id))

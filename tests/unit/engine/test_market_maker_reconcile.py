@@ -16,12 +16,24 @@ from opensqt.backtest.ledger import CoreVenue, Ledger
 from opensqt.clock import TestClock
 from opensqt.engine.gateway import AccountSnapshot
 from opensqt.engine.live import REUSED_ID_AGE_MS, MarketMakerAgent
-from opensqt.errors import ExchangeUnavailable
+from opensqt.errors import ExchangeUnavailable, TradingHalted
 from opensqt.exchange import FeeSchedule, MarketRules, MatchingCore
+from opensqt.grid import ClientOrderIdCodec
+from opensqt.grid import slots as slot_ops
 from opensqt.grid.manager import InMemorySlotStore, SlotManager
-from opensqt.model import InventorySlot, Order, OrderType, PositionStatus, Side, TimeInForce
+from opensqt.model import (
+    InventorySlot,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PositionStatus,
+    Side,
+    TimeInForce,
+    TradingStateKind,
+)
 from tests.unit.engine.test_grid_agent import CONFIG, INSTRUMENT
-from tests.unit.engine.test_market_maker_agent import Active, CoreGateway, buys, round_trip, running, tick
+from tests.unit.engine.test_market_maker_agent import CoreGateway, buys, round_trip, running, tick
 
 D = Decimal
 
@@ -36,8 +48,18 @@ class SnapshotGateway(CoreGateway):
         self.failures = failures
         self.snapshots = 0
         self.sent: set[str] = set()
+        self.halted = False
+        self.hidden: set[str] = set()  # orders that land only after the snapshot was read
+
+    async def get_order(self, symbol: str, client_order_id: str) -> Order | None:
+        await round_trip()
+        self.calls.append(("get", "", client_order_id))
+        return self.venue.core.get_order(self.venue.account, client_order_id)
 
     async def place(self, order: Order) -> Order:
+        if self.halted:  # the executor's gate answers before it looks the id up
+            self.calls.append(("place", order.side.value, "halted"))
+            raise TradingHalted("trading is HALTED")
         if order.client_order_id in self.sent:
             await round_trip()
             self.calls.append(("place", order.side.value, "repeat"))
@@ -54,9 +76,19 @@ class SnapshotGateway(CoreGateway):
             self.failures -= 1
             raise ExchangeUnavailable("venue down")
         core, account = self.venue.core, self.venue.account
-        orders = tuple(core.open_orders(account, "sim", symbol))
+        orders = tuple(
+            o for o in core.open_orders(account, "sim", symbol) if o.client_order_id not in self.hidden
+        )
         position = core.position(account, "sim", symbol).size
         return AccountSnapshot(open_orders=orders, position=position, fetched_ms=self.clock.now_ms())
+
+
+class Fixed:
+    def __init__(self, kind: TradingStateKind) -> None:
+        self.kind = kind
+
+    def current_kind(self) -> TradingStateKind:
+        return self.kind
 
 
 class Venue:
@@ -71,7 +103,7 @@ class Venue:
         )
 
     def agent(
-        self, store: InMemorySlotStore, *, reconcile: bool = True, shared: bool = False
+        self, store: InMemorySlotStore, *, reconcile: bool = True, shared: bool = False, state: str = "ACTIVE"
     ) -> MarketMakerAgent:
         return MarketMakerAgent(
             config=CONFIG,
@@ -79,7 +111,7 @@ class Venue:
             slots=SlotManager(store, venue="sim"),
             gateway=self.gateway,
             clock=self.clock,
-            trading_state=Active(),
+            trading_state=Fixed(TradingStateKind(state)),
             account="acct",
             account_source=self.gateway if reconcile else None,
             position_shared=shared,
@@ -199,16 +231,19 @@ async def test_own_orders_no_slot_can_take_are_cancelled_and_foreign_ones_left_a
     assert venue.gateway.calls == [("cancel", "", "done")]
 
 
-async def test_with_the_symbol_shared_the_position_explains_nothing() -> None:
+async def test_with_the_symbol_shared_lookups_settle_but_the_position_is_not_the_grids() -> None:
     venue, store = Venue(), new_store()
     resting = await traded(venue, store)
-    venue.sweep(resting[-1])
+    qty = (await top_slot(store)).order_qty
+    venue.manual("other-1", Side.BUY, "3003.50", qty="0.100")  # another trader on the account
+    venue.sweep(resting[-1])  # fills it and the grid's top buy
     agent = venue.agent(store, shared=True)
     await agent.start()
     top = agent._slots.slots[resting[-1]]
-    assert top.has_order  # left for the account's order stream to settle
-    assert top.position_qty == 0
-    assert agent.reducing_reason == ""
+    assert top.position_qty == qty  # settled by the lookup, exactly
+    assert not top.has_order
+    assert agent.reducing_reason == ""  # the other trader's 0.100 is no drift of the grid's
+    assert sum(s.position_qty for s in agent._slots.slots.values()) == qty
 
 
 @pytest.mark.parametrize(("failures", "reconciled"), [(2, True), (3, False)])
@@ -245,3 +280,80 @@ async def test_a_new_order_answered_with_an_old_finished_one_is_not_a_fill_and_d
     assert places[-1] == ("place", "BUY", "accepted")
     assert set(places[:-1]) == {("place", "BUY", "repeat")}
     assert top.client_order_id in {o.client_order_id for o in venue.core.open_orders("acct")}
+
+
+async def pending_below(
+    venue: Venue, store: InMemorySlotStore, lowest: Decimal, *, at_venue: bool
+) -> InventorySlot:
+    """A slot one level below ``lowest`` whose order was sent but never acknowledged (the process
+    died first); the order reached the venue when ``at_venue``."""
+    price = lowest - CONFIG.price_interval
+    codec = ClientOrderIdCodec(symbol="ETHUSDT", agent=CONFIG.agent, tick_size=INSTRUMENT.tick_size)
+    client_order_id = codec.encode(price, Side.BUY, 0)
+    slot = slot_ops.request_order(
+        slot_ops.new_slot(CONFIG.agent, "ETHUSDT", price), side=Side.BUY, price=price, qty=D("0.010"),
+        client_order_id=client_order_id,
+    )  # fmt: skip
+    assert (await store.compare_and_set(slot, 0)).written
+    if at_venue:
+        venue.manual(client_order_id, Side.BUY, str(price))
+        venue.gateway.sent.add(client_order_id)
+    return slot
+
+
+async def test_orders_that_finished_while_down_are_settled_by_lookup_even_while_halted() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    pending = await pending_below(venue, store, resting[0], at_venue=True)
+    venue.sweep(pending.slot_price)  # every buy fills, the unacknowledged one too
+    ids = [slot.client_order_id for slot in await store.load() if slot.has_order]
+    venue.gateway.halted = True
+    agent = venue.agent(store, state="HALTED")
+    await agent.start()
+    slots = agent._slots.slots
+    held = {p: s.position_qty for p, s in slots.items() if s.position_qty}
+    assert sorted(held) == [pending.slot_price, *resting]
+    assert not any(s.has_order for s in slots.values())
+    assert not [c for c in venue.gateway.calls if c[0] == "place"]  # looked up, never re-sent
+    assert agent.reducing_reason == ""
+    # the order stream then replays the fills: each is counted once
+    for client_order_id in ids:
+        order = venue.core.get_order("acct", client_order_id)
+        assert order is not None
+        assert order.status is OrderStatus.FILLED
+        await agent.on_order_update(OrderUpdate(f"replay-{client_order_id}", order))
+    assert {p: s.position_qty for p, s in agent._slots.slots.items() if s.position_qty} == held
+
+
+async def test_an_unknown_pending_order_is_held_while_halted_then_sent_after_resume() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    pending = await pending_below(venue, store, resting[0], at_venue=False)
+    venue.gateway.halted = True
+    agent = venue.agent(store, state="HALTED")
+    async with running(agent):
+        report_slot = agent._slots.slots[pending.slot_price]
+        assert report_slot.client_order_id == pending.client_order_id
+        await tick(agent, "3004.00")
+        assert ("place", "BUY", "halted") in venue.gateway.calls
+        held = agent._slots.slots[pending.slot_price]
+        assert held.client_order_id == pending.client_order_id  # still PENDING, same id
+        assert held.cycle == pending.cycle
+        venue.gateway.halted = False  # risk resumes: the executors, then the strategy follow
+        agent._trading_state.kind = TradingStateKind.ACTIVE  # type: ignore[attr-defined]
+        await tick(agent, "3004.00")
+    # re-sent with its own id once trading resumed (the grid may cancel it since, out of reach)
+    assert venue.core.get_order("acct", pending.client_order_id) is not None
+
+
+async def test_an_unacknowledged_order_that_lands_after_the_read_is_bound_by_its_lookup() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    pending = await pending_below(venue, store, resting[0], at_venue=True)
+    venue.gateway.hidden.add(pending.client_order_id)
+    agent = venue.agent(store)
+    await agent.start()
+    bound = agent._slots.slots[pending.slot_price]
+    assert bound.client_order_id == pending.client_order_id
+    assert bound.order_status is OrderStatus.NEW  # acknowledged: no re-send, no unknown left
+    assert bound.exchange_order_id

@@ -261,14 +261,22 @@ def test_exchange_order_of_an_older_cycle_is_reported_for_cancel() -> None:
     report, after = run([holding("2998", "0", cycle=3)], [stale])
     assert report.orders_to_cancel == (stale,)
     assert not after[D("2998")].has_order
+    assert after[D("2998")].cycle == 3  # already past the stale id
+    assert report.writes == ()
 
 
 def test_exchange_order_on_a_busy_slot_is_reported_for_cancel() -> None:
     slot = working("2998", cycle=2, exchange_id="ex-1")
     other = open_order(cid("2998", cycle=3), Side.BUY, "2998", exchange_id="ex-2")
     ours = open_order(slot.client_order_id, Side.BUY, "2998", exchange_id="ex-1")
-    report, _ = run([slot], [ours, other])
+    report, after = run([slot], [ours, other])
     assert report.orders_to_cancel == (other,)
+    # the slot keeps its order, and its cycles go on past the cancelled one's id
+    kept = after[D("2998")]
+    assert kept.client_order_id == slot.client_order_id
+    assert kept.cycle == 4
+    again, _ = run([kept], [ours, other])
+    assert again.writes == ()
 
 
 def test_exchange_order_of_another_agent_is_left_alone() -> None:
