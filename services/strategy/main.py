@@ -72,7 +72,7 @@ async def start_market_makers(
             # owns_position=false says so for traders this process cannot see
             position_shared=traders.count(mm.symbol) > 1 or not mm.owns_position,
         )
-        await agent.start()  # re-sends PENDING orders and reconciles with the venue first
+        await agent.start()  # reconciles with the venue before it takes prices or order updates
         registry.add(agent)
         await runtime.bus.subscribe(
             ORDER,

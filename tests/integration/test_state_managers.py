@@ -7,6 +7,7 @@ connection pool) over the same state.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
@@ -846,9 +847,14 @@ def test_stored_slot_and_leg_documents_round_trip() -> None:
         cycle=4,
         post_only_rejects=2,
         version=17,
+        order_requested_ms=1_732_000_000_123,
     )
     assert decode_slot(encode_slot(slot)) == slot
     assert str(decode_slot(encode_slot(slot)).slot_price) == "2998.00"
+    # a slot stored before order_requested_ms existed reads as "unknown"
+    legacy = json.loads(encode_slot(slot))
+    del legacy["order_requested_ms"]
+    assert decode_slot(json.dumps(legacy)) == replace(slot, order_requested_ms=0)
     leg = Leg("arb", PERP_VENUE, BTC, MarketType.PERPETUAL, D("-0.5"), D("50000.1"), 9, 3)
     record = LegRecord(leg, ("a", "b"))
     assert decode_leg_record(encode_leg_record(record)) == record

@@ -50,6 +50,7 @@ from opensqt.model import (
     TimeInForce,
     TradingStateKind,
 )
+from opensqt.model.money import ZERO
 from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport.bus import EventContext
 
@@ -135,7 +136,7 @@ class MarketMakerAgent:
     def figures(self) -> AgentFigures:
         price = self._latest.price if self._latest is not None else None
         return AgentFigures(
-            working_orders=sum(1 for slot in self._slots.slots.values() if slot.has_order),
+            working_orders=sum(1 for slot in self._slots.slots.values() if slot.order_status is not None),
             exposure=self._slots.exposure() * price if price is not None else None,
             last_event_ms=self.last_event_ms,
         )
@@ -149,12 +150,30 @@ class MarketMakerAgent:
     # --- events ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the slots (and anchor), then reconcile them with the venue, before the first price."""
+        """Load the slots (and anchor), then reconcile them with the venue, before the first price.
+
+        A reconciliation that cannot run leaves the agent reduce-only (``reducing_reason``)
+        until an operator resumes it: its slots may not match the venue.
+        """
         await self._slots.load()
         if self._slots.anchor is not None:
             self._strategy = Strategy(self._config, self._instrument, anchor=self._slots.anchor)
-        if self._account_source is not None:
-            await self.reconcile()
+        if self._account_source is None:
+            return
+        try:
+            report = await self.reconcile()
+        except Exception as exc:  # one agent's failure must not keep the others from starting
+            log.exception("reconcile_crashed", agent=self.name)
+            report, error = None, f"{type(exc).__name__}: {exc}"
+        else:
+            error = "the venue could not be read"
+        if report is None:
+            self._reduce_only(f"reconciliation at start failed ({error}); check the slots, then Resume")
+
+    def _reduce_only(self, reason: str) -> None:
+        if not self.reducing_reason:
+            self.reducing_reason = reason
+        log.error("agent_reduce_only", agent=self.name, reason=reason)
 
     async def reconcile(self) -> ReconcileReport | None:
         """Reconcile the slots with the venue now; ``None`` when the venue could not be read.
@@ -165,7 +184,8 @@ class MarketMakerAgent:
         not subject to the trading state, unlike a re-send); then :func:`reconcile` binds,
         adopts, and lets the position explain what the lookups could not (an order the venue no
         longer knows). The position is read as this grid's only when the grid owns the symbol
-        on the account; otherwise, or when a lookup failed, it explains nothing.
+        on the account, every lookup answered, and no unacknowledged order turned up (it may
+        have landed, and filled, after the position was read).
         """
         assert self._account_source is not None
         source = self._account_source
@@ -184,7 +204,7 @@ class MarketMakerAgent:
         open_orders = list(snapshot.open_orders)
         listed = {o.client_order_id for o in open_orders if o.client_order_id}
         listed |= {o.exchange_order_id for o in open_orders if o.exchange_order_id}
-        settled, unknown, failed = 0, 0, False
+        settled, unknown, failed, late = 0, 0, False, False
         for slot in list(self._slots.slots.values()):
             if not slot.has_order or slot.client_order_id in listed or slot.exchange_order_id in listed:
                 continue
@@ -194,18 +214,23 @@ class MarketMakerAgent:
                 log.warning("reconcile_lookup_failed", agent=self.name,
                             client_order_id=slot.client_order_id, error=str(exc))  # fmt: skip
                 failed = True
-                continue
+                break  # the venue is not answering: the rest is left to the order stream
             if found is None:
                 unknown += 1  # never placed (PENDING: re-sent later), or forgotten by the venue
                 continue
-            if not found.status.is_final:
+            unacknowledged = slot.order_status is None
+            late = late or unacknowledged  # its fills may be newer than the position read
+            if unacknowledged and _reused(found, slot.order_requested_ms):
+                order = replace(found, symbol=self._instrument.symbol, client_order_id=slot.client_order_id)
+                await self._drop_reused(order, found, slot.order_requested_ms)
+            elif not found.status.is_final:
                 open_orders.append(found)  # it landed after the read: bind it like the others
             else:
                 await self._slots.apply_order_update(found)
                 settled += 1
         if settled or unknown or failed:
             log.info("reconcile_lookups", agent=self.name, settled=settled, not_found=unknown, failed=failed)
-        position = None if self._position_shared or failed else snapshot.position
+        position = None if self._position_shared or failed or late else snapshot.position
         report = await self._slots.reconcile(
             open_orders, position, config=self._config, instrument=self._instrument
         )
@@ -227,11 +252,12 @@ class MarketMakerAgent:
         )
         await self._cancel_strays(report)
         if report.drift_alert:
-            self.reducing_reason = (
+            reason = (
                 f"position drift at start: the venue holds {report.exchange_position}, the slots "
                 f"{report.local_position} ({report.drift_ratio:.1%}); check the account, then Resume"
             )
-            log.error("reconcile_drift_alert", agent=self.name, reason=self.reducing_reason)
+            log.error("reconcile_drift_alert", agent=self.name, reason=reason)
+            self._reduce_only(reason)
         return report
 
     async def _cancel_strays(self, report: ReconcileReport) -> None:
@@ -261,7 +287,11 @@ class MarketMakerAgent:
             try:
                 await self._gateway.cancel(self._instrument.symbol, order.client_order_id)
             except OpenSQTError as exc:
-                log.warning("cancel_failed", client_order_id=order.client_order_id, error=str(exc))
+                # It may fill next to the slot's own order, and no slot would count that fill.
+                self._reduce_only(
+                    f"stray order {order.client_order_id} could not be cancelled ({exc}); cancel it "
+                    "at the venue, then Resume"
+                )
 
     async def on_price(self, price: PriceChange, ctx: EventContext) -> None:
         """Conflate: keep only the latest price; the run loop evaluates when it is free."""
@@ -393,20 +423,25 @@ class MarketMakerAgent:
         decided_ms = self._clock.now_ms()
         await self._slots.request_order(
             action.slot_price, side=action.side, price=action.price, qty=action.qty,
-            client_order_id=action.client_order_id,
+            client_order_id=action.client_order_id, requested_ms=decided_ms,
         )  # fmt: skip
         await self._send(self._order(action), cancels_to_follow=cancels_to_follow, decided_ms=decided_ms)
 
     async def _send(
-        self, order: Order, *, cancels_to_follow: bool = False, decided_ms: int | None = None
+        self,
+        order: Order,
+        *,
+        cancels_to_follow: bool = False,
+        decided_ms: int = 0,
+        resend: bool = False,
     ) -> None:
         """Send ``order`` and apply the answer to its slot.
 
-        ``decided_ms`` is given for a new decision (not for a re-sent PENDING order). The answer
-        to a new order cannot be a finished order made well before it was decided: that is an
-        old order of the same client id (a slot whose cycles restarted after Redis lost it).
-        Its fills are not this slot's; the slot moves on to its next cycle, and the next
-        evaluation decides again with a fresh id.
+        ``decided_ms`` is when the order was decided (0: unknown). The answer cannot be a
+        finished order made well before that: such an answer is an old order of the same client
+        id (a slot whose cycles restarted after Redis lost it). Its fills are not this slot's;
+        the slot moves on to its next cycle, and the next evaluation decides again with a fresh
+        id. ``resend``: the order was left PENDING, so it may be at the venue already.
         """
         try:
             placed = await self._gateway.place(order)
@@ -431,7 +466,7 @@ class MarketMakerAgent:
             await self._refused(order, str(exc))
             return
         except TradingHalted as exc:
-            if decided_ms is None:
+            if resend:
                 # A re-sent order may be at the venue already, and the executor's gate answers
                 # before it looks the id up: it stays PENDING until the state lets it through
                 # (or its update arrives on the order stream).
@@ -442,26 +477,26 @@ class MarketMakerAgent:
         except OpenSQTError as exc:
             await self._refused(order, str(exc))
             return
-        if (
-            decided_ms is not None
-            and placed.status.is_final
-            and 0 < placed.created_ms < decided_ms - REUSED_ID_AGE_MS
-        ):
-            log.error(
-                "client_id_reused",
-                agent=self.name,
-                client_order_id=order.client_order_id,
-                old_status=placed.status.value,
-                old_created_ms=placed.created_ms,
-                decided_ms=decided_ms,
-            )
-            await self._slots.apply_order_update(replace(order, status=OrderStatus.CANCELED))
+        if _reused(placed, decided_ms):
+            await self._drop_reused(order, placed, decided_ms)
             self._wake.set()
             return
         self.orders_sent += 1
         await self._slots.acknowledge_order(placed.client_order_id, placed.exchange_order_id)
         if placed.status is not OrderStatus.NEW or placed.filled_qty:
             await self._slots.apply_order_update(placed)
+
+    async def _drop_reused(self, order: Order, old: Order, decided_ms: int) -> None:
+        """The slot's client id answered with an older order: end the slot's order unfilled."""
+        log.error(
+            "client_id_reused",
+            agent=self.name,
+            client_order_id=order.client_order_id,
+            old_status=old.status.value,
+            old_created_ms=old.created_ms,
+            decided_ms=decided_ms,
+        )
+        await self._slots.apply_order_update(replace(order, status=OrderStatus.CANCELED, filled_qty=ZERO))
 
     async def _refused(self, order: Order, reason: str) -> None:
         log.warning("order_refused", client_order_id=order.client_order_id, reason=reason)
@@ -483,7 +518,7 @@ class MarketMakerAgent:
                     # as the strategy sent it: closes of long inventory are reduce-only in long mode
                     reduce_only=self._config.mode is GridMode.LONG and slot.order_side is Side.SELL,
                 )
-                await self._send(order)
+                await self._send(order, decided_ms=slot.order_requested_ms, resend=True)
 
     async def _cancel(self, action: CancelOrder) -> None:
         try:
@@ -493,6 +528,11 @@ class MarketMakerAgent:
             return
         if order is not None and order.status.is_final:
             await self._slots.apply_order_update(order)
+
+
+def _reused(answer: Order, decided_ms: int) -> bool:
+    """``answer`` is a finished order made well before its client id's order was decided."""
+    return decided_ms > 0 and answer.status.is_final and 0 < answer.created_ms < decided_ms - REUSED_ID_AGE_MS
 
 
 async def _all(calls: list[Coroutine[Any, Any, None]]) -> None:

@@ -398,7 +398,14 @@ class SlotManager:
         raise SlotConflictError(f"slot {slot_price}: {self._max_attempts} compare-and-set conflicts in a row")
 
     async def request_order(
-        self, slot_price: Decimal, *, side: Side, price: Decimal, qty: Decimal, client_order_id: str
+        self,
+        slot_price: Decimal,
+        *,
+        side: Side,
+        price: Decimal,
+        qty: Decimal,
+        client_order_id: str,
+        requested_ms: int = 0,
     ) -> SlotChange:
         """FREE → PENDING before an order is sent (see :func:`opensqt.grid.slots.request_order`).
 
@@ -410,7 +417,13 @@ class SlotManager:
         return await self.transition(
             slot_price,
             lambda slot: transitions.request_order(
-                slot, side=side, price=price, qty=qty, client_order_id=client_order_id, cycle=cycle
+                slot,
+                side=side,
+                price=price,
+                qty=qty,
+                client_order_id=client_order_id,
+                cycle=cycle,
+                requested_ms=requested_ms,
             ),
         )
 
@@ -627,6 +640,7 @@ def encode_slot(slot: InventorySlot) -> bytes:
         "cycle": slot.cycle,
         "post_only_rejects": slot.post_only_rejects,
         "version": slot.version,
+        "order_requested_ms": slot.order_requested_ms,
     }
     return json.dumps(document, separators=(",", ":")).encode()
 
@@ -660,6 +674,10 @@ def decode_slot(raw: bytes | str) -> InventorySlot:
             cycle=json_count(document, "cycle"),
             post_only_rejects=json_count(document, "post_only_rejects"),
             version=json_count(document, "version"),
+            # absent in slots stored before it existed
+            order_requested_ms=json_count(document, "order_requested_ms")
+            if "order_requested_ms" in document
+            else 0,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SlotDecodeError(f"stored slot {raw!r} is unreadable: {exc}") from exc

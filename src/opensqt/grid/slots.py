@@ -66,8 +66,9 @@ def request_order(
     qty: Decimal,
     client_order_id: str,
     cycle: int | None = None,
+    requested_ms: int = 0,
 ) -> InventorySlot:
-    """FREE → PENDING: an order is about to be sent for this slot.
+    """FREE → PENDING: an order is about to be sent for this slot, decided at ``requested_ms``.
 
     Requesting the very same order again (a retry within the cycle) returns the slot unchanged.
     ``cycle``, the cycle the client id carries: an id of an earlier cycle than the slot's is
@@ -112,6 +113,7 @@ def request_order(
         lock_status=LockStatus.PENDING,
         cycle=slot.cycle if cycle is None else cycle,
         version=slot.version + 1,
+        order_requested_ms=requested_ms,
     )
 
 
@@ -192,6 +194,7 @@ def apply_order_update(
             order_filled_qty=ZERO,
             order_status=None,
             lock_status=LockStatus.FREE,
+            order_requested_ms=0,
             cycle=slot.cycle + 1,
             post_only_rejects=rejects,
             version=slot.version + 1,

@@ -36,6 +36,9 @@ class InventorySlot:
     cycle: int = 0
     post_only_rejects: int = 0
     version: int = 0
+    # When the strategy decided the working order (its clock, ms); 0 when unknown. An answer
+    # that is a finished order made well before it belongs to an earlier use of the client id.
+    order_requested_ms: int = 0
 
     @property
     def has_order(self) -> bool:

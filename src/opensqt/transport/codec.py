@@ -500,6 +500,7 @@ def inventory_slot_to_proto(s: InventorySlot) -> state_pb2.InventorySlot:
         cycle=s.cycle,
         post_only_rejects=s.post_only_rejects,
         version=s.version,
+        order_requested_ms=s.order_requested_ms,
     )
 
 
@@ -525,6 +526,7 @@ def inventory_slot_from_proto(m: state_pb2.InventorySlot, path: str = "slot") ->
         cycle=m.cycle,
         post_only_rejects=m.post_only_rejects,
         version=m.version,
+        order_requested_ms=max(m.order_requested_ms, 0),
     )
 
 

@@ -27,7 +27,7 @@ LOCK_STATUS_PENDING: LockStatus
 LOCK_STATUS_LOCKED: LockStatus
 
 class InventorySlot(_message.Message):
-    __slots__ = ("agent", "symbol", "slot_price", "position_status", "position_quantity", "order_side", "order_price", "order_quantity", "client_order_id", "exchange_order_id", "order_filled_quantity", "order_status", "lock_status", "cycle", "post_only_rejects", "version")
+    __slots__ = ("agent", "symbol", "slot_price", "position_status", "position_quantity", "order_side", "order_price", "order_quantity", "client_order_id", "exchange_order_id", "order_filled_quantity", "order_status", "lock_status", "cycle", "post_only_rejects", "version", "order_requested_ms")
     AGENT_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SLOT_PRICE_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class InventorySlot(_message.Message):
     CYCLE_FIELD_NUMBER: _ClassVar[int]
     POST_ONLY_REJECTS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    ORDER_REQUESTED_MS_FIELD_NUMBER: _ClassVar[int]
     agent: str
     symbol: str
     slot_price: str
@@ -60,7 +61,8 @@ class InventorySlot(_message.Message):
     cycle: int
     post_only_rejects: int
     version: int
-    def __init__(self, agent: _Optional[str] = ..., symbol: _Optional[str] = ..., slot_price: _Optional[str] = ..., position_status: _Optional[_Union[PositionStatus, str]] = ..., position_quantity: _Optional[str] = ..., order_side: _Optional[_Union[_resources_pb2.Side, str]] = ..., order_price: _Optional[str] = ..., order_quantity: _Optional[str] = ..., client_order_id: _Optional[str] = ..., exchange_order_id: _Optional[str] = ..., order_filled_quantity: _Optional[str] = ..., order_status: _Optional[_Union[_resources_pb2.OrderStatus, str]] = ..., lock_status: _Optional[_Union[LockStatus, str]] = ..., cycle: _Optional[int] = ..., post_only_rejects: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
+    order_requested_ms: int
+    def __init__(self, agent: _Optional[str] = ..., symbol: _Optional[str] = ..., slot_price: _Optional[str] = ..., position_status: _Optional[_Union[PositionStatus, str]] = ..., position_quantity: _Optional[str] = ..., order_side: _Optional[_Union[_resources_pb2.Side, str]] = ..., order_price: _Optional[str] = ..., order_quantity: _Optional[str] = ..., client_order_id: _Optional[str] = ..., exchange_order_id: _Optional[str] = ..., order_filled_quantity: _Optional[str] = ..., order_status: _Optional[_Union[_resources_pb2.OrderStatus, str]] = ..., lock_status: _Optional[_Union[LockStatus, str]] = ..., cycle: _Optional[int] = ..., post_only_rejects: _Optional[int] = ..., version: _Optional[int] = ..., order_requested_ms: _Optional[int] = ...) -> None: ...
 
 class Leg(_message.Message):
     __slots__ = ("agent", "venue", "symbol", "market_type", "size", "entry_price", "updated_ms", "version")

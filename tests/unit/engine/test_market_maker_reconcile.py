@@ -8,6 +8,7 @@ the gateway's account snapshot, as the strategy service does through the executo
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -49,11 +50,23 @@ class SnapshotGateway(CoreGateway):
         self.snapshots = 0
         self.sent: set[str] = set()
         self.halted = False
-        self.hidden: set[str] = set()  # orders that land only after the snapshot was read
+        self.hidden: set[str] = set()  # orders that land (and fill) only after the snapshot
+        self.crash = False  # the snapshot fails with an error that is no venue error
+        self.lookups_fail = False
+        self.cancel_fails: set[str] = set()
+
+    async def cancel(self, symbol: str, client_order_id: str) -> Order | None:
+        if client_order_id in self.cancel_fails:
+            await round_trip()
+            self.calls.append(("cancel", "", "failed"))
+            raise ExchangeUnavailable("timed out")
+        return await super().cancel(symbol, client_order_id)
 
     async def get_order(self, symbol: str, client_order_id: str) -> Order | None:
         await round_trip()
         self.calls.append(("get", "", client_order_id))
+        if self.lookups_fail:
+            raise ExchangeUnavailable("timed out")
         return self.venue.core.get_order(self.venue.account, client_order_id)
 
     async def place(self, order: Order) -> Order:
@@ -72,6 +85,8 @@ class SnapshotGateway(CoreGateway):
     async def account_snapshot(self, symbol: str) -> AccountSnapshot:
         await round_trip()
         self.snapshots += 1
+        if self.crash:
+            raise RuntimeError("connection pool closed")
         if self.failures:
             self.failures -= 1
             raise ExchangeUnavailable("venue down")
@@ -80,6 +95,10 @@ class SnapshotGateway(CoreGateway):
             o for o in core.open_orders(account, "sim", symbol) if o.client_order_id not in self.hidden
         )
         position = core.position(account, "sim", symbol).size
+        for client_order_id in self.hidden:  # their fills come after this read
+            late = core.get_order(account, client_order_id)
+            if late is not None:
+                position -= late.filled_qty if late.side is Side.BUY else -late.filled_qty
         return AccountSnapshot(open_orders=orders, position=position, fetched_ms=self.clock.now_ms())
 
 
@@ -259,6 +278,21 @@ async def test_an_unreadable_venue_is_retried_then_the_agent_starts_unreconciled
     await agent.start()
     assert venue.gateway.snapshots == 3
     assert agent._slots.slots[resting[-1]].position_qty == (qty if reconciled else 0)
+    # unreconciled slots may not match the venue: no new opening orders until an operator looks
+    assert agent.reducing_reason == (
+        ""
+        if reconciled
+        else "reconciliation at start failed (the venue could not be read); check the slots, then Resume"
+    )
+
+
+async def test_a_reconciliation_that_crashes_leaves_the_agent_reduce_only_not_dead() -> None:
+    venue, store = Venue(), new_store()
+    await traded(venue, store)
+    venue.gateway.crash = True
+    agent = venue.agent(store)
+    await agent.start()  # does not raise: the service's other agents still start
+    assert agent.reducing_reason.startswith("reconciliation at start failed (RuntimeError: connection pool")
 
 
 async def test_a_new_order_answered_with_an_old_finished_one_is_not_a_fill_and_decides_again() -> None:
@@ -357,3 +391,90 @@ async def test_an_unacknowledged_order_that_lands_after_the_read_is_bound_by_its
     assert bound.client_order_id == pending.client_order_id
     assert bound.order_status is OrderStatus.NEW  # acknowledged: no re-send, no unknown left
     assert bound.exchange_order_id
+
+
+async def reused_pending(venue: Venue, store: InMemorySlotStore) -> tuple[InventorySlot, Decimal]:
+    """A PENDING slot whose client id belongs to an order that filled long before the slot
+    decided it (the slot's cycles restarted after Redis lost it). Returns it and the old fill."""
+    resting = await traded(venue, store)
+    old = await pending_below(venue, store, resting[0], at_venue=True)
+    venue.sweep(old.slot_price)  # the old order (and the grid's buys) fill
+    filled = venue.core.get_order("acct", old.client_order_id)
+    assert filled is not None
+    assert filled.status is OrderStatus.FILLED
+    venue.clock.advance(REUSED_ID_AGE_MS * 2)
+    stored = {s.slot_price: s for s in await store.load()}[old.slot_price]
+    # the old order's slot state was lost; a new decision at the same cycle is still PENDING
+    again = replace(slot_ops.new_slot(CONFIG.agent, "ETHUSDT", old.slot_price), version=stored.version)
+    again = slot_ops.request_order(
+        again, side=Side.BUY, price=old.slot_price, qty=D("0.010"),
+        client_order_id=old.client_order_id, requested_ms=venue.clock.now_ms(),
+    )  # fmt: skip
+    assert (await store.compare_and_set(again, stored.version)).written
+    return again, filled.filled_qty
+
+
+async def test_a_re_sent_order_answered_with_an_old_finished_one_is_not_a_fill() -> None:
+    venue, store = Venue(), new_store()
+    slot, _ = await reused_pending(venue, store)
+    held = venue.core.position("acct", "sim", "ETHUSDT").size
+    agent = venue.agent(store, reconcile=False)
+    async with running(agent):
+        await tick(agent, "3004.00")
+        after = agent._slots.slots[slot.slot_price]
+    assert ("place", "BUY", "repeat") in venue.gateway.calls
+    assert after.position_qty == 0
+    assert after.client_order_id != slot.client_order_id
+    # no close was sold against the old fill
+    assert not [c for c in venue.gateway.calls if c[:2] == ("place", "SELL")]
+    assert venue.core.position("acct", "sim", "ETHUSDT").size == held
+
+
+async def test_a_lookup_at_start_answered_with_an_old_finished_order_is_not_a_fill() -> None:
+    venue, store = Venue(), new_store()
+    slot, _ = await reused_pending(venue, store)
+    agent = venue.agent(store)
+    await agent.start()
+    after = agent._slots.slots[slot.slot_price]
+    assert after.position_qty == 0
+    assert not after.has_order
+    assert after.cycle == slot.cycle + 1
+    assert agent.reducing_reason == ""  # the position was not read against the lookups' answers
+
+
+async def test_an_unacknowledged_order_that_filled_after_the_read_leaves_the_position_unread() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    venue.sweep(resting[-1])  # the top buy fills: inventory the position shows
+    pending = await pending_below(venue, store, resting[0], at_venue=True)
+    venue.gateway.hidden.add(pending.client_order_id)
+    venue.sweep(pending.slot_price)  # it and the other buys fill, but after the position's read
+    agent = venue.agent(store)
+    await agent.start()
+    held = sum(s.position_qty for s in agent._slots.slots.values())
+    assert held == venue.core.position("acct", "sim", "ETHUSDT").size  # nothing corrected away
+    assert agent.reducing_reason == ""
+
+
+async def test_a_stray_that_cannot_be_cancelled_makes_the_agent_reduce_only() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    busy = {slot.slot_price: slot for slot in await store.load()}[resting[0]]
+    stray = busy.client_order_id[: -len(str(busy.cycle))] + str(busy.cycle + 7)
+    venue.manual(stray, Side.BUY, str(resting[0]))
+    venue.gateway.cancel_fails.add(stray)
+    agent = venue.agent(store)
+    await agent.start()
+    assert agent.reducing_reason.startswith(f"stray order {stray} could not be cancelled")
+
+
+async def test_lookups_stop_at_the_first_failure_and_the_position_is_left_unread() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    venue.sweep(resting[1])  # three buys fill: three slots to look up
+    venue.gateway.lookups_fail = True
+    agent = venue.agent(store)
+    await agent.start()
+    assert [c[0] for c in venue.gateway.calls].count("get") == 1  # each could take seconds
+    assert all(agent._slots.slots[p].has_order for p in resting)  # left to the order stream
+    assert agent.reducing_reason == ""  # the position was not held against the stale slots
