@@ -72,7 +72,13 @@ async def start_market_makers(
             # owns_position=false says so for traders this process cannot see
             position_shared=traders.count(mm.symbol) > 1 or not mm.owns_position,
         )
-        await agent.start()  # reconciles with the venue before it takes prices or order updates
+        try:
+            await agent.start()  # reconciles with the venue before it takes prices or order updates
+        except Exception as exc:  # e.g. a stored slot that cannot be read: the others still start
+            log.exception("agent_start_failed", agent=mm.name, symbol=mm.symbol)
+            agent.pause(f"start failed ({type(exc).__name__}: {exc}); not running, restart once fixed")
+            registry.add(agent)  # shown by GetStatus, neither subscribed nor run
+            continue
         registry.add(agent)
         await runtime.bus.subscribe(
             ORDER,

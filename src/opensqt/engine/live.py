@@ -23,7 +23,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TracerProvider
 
 from opensqt.clock import Clock
-from opensqt.engine.gateway import AccountSource, OrderGateway
+from opensqt.engine.gateway import AccountSnapshot, AccountSource, OrderGateway
 from opensqt.engine.service import AgentFigures
 from opensqt.errors import (
     InsufficientFunds,
@@ -88,9 +88,13 @@ class MarketMakerAgent:
         self.symbols: tuple[str, ...] = (instrument.symbol,)
         self.paused = False
         self.pause_reason = ""
-        # Set when reconciliation found the position off by too much: the agent then only
-        # reduces, whatever the trading state, until an operator resumes it.
+        # Set when reconciliation at start found what it cannot repair (a position drift, a stray
+        # it could not cancel, the venue unreadable): the agent then only reduces, whatever the
+        # trading state, until an operator resumes it. Every reason is kept.
         self.reducing_reason = ""
+        # The venue's clock minus this host's, from the latest tick: decisions are timed on the
+        # venue's clock, which the orders' creation times are on.
+        self._venue_offset_ms = 0
         self._account_source = account_source
         self._position_shared = position_shared
         self._reconcile_retry_delays = tuple(reconcile_retry_delays)
@@ -155,7 +159,7 @@ class MarketMakerAgent:
         A reconciliation that cannot run leaves the agent reduce-only (``reducing_reason``)
         until an operator resumes it: its slots may not match the venue.
         """
-        await self._slots.load()
+        await self._slots.load()  # a store that cannot be read fails the start (see main.py)
         if self._slots.anchor is not None:
             self._strategy = Strategy(self._config, self._instrument, anchor=self._slots.anchor)
         if self._account_source is None:
@@ -171,9 +175,13 @@ class MarketMakerAgent:
             self._reduce_only(f"reconciliation at start failed ({error}); check the slots, then Resume")
 
     def _reduce_only(self, reason: str) -> None:
-        if not self.reducing_reason:
-            self.reducing_reason = reason
+        if reason not in self.reducing_reason:
+            self.reducing_reason = f"{self.reducing_reason} | {reason}" if self.reducing_reason else reason
         log.error("agent_reduce_only", agent=self.name, reason=reason)
+
+    def _decision_ms(self) -> int:
+        """Now on the venue's clock (as far as the latest tick tells; else this host's)."""
+        return self._clock.now_ms() + self._venue_offset_ms
 
     async def reconcile(self) -> ReconcileReport | None:
         """Reconcile the slots with the venue now; ``None`` when the venue could not be read.
@@ -187,49 +195,20 @@ class MarketMakerAgent:
         on the account, every lookup answered, and no unacknowledged order turned up (it may
         have landed, and filled, after the position was read).
         """
-        assert self._account_source is not None
-        source = self._account_source
-        snapshot = None
-        for delay in (*self._reconcile_retry_delays, None):
-            try:
-                snapshot = await source.account_snapshot(self._instrument.symbol)
+        failed = late = False
+        snapshot: AccountSnapshot | None = None
+        open_orders: list[Order] = []
+        for _ in range(3):
+            snapshot = await self._read_account()
+            if snapshot is None:
+                return None
+            open_orders = list(snapshot.open_orders)
+            failed, late = await self._look_up_missing(open_orders)
+            if failed or not late:
                 break
-            except OpenSQTError as exc:
-                if delay is None:
-                    log.error("reconcile_failed", agent=self.name, error=str(exc))
-                    return None
-                log.warning("reconcile_retry", agent=self.name, error=str(exc), retry_in=delay)
-                await asyncio.sleep(delay)
+            # An unacknowledged order turned up: its fills may be newer than that position.
+            # It is bound or settled now, so the next read has it in the orders or the position.
         assert snapshot is not None
-        open_orders = list(snapshot.open_orders)
-        listed = {o.client_order_id for o in open_orders if o.client_order_id}
-        listed |= {o.exchange_order_id for o in open_orders if o.exchange_order_id}
-        settled, unknown, failed, late = 0, 0, False, False
-        for slot in list(self._slots.slots.values()):
-            if not slot.has_order or slot.client_order_id in listed or slot.exchange_order_id in listed:
-                continue
-            try:
-                found = await source.get_order(self._instrument.symbol, slot.client_order_id)
-            except OpenSQTError as exc:
-                log.warning("reconcile_lookup_failed", agent=self.name,
-                            client_order_id=slot.client_order_id, error=str(exc))  # fmt: skip
-                failed = True
-                break  # the venue is not answering: the rest is left to the order stream
-            if found is None:
-                unknown += 1  # never placed (PENDING: re-sent later), or forgotten by the venue
-                continue
-            unacknowledged = slot.order_status is None
-            late = late or unacknowledged  # its fills may be newer than the position read
-            if unacknowledged and _reused(found, slot.order_requested_ms):
-                order = replace(found, symbol=self._instrument.symbol, client_order_id=slot.client_order_id)
-                await self._drop_reused(order, found, slot.order_requested_ms)
-            elif not found.status.is_final:
-                open_orders.append(found)  # it landed after the read: bind it like the others
-            else:
-                await self._slots.apply_order_update(found)
-                settled += 1
-        if settled or unknown or failed:
-            log.info("reconcile_lookups", agent=self.name, settled=settled, not_found=unknown, failed=failed)
         position = None if self._position_shared or failed or late else snapshot.position
         report = await self._slots.reconcile(
             open_orders, position, config=self._config, instrument=self._instrument
@@ -259,6 +238,59 @@ class MarketMakerAgent:
             log.error("reconcile_drift_alert", agent=self.name, reason=reason)
             self._reduce_only(reason)
         return report
+
+    async def _read_account(self) -> AccountSnapshot | None:
+        """A consistent read of the venue, retried; ``None`` when it stayed unreadable."""
+        assert self._account_source is not None
+        for delay in (*self._reconcile_retry_delays, None):
+            try:
+                return await self._account_source.account_snapshot(self._instrument.symbol)
+            except OpenSQTError as exc:
+                if delay is None:
+                    log.error("reconcile_failed", agent=self.name, error=str(exc))
+                    return None
+                log.warning("reconcile_retry", agent=self.name, error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+        return None
+
+    async def _look_up_missing(self, open_orders: list[Order]) -> tuple[bool, bool]:
+        """Settle, by a lookup, every slot whose order is not among ``open_orders``.
+
+        A finished order is applied; an open one (it landed after the read) is bound and added
+        to ``open_orders``, so reconciliation takes it as open. Returns
+        (a lookup failed, an unacknowledged order turned up). Lookups stop at the first failure:
+        the venue is not answering, and the rest is left to the order stream.
+        """
+        assert self._account_source is not None
+        listed = {o.client_order_id for o in open_orders if o.client_order_id}
+        listed |= {o.exchange_order_id for o in open_orders if o.exchange_order_id}
+        settled, unknown, failed, late = 0, 0, False, False
+        for slot in list(self._slots.slots.values()):
+            if not slot.has_order or slot.client_order_id in listed or slot.exchange_order_id in listed:
+                continue
+            try:
+                found = await self._account_source.get_order(self._instrument.symbol, slot.client_order_id)
+            except OpenSQTError as exc:
+                log.warning("reconcile_lookup_failed", agent=self.name,
+                            client_order_id=slot.client_order_id, error=str(exc))  # fmt: skip
+                failed = True
+                break
+            if found is None:
+                unknown += 1  # never placed (PENDING: re-sent later), or forgotten by the venue
+                continue
+            unacknowledged = slot.order_status is None
+            if unacknowledged and _reused(found, slot.order_requested_ms):
+                order = replace(found, symbol=self._instrument.symbol, client_order_id=slot.client_order_id)
+                await self._drop_reused(order, found, slot.order_requested_ms)
+                continue
+            late = late or unacknowledged
+            await self._slots.apply_order_update(found)  # binds an open one, settles a final one
+            if not found.status.is_final:
+                open_orders.append(found)
+            settled += 1
+        if settled or unknown or failed:
+            log.info("reconcile_lookups", agent=self.name, settled=settled, not_found=unknown, failed=failed)
+        return failed, late
 
     async def _cancel_strays(self, report: ReconcileReport) -> None:
         """Cancel this agent's open orders that no slot can track (a finished cycle, a busy slot).
@@ -297,7 +329,9 @@ class MarketMakerAgent:
         """Conflate: keep only the latest price; the run loop evaluates when it is free."""
         if price.symbol != self._instrument.symbol:
             return
-        self.last_event_ms = self._clock.now_ms()
+        self.last_event_ms = now = self._clock.now_ms()
+        if price.exchange_ms > 0:
+            self._venue_offset_ms = price.exchange_ms - now
         if self._latest is None or price.sequence == 0 or price.sequence >= self._latest.sequence:
             self._latest = price
             self._latest_trace = trace.get_current_span().get_span_context()
@@ -420,7 +454,7 @@ class MarketMakerAgent:
         )
 
     async def _place(self, action: PlaceOrder, *, cancels_to_follow: bool = False) -> None:
-        decided_ms = self._clock.now_ms()
+        decided_ms = self._decision_ms()
         await self._slots.request_order(
             action.slot_price, side=action.side, price=action.price, qty=action.qty,
             client_order_id=action.client_order_id, requested_ms=decided_ms,

@@ -13,7 +13,8 @@ Stored format. The Redis hash ``GRID_SLOTS`` (``opensqt:v1:strategy:slots:{agent
 has one field per slot, named by the slot price in plain normalised notation (``2998``,
 ``2998.5``), whose value is a UTF-8 JSON object with the :class:`~opensqt.model.InventorySlot`
 field names: decimals as decimal strings, enums by value (``null`` when unset), ``cycle``,
-``post_only_rejects`` and ``version`` as numbers (see :func:`encode_slot` / :func:`decode_slot`).
+``post_only_rejects``, ``version`` and ``order_requested_ms`` as numbers (a slot stored before
+``order_requested_ms`` existed reads it as 0; see :func:`encode_slot` / :func:`decode_slot`).
 JSON rather than protobuf so that the compare-and-set Lua script can read ``version`` (with the
 ``cjson`` library built into Redis) and ``redis-cli`` shows readable state. ``GRID_ANCHOR`` is a
 string key holding the anchor as a decimal string, written once (first writer wins).

@@ -29,12 +29,14 @@ from opensqt.model import (
     OrderType,
     OrderUpdate,
     PositionStatus,
+    PriceChange,
     Side,
     TimeInForce,
     TradingStateKind,
 )
+from opensqt.transport.bus import EventContext
 from tests.unit.engine.test_grid_agent import CONFIG, INSTRUMENT
-from tests.unit.engine.test_market_maker_agent import CoreGateway, buys, round_trip, running, tick
+from tests.unit.engine.test_market_maker_agent import CoreGateway, buys, round_trip, running
 
 D = Decimal
 
@@ -53,6 +55,7 @@ class SnapshotGateway(CoreGateway):
         self.hidden: set[str] = set()  # orders that land (and fill) only after the snapshot
         self.crash = False  # the snapshot fails with an error that is no venue error
         self.lookups_fail = False
+        self.fill_at_once = False  # the market trades through each new buy as it is placed
         self.cancel_fails: set[str] = set()
 
     async def cancel(self, symbol: str, client_order_id: str) -> Order | None:
@@ -80,7 +83,15 @@ class SnapshotGateway(CoreGateway):
             assert known is not None
             return known
         self.sent.add(order.client_order_id)
-        return await super().place(order)
+        placed = await super().place(order)
+        if self.fill_at_once and order.side is Side.BUY:
+            core = self.venue.core
+            core.sweep("sim", order.symbol, order.price + 1, self.clock.now_ms())
+            core.sweep("sim", order.symbol, order.price - D("0.01"), self.clock.now_ms())
+            filled = core.get_order(self.venue.account, order.client_order_id)
+            assert filled is not None
+            return filled
+        return placed
 
     async def account_snapshot(self, symbol: str) -> AccountSnapshot:
         await round_trip()
@@ -95,10 +106,11 @@ class SnapshotGateway(CoreGateway):
             o for o in core.open_orders(account, "sim", symbol) if o.client_order_id not in self.hidden
         )
         position = core.position(account, "sim", symbol).size
-        for client_order_id in self.hidden:  # their fills come after this read
+        for client_order_id in self.hidden:  # they land, and fill, after this (first) read
             late = core.get_order(account, client_order_id)
             if late is not None:
                 position -= late.filled_qty if late.side is Side.BUY else -late.filled_qty
+        self.hidden = set()
         return AccountSnapshot(open_orders=orders, position=position, fetched_ms=self.clock.now_ms())
 
 
@@ -150,6 +162,14 @@ class Venue:
             client_order_id=client_order_id, venue="sim", account="acct", time_in_force=TimeInForce.GTC,
         )  # fmt: skip
         self.gateway.venue.place(order, self.clock.now_ms())
+
+
+async def tick(agent: MarketMakerAgent, price: str) -> None:
+    """A price stamped with the venue's time (here the host's), and the agent's loop run out."""
+    change = PriceChange("sim", "ETHUSDT", D(price), exchange_ms=agent._clock.now_ms())
+    await agent.on_price(change, EventContext(subject="price", trace_id=""))
+    for _ in range(200):
+        await asyncio.sleep(0)
 
 
 def new_store() -> InMemorySlotStore:
@@ -266,7 +286,7 @@ async def test_with_the_symbol_shared_lookups_settle_but_the_position_is_not_the
 
 
 @pytest.mark.parametrize(("failures", "reconciled"), [(2, True), (3, False)])
-async def test_an_unreadable_venue_is_retried_then_the_agent_starts_unreconciled(
+async def test_an_unreadable_venue_is_retried_then_the_agent_starts_reduce_only(
     failures: int, reconciled: bool
 ) -> None:
     venue, store = Venue(), new_store()
@@ -326,7 +346,7 @@ async def pending_below(
     client_order_id = codec.encode(price, Side.BUY, 0)
     slot = slot_ops.request_order(
         slot_ops.new_slot(CONFIG.agent, "ETHUSDT", price), side=Side.BUY, price=price, qty=D("0.010"),
-        client_order_id=client_order_id,
+        client_order_id=client_order_id, requested_ms=venue.clock.now_ms(),
     )  # fmt: skip
     assert (await store.compare_and_set(slot, 0)).written
     if at_venue:
@@ -373,6 +393,8 @@ async def test_an_unknown_pending_order_is_held_while_halted_then_sent_after_res
         held = agent._slots.slots[pending.slot_price]
         assert held.client_order_id == pending.client_order_id  # still PENDING, same id
         assert held.cycle == pending.cycle
+        resting_now = len(venue.core.open_orders("acct"))
+        assert agent.figures().working_orders == resting_now  # the held one never reached the venue
         venue.gateway.halted = False  # risk resumes: the executors, then the strategy follow
         agent._trading_state.kind = TradingStateKind.ACTIVE  # type: ignore[attr-defined]
         await tick(agent, "3004.00")
@@ -439,7 +461,8 @@ async def test_a_lookup_at_start_answered_with_an_old_finished_order_is_not_a_fi
     assert after.position_qty == 0
     assert not after.has_order
     assert after.cycle == slot.cycle + 1
-    assert agent.reducing_reason == ""  # the position was not read against the lookups' answers
+    # the old order's fill is at the venue, and the slot that held it was lost: no slot holds it
+    assert agent.reducing_reason.startswith("position drift at start: the venue holds 0.049, the slots 0.039")
 
 
 async def test_an_unacknowledged_order_that_filled_after_the_read_leaves_the_position_unread() -> None:
@@ -478,3 +501,64 @@ async def test_lookups_stop_at_the_first_failure_and_the_position_is_left_unread
     assert [c[0] for c in venue.gateway.calls].count("get") == 1  # each could take seconds
     assert all(agent._slots.slots[p].has_order for p in resting)  # left to the order stream
     assert agent.reducing_reason == ""  # the position was not held against the stale slots
+
+
+async def test_a_pending_order_decided_long_before_the_restart_still_counts_its_fill() -> None:
+    # the strategy was down for three hours; its unacknowledged order had filled meanwhile
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    pending = await pending_below(venue, store, resting[0], at_venue=True)
+    venue.sweep(pending.slot_price)
+    venue.clock.advance(3 * 3_600_000)
+    agent = venue.agent(store)
+    await agent.start()
+    assert agent._slots.slots[pending.slot_price].position_qty == D("0.010")
+    assert agent.reducing_reason == ""
+
+
+async def test_every_reason_to_reduce_is_shown() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    busy = {slot.slot_price: slot for slot in await store.load()}[resting[0]]
+    stray = busy.client_order_id[: -len(str(busy.cycle))] + str(busy.cycle + 7)
+    venue.manual(stray, Side.BUY, str(resting[0]))
+    venue.gateway.cancel_fails.add(stray)
+    venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")
+    venue.sweep(D("3003.50"))  # someone else's buy fills: a drift
+    agent = venue.agent(store)
+    await agent.start()
+    reasons = agent.reducing_reason.split(" | ")
+    assert [r.split(" ")[0] for r in reasons] == ["stray", "position"]
+    agent.resume()
+    assert agent.reducing_reason == ""
+
+
+async def test_decisions_are_timed_on_the_venues_clock_so_host_skew_drops_no_fill() -> None:
+    # this host's clock runs five minutes ahead of the venue's; an order that fills at once
+    # was made after the decision on the venue's clock, so its fill counts
+    venue, store = Venue(), new_store()
+    agent = venue.agent(store, reconcile=False)
+    agent._clock = TestClock(venue.clock.now_ms() + 300_000)
+    venue.gateway.fill_at_once = True
+    async with running(agent):
+        change = PriceChange("sim", "ETHUSDT", D("3000.00"), exchange_ms=venue.clock.now_ms())
+        await agent.on_price(change, EventContext(subject="price", trace_id=""))
+        for _ in range(200):
+            await asyncio.sleep(0)
+    filled = [s for s in agent._slots.slots.values() if s.position_qty]
+    assert filled, venue.gateway.calls
+    assert sum(s.position_qty for s in filled) == venue.core.position("acct", "sim", "ETHUSDT").size
+
+
+async def test_an_unacknowledged_order_found_by_lookup_does_not_hide_a_drift() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    pending = await pending_below(venue, store, resting[0], at_venue=True)
+    venue.gateway.hidden.add(pending.client_order_id)  # it lands after the first read
+    venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")
+    venue.sweep(D("3003.50"))  # someone else's buy fills on the account
+    agent = venue.agent(store)
+    await agent.start()
+    assert venue.gateway.snapshots == 2  # read again once the late order was bound
+    assert agent._slots.slots[pending.slot_price].order_status is OrderStatus.NEW
+    assert agent.reducing_reason.startswith("position drift at start: the venue holds 0.100")

@@ -50,6 +50,21 @@ def test_request_retry_of_the_same_order_is_idempotent() -> None:
     assert again is pending
 
 
+def test_the_decision_time_stays_with_the_order_until_it_ends() -> None:
+    slot = new_slot("mm", "ETHUSDT", D("2998"))
+    pending = request_order(
+        slot, side=Side.BUY, price=D("2998"), qty=D("0.010"), client_order_id=BUY_ID, requested_ms=1_000
+    )
+    again = request_order(
+        pending, side=Side.BUY, price=D("2998"), qty=D("0.010"), client_order_id=BUY_ID, requested_ms=9_000
+    )
+    assert again.order_requested_ms == 1_000  # a retry is the same decision
+    live = apply_order_update(acknowledge_order(pending, BUY_ID, "ex-1"), BUY_ID, OrderStatus.NEW, D("0.004"))
+    assert live.order_requested_ms == 1_000
+    done = apply_order_update(live, BUY_ID, OrderStatus.FILLED, D("0.010"))
+    assert done.order_requested_ms == 0
+
+
 def request_cycle(slot: InventorySlot, cycle: int) -> InventorySlot:
     """A BUY for ``slot`` whose client id names ``cycle``."""
     cid = f"ETHUSDT-mm-299800-B-{cycle}"

@@ -138,6 +138,7 @@ ROUND_TRIPS = [
             4,
             1,
             9,
+            1_732_000_000_123,
         ),
         codec.inventory_slot_to_proto,
         codec.inventory_slot_from_proto,

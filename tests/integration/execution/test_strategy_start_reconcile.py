@@ -1,0 +1,132 @@
+"""The strategy service reconciles each market maker with the venue at start, through the
+executor (GetAccountSnapshot, GetOrder), before any order update reaches it; an agent whose
+stored state cannot be read is reported and the others start."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from pydantic import SecretStr
+
+from opensqt.grid.manager import decode_slot
+from opensqt.model import PositionStatus
+from opensqt.paper import PaperExchange
+from opensqt.transport.grpc_client import secure_channel
+from opensqt.transport.redis_keys import GRID_SLOTS
+from opensqt.transport.tls import TlsFiles
+from opensqt.v1 import strategy_pb2, strategy_pb2_grpc
+from opensqt_services.executor.main import run as run_executor
+from opensqt_services.executor.settings import ExecutorSettings
+from opensqt_services.monitor.main import run as run_monitor
+from opensqt_services.monitor.settings import MonitorSettings
+from opensqt_services.strategy.main import run as run_strategy
+from opensqt_services.strategy.settings import MarketMakerSettings, StrategySettings
+from tests.integration.execution.conftest import venue_settings, wait_for_markets
+from tests.support.servers import Infra, running_service
+
+pytestmark = pytest.mark.integration
+
+
+async def until(check: Callable[[], Awaitable[Any]], what: str, within: float = 20.0) -> Any:
+    deadline = time.monotonic() + within
+    while not (value := await check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+    return value
+
+
+async def test_a_fill_while_the_strategy_was_down_is_settled_at_start_with_no_order_stream(
+    paper: PaperExchange, infra: Infra
+) -> None:
+    # The monitor (prices, order stream) runs only while the first buy is placed; once the
+    # strategy is back, nothing but its start-up reconciliation can tell it of the fill.
+    monitor_settings = infra.service_settings(
+        MonitorSettings,
+        venue=venue_settings(
+            paper, api_key=SecretStr("paper-main-read-key"), api_secret=SecretStr("paper-main-read-secret")
+        ),
+        symbols=("BTCUSDT",),
+    )
+    grid = MarketMakerSettings(
+        name="mm1", symbol="BTCUSDT", price_interval=Decimal(100), order_notional=Decimal(300), buy_window=3
+    )
+    broken = MarketMakerSettings(
+        name="mm0", symbol="ETHUSDT", price_interval=Decimal(10), order_notional=Decimal(300), buy_window=3
+    )
+    redis = aioredis.from_url(infra.redis.url)
+
+    async def slot_29900() -> Any:
+        raw = await redis.hget(GRID_SLOTS.key(agent="mm1", symbol="BTCUSDT"), "29900")
+        return decode_slot(raw) if raw else None
+
+    async with (
+        aiohttp.ClientSession() as session,
+        running_service(
+            run_executor, infra.service_settings(ExecutorSettings, venue=venue_settings(paper))
+        ) as executor,
+    ):
+
+        async def price(value: str) -> None:
+            async with session.post(
+                paper.rest_url + "/admin/price", json={"symbol": "BTCUSDT", "price": value}
+            ) as r:
+                assert r.status == 200
+
+        await wait_for_markets(f"127.0.0.1:{executor.grpc.port}", infra.pki)
+        first = infra.service_settings(
+            StrategySettings, executor_address=f"127.0.0.1:{executor.grpc.port}", market_makers=(grid,)
+        )
+        async with running_service(run_strategy, first), running_service(run_monitor, monitor_settings):
+
+            async def buy_working() -> Any:
+                slot = await slot_29900()
+                if slot is None or not slot.exchange_order_id:
+                    await price("30000.0")
+                    return None
+                return slot
+
+            await until(buy_working, "the grid buy at 29900")
+        # the strategy is down: the buy fills at the venue
+        await price("29850.0")
+        await asyncio.sleep(0.3)
+        stale = await slot_29900()
+        assert stale is not None
+        assert stale.position_status is PositionStatus.EMPTY
+        # another agent's stored slot is unreadable
+        await redis.hset(GRID_SLOTS.key(agent="mm0", symbol="ETHUSDT"), "2000", b"{not json")
+        both = infra.service_settings(
+            StrategySettings,
+            executor_address=f"127.0.0.1:{executor.grpc.port}",
+            market_makers=(broken, grid),
+        )
+        async with running_service(run_strategy, both) as strategy:
+
+            async def filled() -> Any:
+                slot = await slot_29900()
+                return slot if slot and slot.position_status is PositionStatus.FILLED else None
+
+            slot = await until(filled, "the start-up reconciliation to settle the fill")
+            assert slot.position_qty == Decimal("0.010")
+            pki = infra.pki
+            tls = TlsFiles(pki.ca, pki.cert("operator"), pki.key("operator"))
+            async with secure_channel(f"127.0.0.1:{strategy.grpc.port}", tls) as channel:
+                stub = strategy_pb2_grpc.StrategyServiceStub(channel)
+
+                async def both_listed() -> Any:
+                    status = await stub.GetStatus(strategy_pb2.GetStrategyStatusRequest())
+                    agents = {a.agent: a for a in status.agents}
+                    return agents if {"mm0", "mm1"} <= set(agents) else None
+
+                agents = await until(both_listed, "both agents in GetStatus")
+            assert agents["mm0"].paused
+            assert agents["mm0"].pause_reason.startswith("start failed (SlotDecodeError")
+            assert not agents["mm1"].paused
+            assert agents["mm1"].reducing_reason == ""
+    await redis.aclose()
