@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,25 @@ import pytest
 
 from opensqt.certs import DevPki
 from opensqt.exchange.settings import VenueSettings
+from opensqt.grid.manager import decode_slot
+from opensqt.model import InventorySlot
 from opensqt.paper import PaperExchange
 from opensqt.paper.sources import ManualSource
 from opensqt.runtime import ServiceRuntime
 from opensqt.transport.grpc_client import secure_channel
+from opensqt.transport.redis_keys import GRID_SLOTS
 from opensqt.transport.tls import TlsFiles
 from opensqt.v1 import executor_pb2, executor_pb2_grpc
 from opensqt_services.executor.main import run as run_executor
 from opensqt_services.executor.settings import ExecutorSettings
-from tests.integration.paper.conftest import TRADE_KEY, TRADE_SECRET, Admin, paper_settings
+from tests.integration.paper.conftest import (
+    READ_KEY,
+    READ_SECRET,
+    TRADE_KEY,
+    TRADE_SECRET,
+    Admin,
+    paper_settings,
+)
 from tests.support.servers import Infra, running_service
 
 
@@ -37,6 +48,35 @@ def venue_settings(paper: PaperExchange, **overrides: Any) -> VenueSettings:
         **overrides,
     }
     return VenueSettings(**values)
+
+
+def read_only_monitor(infra: Infra, paper: PaperExchange, symbols: tuple[str, ...] = ("BTCUSDT",)) -> Any:
+    """The monitor's settings: the paper exchange's USD-M futures with the read-only key."""
+    from opensqt_services.monitor.settings import MonitorSettings
+
+    venue = venue_settings(paper, api_key=READ_KEY, api_secret=READ_SECRET)
+    return infra.service_settings(MonitorSettings, venue=venue, symbols=symbols)
+
+
+def grid_mm1() -> Any:
+    """A market maker on BTCUSDT with 100 USDT levels: at 30000 its nearest buy rests at 29900."""
+    from opensqt_services.strategy.settings import MarketMakerSettings
+
+    return MarketMakerSettings(
+        name="mm1", symbol="BTCUSDT", price_interval=Decimal(100), order_notional=Decimal(300), buy_window=3
+    )
+
+
+async def stored_slot(redis: Any, agent: str, symbol: str, price: str) -> InventorySlot | None:
+    """The slot as the strategy stored it in Redis, or ``None``."""
+    raw = await redis.hget(GRID_SLOTS.key(agent=agent, symbol=symbol), price)
+    return decode_slot(raw) if raw else None
+
+
+async def post_price(session: aiohttp.ClientSession, paper: PaperExchange, value: str) -> None:
+    """Move the paper exchange's BTCUSDT price (its admin API)."""
+    async with session.post(paper.rest_url + "/admin/price", json={"symbol": "BTCUSDT", "price": value}) as r:
+        assert r.status == 200
 
 
 @dataclass

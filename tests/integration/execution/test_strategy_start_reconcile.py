@@ -5,17 +5,13 @@ stored state cannot be read is reported and the others start."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
-from opensqt.grid.manager import decode_slot
 from opensqt.model import PositionStatus
 from opensqt.paper import PaperExchange
 from opensqt.transport.grpc_client import secure_channel
@@ -25,21 +21,20 @@ from opensqt.v1 import strategy_pb2, strategy_pb2_grpc
 from opensqt_services.executor.main import run as run_executor
 from opensqt_services.executor.settings import ExecutorSettings
 from opensqt_services.monitor.main import run as run_monitor
-from opensqt_services.monitor.settings import MonitorSettings
 from opensqt_services.strategy.main import run as run_strategy
 from opensqt_services.strategy.settings import MarketMakerSettings, StrategySettings
-from tests.integration.execution.conftest import venue_settings, wait_for_markets
+from tests.integration.execution.conftest import (
+    grid_mm1,
+    post_price,
+    read_only_monitor,
+    stored_slot,
+    venue_settings,
+    wait_for_markets,
+)
 from tests.support.servers import Infra, running_service
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, within: float = 20.0) -> Any:
-    deadline = time.monotonic() + within
-    while not (value := await check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-    return value
 
 
 async def test_a_fill_while_the_strategy_was_down_is_settled_at_start_with_no_order_stream(
@@ -47,24 +42,15 @@ async def test_a_fill_while_the_strategy_was_down_is_settled_at_start_with_no_or
 ) -> None:
     # The monitor (prices, order stream) runs only while the first buy is placed; once the
     # strategy is back, nothing but its start-up reconciliation can tell it of the fill.
-    monitor_settings = infra.service_settings(
-        MonitorSettings,
-        venue=venue_settings(
-            paper, api_key=SecretStr("paper-main-read-key"), api_secret=SecretStr("paper-main-read-secret")
-        ),
-        symbols=("BTCUSDT",),
-    )
-    grid = MarketMakerSettings(
-        name="mm1", symbol="BTCUSDT", price_interval=Decimal(100), order_notional=Decimal(300), buy_window=3
-    )
+    monitor_settings = read_only_monitor(infra, paper)
+    grid = grid_mm1()
     broken = MarketMakerSettings(
         name="mm0", symbol="ETHUSDT", price_interval=Decimal(10), order_notional=Decimal(300), buy_window=3
     )
     redis = aioredis.from_url(infra.redis.url)
 
     async def slot_29900() -> Any:
-        raw = await redis.hget(GRID_SLOTS.key(agent="mm1", symbol="BTCUSDT"), "29900")
-        return decode_slot(raw) if raw else None
+        return await stored_slot(redis, "mm1", "BTCUSDT", "29900")
 
     async with (
         aiohttp.ClientSession() as session,
@@ -74,10 +60,7 @@ async def test_a_fill_while_the_strategy_was_down_is_settled_at_start_with_no_or
     ):
 
         async def price(value: str) -> None:
-            async with session.post(
-                paper.rest_url + "/admin/price", json={"symbol": "BTCUSDT", "price": value}
-            ) as r:
-                assert r.status == 200
+            await post_price(session, paper, value)
 
         await wait_for_markets(f"127.0.0.1:{executor.grpc.port}", infra.pki)
         first = infra.service_settings(

@@ -11,16 +11,14 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from pydantic import SecretStr
 
 from opensqt.paper import PaperExchange
 from opensqt_services.executor.main import run as run_executor
 from opensqt_services.executor.settings import ExecutorSettings
 from opensqt_services.monitor.main import run as run_monitor
-from opensqt_services.monitor.settings import MonitorSettings
 from opensqt_services.strategy.main import run as run_strategy
 from opensqt_services.strategy.settings import MarketMakerSettings, StrategySettings
-from tests.integration.execution.conftest import venue_settings, wait_for_markets
+from tests.integration.execution.conftest import read_only_monitor, venue_settings, wait_for_markets
 from tests.support.servers import Infra, running_service
 
 pytestmark = pytest.mark.integration
@@ -39,13 +37,7 @@ async def test_one_trace_follows_a_tick_from_the_monitor_through_strategy_to_the
         return [SimpleSpanProcessor(exported[name])]
 
     executor_settings = infra.service_settings(ExecutorSettings, venue=venue_settings(paper))
-    monitor_settings = infra.service_settings(
-        MonitorSettings,
-        venue=venue_settings(
-            paper, api_key=SecretStr("paper-main-read-key"), api_secret=SecretStr("paper-main-read-secret")
-        ),
-        symbols=("BTCUSDT",),
-    )
+    monitor_settings = read_only_monitor(infra, paper)
     grid = MarketMakerSettings(
         name="mm1", symbol="BTCUSDT", price_interval=Decimal(100), order_notional=Decimal(300)
     )

@@ -194,6 +194,15 @@ async def top_slot(store: InMemorySlotStore) -> InventorySlot:
     return max((s for s in await store.load() if s.has_order), key=lambda s: s.slot_price)
 
 
+async def stray_beside(venue: Venue, store: InMemorySlotStore, price: Decimal) -> tuple[InventorySlot, str]:
+    """An order of this agent, with a later cycle's id, beside the working order of the slot at
+    ``price`` (no slot can track it). Returns the slot and the stray's client id."""
+    busy = {slot.slot_price: slot for slot in await store.load()}[price]
+    stray = busy.client_order_id[: -len(str(busy.cycle))] + str(busy.cycle + 7)
+    venue.manual(stray, Side.BUY, str(price))
+    return busy, stray
+
+
 def working(agent: MarketMakerAgent) -> dict[Decimal, str]:
     return {s.slot_price: s.client_order_id for s in agent._slots.slots.values() if s.has_order}
 
@@ -258,9 +267,7 @@ async def test_own_orders_no_slot_can_take_are_cancelled_and_foreign_ones_left_a
     venue, store = Venue(), new_store()
     resting = await traded(venue, store)
     agent = venue.agent(store)
-    busy = {slot.slot_price: slot for slot in await store.load()}[resting[0]]
-    stray = busy.client_order_id[: -len(str(busy.cycle))] + str(busy.cycle + 7)  # same slot, other cycle
-    venue.manual(stray, Side.BUY, str(resting[0]))
+    busy, stray = await stray_beside(venue, store, resting[0])
     venue.manual("manual-2", Side.BUY, "2900.00")
     await agent.start()
     open_ids = {o.client_order_id for o in venue.core.open_orders("acct")}
@@ -482,9 +489,7 @@ async def test_an_unacknowledged_order_that_filled_after_the_read_leaves_the_pos
 async def test_a_stray_that_cannot_be_cancelled_makes_the_agent_reduce_only() -> None:
     venue, store = Venue(), new_store()
     resting = await traded(venue, store)
-    busy = {slot.slot_price: slot for slot in await store.load()}[resting[0]]
-    stray = busy.client_order_id[: -len(str(busy.cycle))] + str(busy.cycle + 7)
-    venue.manual(stray, Side.BUY, str(resting[0]))
+    _, stray = await stray_beside(venue, store, resting[0])
     venue.gateway.cancel_fails.add(stray)
     agent = venue.agent(store)
     await agent.start()
@@ -519,9 +524,7 @@ async def test_a_pending_order_decided_long_before_the_restart_still_counts_its_
 async def test_every_reason_to_reduce_is_shown() -> None:
     venue, store = Venue(), new_store()
     resting = await traded(venue, store)
-    busy = {slot.slot_price: slot for slot in await store.load()}[resting[0]]
-    stray = busy.client_order_id[: -len(str(busy.cycle))] + str(busy.cycle + 7)
-    venue.manual(stray, Side.BUY, str(resting[0]))
+    _, stray = await stray_beside(venue, store, resting[0])
     venue.gateway.cancel_fails.add(stray)
     venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")
     venue.sweep(D("3003.50"))  # someone else's buy fills: a drift
