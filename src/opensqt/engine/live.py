@@ -192,8 +192,9 @@ class MarketMakerAgent:
         not subject to the trading state, unlike a re-send); then :func:`reconcile` binds,
         adopts, and lets the position explain what the lookups could not (an order the venue no
         longer knows). The position is read as this grid's only when the grid owns the symbol
-        on the account, every lookup answered, and no unacknowledged order turned up (it may
-        have landed, and filled, after the position was read).
+        on the account and every lookup answered; when a lookup turned up an unacknowledged
+        order (it may have landed, and filled, after the position was read), that order is
+        bound or settled and the venue read again (up to three reads in all).
         """
         failed = late = False
         snapshot: AccountSnapshot | None = None
