@@ -77,6 +77,7 @@ async def start_market_makers(
         except Exception as exc:  # e.g. a stored slot that cannot be read: the others still start
             log.exception("agent_start_failed", agent=mm.name, symbol=mm.symbol)
             agent.pause(f"start failed ({type(exc).__name__}: {exc}); not running, restart once fixed")
+            agent.start_error = agent.pause_reason  # Resume cannot lift it
             registry.add(agent)  # shown by GetStatus, neither subscribed nor run
             continue
         registry.add(agent)

@@ -92,6 +92,8 @@ class MarketMakerAgent:
         # it could not cancel, the venue unreadable): the agent then only reduces, whatever the
         # trading state, until an operator resumes it. Every reason is kept.
         self.reducing_reason = ""
+        # Set when start() failed: the agent stays paused with it, whatever Pause or Resume say.
+        self.start_error = ""
         # The venue's clock minus this host's, from the latest tick: decisions are timed on the
         # venue's clock, which the orders' creation times are on.
         self._venue_offset_ms = 0
@@ -135,6 +137,8 @@ class MarketMakerAgent:
         return []
 
     def pause(self, reason: str) -> None:
+        if self.start_error:
+            return  # it never ran: its reason stays
         self.paused, self.pause_reason = True, reason
 
     def figures(self) -> AgentFigures:
@@ -146,7 +150,13 @@ class MarketMakerAgent:
         )
 
     def resume(self) -> None:
-        """Lift an operator's pause and a reduce-only state reconciliation set."""
+        """Lift an operator's pause and a reduce-only state reconciliation set.
+
+        An agent that failed to start stays paused: it is neither subscribed nor running.
+        """
+        if self.start_error:
+            log.warning("agent_not_started", agent=self.name, reason=self.start_error)
+            return
         self.paused, self.pause_reason = False, ""
         self.reducing_reason = ""
         self._wake.set()
@@ -194,12 +204,13 @@ class MarketMakerAgent:
         longer knows). The position is read as this grid's only when the grid owns the symbol
         on the account and every lookup answered; when a lookup turned up an unacknowledged
         order (it may have landed, and filled, after the position was read), that order is
-        bound or settled and the venue read again (up to three reads in all).
+        bound or settled and the venue read again (once: after the lookups every order found is
+        acknowledged, so a second round cannot turn up another).
         """
         failed = late = False
         snapshot: AccountSnapshot | None = None
         open_orders: list[Order] = []
-        for _ in range(3):
+        for _ in range(2):
             snapshot = await self._read_account()
             if snapshot is None:
                 return None
@@ -331,9 +342,9 @@ class MarketMakerAgent:
         if price.symbol != self._instrument.symbol:
             return
         self.last_event_ms = now = self._clock.now_ms()
-        if price.exchange_ms > 0:
-            self._venue_offset_ms = price.exchange_ms - now
         if self._latest is None or price.sequence == 0 or price.sequence >= self._latest.sequence:
+            if price.exchange_ms > 0:
+                self._venue_offset_ms = price.exchange_ms - now
             self._latest = price
             self._latest_trace = trace.get_current_span().get_span_context()
             self._wake.set()

@@ -108,6 +108,12 @@ async def test_a_fill_while_the_strategy_was_down_is_settled_at_start_with_no_or
                     return agents if {"mm0", "mm1"} <= set(agents) else None
 
                 agents = await until(both_listed, "both agents in GetStatus")
+                # Resume (every agent) cannot make the agent that never started look healthy
+                resumed = await stub.Resume(strategy_pb2.ResumeStrategyRequest())
+                after = {a.agent: a for a in resumed.agents}
+                assert after["mm0"].paused
+                assert after["mm0"].pause_reason == agents["mm0"].pause_reason
+                assert not after["mm1"].paused
             assert agents["mm0"].paused
             assert agents["mm0"].pause_reason.startswith("start failed (SlotDecodeError")
             assert not agents["mm1"].paused

@@ -472,7 +472,9 @@ async def test_a_lookup_at_start_answered_with_an_old_finished_order_is_not_a_fi
     assert agent.reducing_reason.startswith("position drift at start: the venue holds 0.049, the slots 0.039")
 
 
-async def test_an_unacknowledged_order_that_filled_after_the_read_leaves_the_position_unread() -> None:
+async def test_an_unacknowledged_order_that_filled_after_the_read_is_settled_and_the_venue_read_again() -> (
+    None
+):
     venue, store = Venue(), new_store()
     resting = await traded(venue, store)
     venue.sweep(resting[-1])  # the top buy fills: inventory the position shows
@@ -481,6 +483,7 @@ async def test_an_unacknowledged_order_that_filled_after_the_read_leaves_the_pos
     venue.sweep(pending.slot_price)  # it and the other buys fill, but after the position's read
     agent = venue.agent(store)
     await agent.start()
+    assert venue.gateway.snapshots == 2
     held = sum(s.position_qty for s in agent._slots.slots.values())
     assert held == venue.core.position("acct", "sim", "ETHUSDT").size  # nothing corrected away
     assert agent.reducing_reason == ""
@@ -565,3 +568,18 @@ async def test_an_unacknowledged_order_found_by_lookup_does_not_hide_a_drift() -
     assert venue.gateway.snapshots == 2  # read again once the late order was bound
     assert agent._slots.slots[pending.slot_price].order_status is OrderStatus.NEW
     assert agent.reducing_reason.startswith("position drift at start: the venue holds 0.100")
+
+
+async def test_the_venue_clock_offset_follows_only_stamped_current_ticks() -> None:
+    venue, store = Venue(), new_store()
+    agent = venue.agent(store, reconcile=False)
+    agent._clock = TestClock(venue.clock.now_ms() + 300_000)  # this host runs 5 min ahead
+    ctx = EventContext(subject="price", trace_id="")
+    venue_now = venue.clock.now_ms()
+    await agent.on_price(PriceChange("sim", "ETHUSDT", D("3000"), exchange_ms=venue_now, sequence=5), ctx)
+    assert agent._decision_ms() == venue_now
+    await agent.on_price(
+        PriceChange("sim", "ETHUSDT", D("3000"), exchange_ms=0, sequence=6), ctx
+    )  # unstamped
+    await agent.on_price(PriceChange("sim", "ETHUSDT", D("3000"), exchange_ms=1, sequence=4), ctx)  # older
+    assert agent._decision_ms() == venue_now
