@@ -42,6 +42,12 @@ async def fetch_instruments(gateway: ExecutorGateway, symbols: list[str]) -> dic
             delay = min(delay * 2, 5.0)
 
 
+def _not_started(agent: MarketMakerAgent | ArbitrageAgent, error: str) -> None:
+    """Show an agent whose start failed as paused with the reason; Pause or Resume cannot change it."""
+    agent.pause(f"start failed ({error}); not running, restart once fixed")
+    agent.start_error = agent.pause_reason
+
+
 async def start_market_makers(
     settings: StrategySettings, runtime: ServiceRuntime, registry: AgentRegistry, gateway: ExecutorGateway
 ) -> None:
@@ -76,8 +82,7 @@ async def start_market_makers(
             await agent.start()  # reconciles with the venue before it takes prices or order updates
         except Exception as exc:  # e.g. a stored slot that cannot be read: the others still start
             log.exception("agent_start_failed", agent=mm.name, symbol=mm.symbol)
-            agent.pause(f"start failed ({type(exc).__name__}: {exc}); not running, restart once fixed")
-            agent.start_error = agent.pause_reason  # Resume cannot lift it
+            _not_started(agent, f"{type(exc).__name__}: {exc}")
             registry.add(agent)  # shown by GetStatus, neither subscribed nor run
             continue
         registry.add(agent)
@@ -91,6 +96,8 @@ async def start_market_makers(
             PRICE, PRICE.subject(venue=settings.market_venue, symbol=mm.symbol), agent.on_price
         )
         runtime.spawn(agent.run(), f"agent-{mm.name}")
+        if mm.position_check_seconds and not agent.position_shared:
+            runtime.spawn(agent.watch_position(mm.position_check_seconds), f"position-{mm.name}")
         log.info("agent_started", agent=mm.name, symbol=mm.symbol, slots=len(slots.slots))
 
 
@@ -112,14 +119,6 @@ async def start_arbitrage_bots(
     perp_instruments = await fetch_instruments(perp_gateway, sorted({b.perp for b in bots}))
     for bot in bots:
         spot, perp = spot_instruments[bot.symbol], perp_instruments[bot.perp]
-        if (spot.venue, perp.venue) != (settings.spot_market_venue, settings.market_venue):
-            log.error(
-                "arbitrage_venue_mismatch",
-                agent=bot.name,
-                executors=f"{spot.venue}, {perp.venue}",
-                configured=f"{settings.spot_market_venue}, {settings.market_venue}",
-            )
-            continue
         config = bot.arbitrage_config(spot, perp)
         agent = ArbitrageAgent(
             config=config,
@@ -133,7 +132,23 @@ async def start_arbitrage_bots(
             tracer_provider=runtime.tracer_provider,
             journal=RedisPlanJournal(runtime.redis, agent=bot.name),
         )
-        await agent.start()  # resolves a plan a killed process left behind before subscribing
+        error = ""
+        if (spot.venue, perp.venue) != (settings.spot_market_venue, settings.market_venue):
+            error = (
+                f"the executors serve venues {spot.venue} (spot) and {perp.venue} (perp), configured "
+                f"{settings.spot_market_venue} and {settings.market_venue}"
+            )
+            log.error("arbitrage_venue_mismatch", agent=bot.name, reason=error)
+        else:
+            try:
+                await agent.start()  # resolves a plan a killed process left behind before subscribing
+            except Exception as exc:  # e.g. legs that cannot be read: the other bots still start
+                log.exception("agent_start_failed", agent=bot.name, symbol=bot.symbol)
+                error = f"{type(exc).__name__}: {exc}"
+        if error:
+            _not_started(agent, error)
+            registry.add(agent)  # shown by GetStatus, neither subscribed nor run
+            continue
         registry.add(agent)
         bus = runtime.bus
         for symbol in agent.symbols:

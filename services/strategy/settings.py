@@ -30,8 +30,20 @@ class MarketMakerSettings(BaseModel):
     trail_hysteresis: int = Field(default=1, ge=0)
     client_id_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9]{0,8}$")
     # False when anything besides this agent trades the symbol on the account (another
-    # deployment, a person): reconciliation at start then reads no position as the grid's.
+    # deployment, a person): reconciliation at start then reads no position as the grid's, and
+    # the position is not checked while trading.
     owns_position: bool = True
+    # While trading, compare the venue's position with the slots' this often (0: never); a drift
+    # of 5% or more on two checks in a row makes the agent reduce-only until Resume.
+    position_check_seconds: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_interval(self) -> MarketMakerSettings:
+        if 0 < self.position_check_seconds < 1:
+            raise ValueError(
+                f"position_check_seconds must be 0 (off) or at least 1, got {self.position_check_seconds}"
+            )
+        return self
 
     def grid_config(self) -> GridConfig:
         return GridConfig(

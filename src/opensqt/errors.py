@@ -18,6 +18,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidOrder",
     "NotFound",
+    "NotStarted",
     "OpenSQTError",
     "PermissionDenied",
     "RateLimited",
@@ -49,6 +50,13 @@ class PermissionDenied(OpenSQTError):
 
 class NotFound(OpenSQTError):
     grpc_code = "NOT_FOUND"
+
+
+class NotStarted(OpenSQTError):
+    """The target exists but is not running (e.g. an agent whose start failed): it has nothing
+    to answer with until it is fixed and restarted."""
+
+    grpc_code = "FAILED_PRECONDITION"
 
 
 class TradingHalted(OpenSQTError):

@@ -205,6 +205,20 @@ class ServiceMetrics:
             ["agent"],
             registry=r,
         )
+        self.position_drift = Gauge(
+            "opensqt_position_drift",
+            "A grid's drift at its latest position check: the venue's position minus the slots', "
+            "in base units",
+            ["agent"],
+            registry=r,
+        )
+        self.position_checks = Counter(
+            "opensqt_position_checks_total",
+            "A grid's position checks while it trades, by outcome (match, unconfirmed, drift, "
+            "alert, unreadable)",
+            ["agent", "outcome"],
+            registry=r,
+        )
         self.state_propagation = Histogram(
             "opensqt_trading_state_propagation_seconds",
             "Time from a trading-state decision to every live executor's acknowledgement",

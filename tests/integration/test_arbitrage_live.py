@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import grpc
 import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
@@ -233,3 +234,53 @@ async def test_funding_episode_opens_hedged_legs_and_a_flip_closes_them(stack: S
         (SPOT_VENUE, SYMBOL, Decimal(0)),
         (PERP_VENUE, SYMBOL, Decimal(0)),
     }
+
+
+async def test_a_bot_whose_legs_cannot_be_read_is_shown_not_started_and_the_others_run(
+    tmp_path: Path, infra: Infra
+) -> None:
+    paper = PaperExchange(paper_settings(tmp_path / "paper.sqlite"), source=ManualSource())
+    await paper.start()
+    redis = aioredis.from_url(infra.redis.url)
+    await redis.hset(LEGS.key(agent="arb0"), f"{SPOT_VENUE}:ETHUSDT", b"{not json")
+    try:
+        async with contextlib.AsyncExitStack() as services:
+            executors = await start_venue_services(services, paper, infra)
+            settings = infra.service_settings(
+                StrategySettings,
+                market_venue=PERP_VENUE,
+                executor_address=executors[PERP_VENUE],
+                spot_market_venue=SPOT_VENUE,
+                spot_executor_address=executors[SPOT_VENUE],
+                arbitrage_bots=(
+                    ArbitrageBotSettings(name="arb0", symbol="ETHUSDT", order_base_qty=Decimal("0.1")),
+                    ArbitrageBotSettings(name=AGENT, symbol=SYMBOL, order_base_qty=ENTRY_QTY),
+                ),
+            )
+            strategy = await services.enter_async_context(running_service(run_strategy, settings))
+            pki = infra.pki
+            tls = TlsFiles(pki.ca, pki.cert("operator"), pki.key("operator"))
+            async with secure_channel(f"127.0.0.1:{strategy.grpc.port}", tls) as channel:
+                stub = strategy_pb2_grpc.StrategyServiceStub(channel)
+
+                async def both_listed() -> Any:
+                    status = await stub.GetStatus(strategy_pb2.GetStrategyStatusRequest())
+                    agents = {a.agent: a for a in status.agents}
+                    return agents if {"arb0", AGENT} <= set(agents) else None
+
+                agents = await until(both_listed, "both bots in GetStatus")
+                assert agents["arb0"].paused
+                assert agents["arb0"].pause_reason.startswith("start failed (LegDecodeError")
+                assert not agents[AGENT].paused
+                resumed = {
+                    a.agent: a for a in (await stub.Resume(strategy_pb2.ResumeStrategyRequest())).agents
+                }
+                assert resumed["arb0"].pause_reason == agents["arb0"].pause_reason
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await stub.ListLegs(strategy_pb2.ListLegsRequest(agent="arb0"))
+                assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+                every = await stub.ListLegs(strategy_pb2.ListLegsRequest())
+                assert {leg.symbol for leg in every.legs} == {SYMBOL}
+    finally:
+        await redis.aclose()
+        await paper.stop()

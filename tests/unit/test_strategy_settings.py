@@ -88,3 +88,26 @@ def test_a_grid_on_another_symbol_may_share_the_account(monkeypatch: pytest.Monk
         json.dumps([{"name": "mm1", "symbol": "ETHUSDT", "price_interval": "4", "order_notional": "100"}]),
     )
     assert [m.symbol for m in StrategySettings().market_makers] == ["ETHUSDT"]
+
+
+def grid(monkeypatch: pytest.MonkeyPatch, **extra: object) -> None:
+    entry = {"name": "mm1", "symbol": "ETHUSDT", "price_interval": "10", "order_notional": "100", **extra}
+    monkeypatch.setenv("OPENSQT_MARKET_MAKERS", json.dumps([entry]))
+
+
+def test_a_grid_checks_its_position_every_30_s_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    grid(monkeypatch)
+    assert StrategySettings().market_makers[0].position_check_seconds == 30
+    grid(monkeypatch, position_check_seconds=0)
+    assert StrategySettings().market_makers[0].position_check_seconds == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"), [(0.5, "0 \\(off\\) or at least 1"), (-1, "greater than or equal")]
+)
+def test_a_position_check_interval_under_a_second_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: float, message: str
+) -> None:
+    grid(monkeypatch, position_check_seconds=value)
+    with pytest.raises(ValidationError, match=message):
+        StrategySettings()

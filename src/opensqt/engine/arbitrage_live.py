@@ -124,6 +124,8 @@ class ArbitrageAgent:
         self.paused = False
         self.pause_reason = ""
         self.reducing_reason = ""  # the arbitrage bot has no reconciliation drift of its own
+        # Set when start() failed: the agent stays paused with it, whatever Pause or Resume say.
+        self.start_error = ""
         self._config = config
         self._legs = legs
         self._gateways: dict[str, PlanGateway] = {
@@ -161,6 +163,8 @@ class ArbitrageAgent:
         return [self._legs.legs[key] for key in sorted(self._legs.legs) if key in self._leg_keys]
 
     def pause(self, reason: str) -> None:
+        if self.start_error:
+            return  # it never ran: its reason stays
         self.paused, self.pause_reason = True, reason
         log.info("agent_paused", agent=self.name, reason=reason)
 
@@ -175,6 +179,9 @@ class ArbitrageAgent:
         )
 
     def resume(self) -> None:
+        if self.start_error:
+            log.warning("agent_not_started", agent=self.name, reason=self.start_error)
+            return
         self.paused, self.pause_reason = False, ""
         log.info("agent_resumed", agent=self.name)
         held, self._held_funding = self._held_funding, None

@@ -8,7 +8,10 @@ the order it already placed, so nothing is doubled. Then the slots are reconcile
 venue's open orders and position (behaviour.md §2, :mod:`opensqt.grid.reconcile`) before the
 first price: orders bind to their slots, orders a lost slot still had on the venue are adopted,
 this agent's orders of a finished cycle or on a busy slot are cancelled, and a position drift of
-5% or more makes the agent reduce-only until an operator resumes it.
+5% or more makes the agent reduce-only until an operator resumes it. While it trades, the
+venue's position is compared with the slots' every ``position_check_seconds``
+(:mod:`opensqt.grid.drift`): a drift of 5% or more seen on two checks in a row, with nothing
+arriving in between to explain it, makes the agent reduce-only too.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from opensqt.errors import (
 )
 from opensqt.grid.client_ids import ClientOrderIdError, parse_client_order_id
 from opensqt.grid.config import GridConfig, GridMode
+from opensqt.grid.drift import DriftVerdict, PositionWatch
 from opensqt.grid.manager import SlotManager
 from opensqt.grid.reconcile import ReconcileReport
 from opensqt.grid.strategy import CancelOrder, CancelReason, PlaceOrder, Strategy
@@ -100,6 +104,8 @@ class MarketMakerAgent:
         self._account_source = account_source
         self._position_shared = position_shared
         self._reconcile_retry_delays = tuple(reconcile_retry_delays)
+        self._watch = PositionWatch()
+        self._drift_alerted = False  # the running check made it reduce-only (once until Resume)
         self._config = config
         self._instrument = instrument
         self._slots = slots
@@ -122,6 +128,11 @@ class MarketMakerAgent:
         self.evaluations = 0
         self.orders_sent = 0
         self.last_event_ms = 0
+
+    @property
+    def position_shared(self) -> bool:
+        """The symbol's position on the account is not this grid's alone: it is not read."""
+        return self._position_shared
 
     @property
     def strategy(self) -> Strategy | None:
@@ -159,6 +170,8 @@ class MarketMakerAgent:
             return
         self.paused, self.pause_reason = False, ""
         self.reducing_reason = ""
+        self._watch.acknowledge()  # the operator saw the drift the latest check showed
+        self._drift_alerted = False
         self._wake.set()
 
     # --- events ----------------------------------------------------------------------------
@@ -242,6 +255,8 @@ class MarketMakerAgent:
             rebuilt=[str(p) for p in report.rebuilt],
         )
         await self._cancel_strays(report)
+        if report.position_checked and position is not None:  # the running check starts from here
+            self._watch.seed(position, self._slots.exposure())
         if report.drift_alert:
             reason = (
                 f"position drift at start: the venue holds {report.exchange_position}, the slots "
@@ -336,6 +351,63 @@ class MarketMakerAgent:
                     f"stray order {order.client_order_id} could not be cancelled ({exc}); cancel it "
                     "at the venue, then Resume"
                 )
+
+    async def check_position(self) -> DriftVerdict | None:
+        """Compare the venue's position with the slots' once (see :mod:`opensqt.grid.drift`).
+
+        ``None`` when there is nothing to compare: no account source, a position that is not
+        this grid's alone (``position_shared``), an agent that did not start, a venue without
+        positions, or a venue that could not be read (counted, and tried again next time).
+        """
+        if self._account_source is None or self._position_shared or self.start_error:
+            return None
+        try:
+            snapshot = await self._account_source.account_snapshot(self._instrument.symbol)
+        except OpenSQTError as exc:
+            self._count_check("unreadable")
+            log.warning("position_check_failed", agent=self.name, error=str(exc))
+            return None
+        if snapshot.position is None:
+            return None
+        verdict = self._watch.observe(snapshot.position, self._slots.exposure())
+        reading = verdict.reading
+        if self._metrics is not None:
+            self._metrics.position_drift.labels(self.name).set(float(reading.drift))
+        if not verdict.confirmed:
+            self._count_check("match" if not reading.drift else "unconfirmed")
+            return verdict
+        self._count_check("alert" if verdict.alert else "drift")
+        details = {
+            "agent": self.name,
+            "exchange_position": str(reading.exchange_position),
+            "local_position": str(reading.local_position),
+            "ratio": f"{reading.ratio:.4f}",
+            "acknowledged": verdict.acknowledged,
+        }
+        if not verdict.alert:
+            log.warning("position_drift", **details)
+        elif not self._drift_alerted:
+            self._drift_alerted = True
+            log.error("position_drift_alert", **details)
+            self._reduce_only(
+                f"position drift while running: the venue holds {reading.exchange_position}, the "
+                f"slots {reading.local_position} ({reading.ratio:.1%}) on two checks in a row; "
+                "check the account, then Resume"
+            )
+        return verdict
+
+    def _count_check(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.position_checks.labels(self.name, outcome).inc()
+
+    async def watch_position(self, every_s: float) -> None:
+        """Run :meth:`check_position` every ``every_s`` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.check_position()
+            except Exception:  # a bug in one check must not end the watch
+                log.exception("position_check_crashed", agent=self.name)
 
     async def on_price(self, price: PriceChange, ctx: EventContext) -> None:
         """Conflate: keep only the latest price; the run loop evaluates when it is free."""

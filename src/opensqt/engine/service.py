@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import grpc
 
-from opensqt.errors import InvalidArgument, NotFound
+from opensqt.errors import InvalidArgument, NotFound, NotStarted
 from opensqt.model import InventorySlot, Leg, TradingState, TradingStateKind
 from opensqt.telemetry import get_logger
 from opensqt.transport import codec
@@ -34,6 +34,7 @@ class AgentHandle(Protocol):
     paused: bool
     pause_reason: str
     reducing_reason: str
+    start_error: str  # set when its start failed: it is neither subscribed nor running
 
     async def slots(self, symbol: str = "") -> list[InventorySlot]: ...
 
@@ -114,6 +115,12 @@ def _status(agent: AgentHandle) -> strategy_pb2.AgentStatus:
     )
 
 
+def _started(agent: AgentHandle) -> None:
+    """An agent whose start failed has no state to show (its slots or legs were never loaded)."""
+    if agent.start_error:
+        raise NotStarted(f"agent {agent.name!r} is not running: {agent.start_error}")
+
+
 class StrategyServicer(strategy_pb2_grpc.StrategyServiceServicer):
     """Serves StrategyService from an :class:`AgentRegistry`."""
 
@@ -138,6 +145,7 @@ class StrategyServicer(strategy_pb2_grpc.StrategyServiceServicer):
             raise InvalidArgument("agent", f"{request.agent!r} is a {agent.kind}, which has no grid slots")
         if request.symbol and request.symbol not in agent.symbols:
             raise NotFound(f"agent {agent.name!r} does not trade {request.symbol!r}")
+        _started(agent)
         slots = await agent.slots(request.symbol)
         return strategy_pb2.ListSlotsResponse(slots=[codec.inventory_slot_to_proto(s) for s in slots])
 
@@ -147,6 +155,8 @@ class StrategyServicer(strategy_pb2_grpc.StrategyServiceServicer):
         agents = [a for a in self._registry.select(request.agent) if a.kind == "arbitrage_bot"]
         if request.agent and not agents:
             raise InvalidArgument("agent", f"{request.agent!r} is not an arbitrage_bot")
+        if request.agent:
+            _started(agents[0])
         legs: list[Leg] = []
         for agent in agents:
             legs.extend(await agent.legs())

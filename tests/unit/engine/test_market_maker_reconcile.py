@@ -583,3 +583,101 @@ async def test_the_venue_clock_offset_follows_only_stamped_current_ticks() -> No
     )  # unstamped
     await agent.on_price(PriceChange("sim", "ETHUSDT", D("3000"), exchange_ms=1, sequence=4), ctx)  # older
     assert agent._decision_ms() == venue_now
+
+
+# --- the position check while trading -------------------------------------------------------
+
+
+async def test_a_position_changed_behind_the_grid_makes_it_reduce_only_on_the_second_check() -> None:
+    venue, store = Venue(), new_store()
+    await traded(venue, store)
+    agent = venue.agent(store)
+    async with running(agent):
+        assert agent.reducing_reason == ""
+        venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")  # someone buys on the account
+        venue.sweep(D("3003.50"))  # and the grid's buys fill too, unseen by the order stream
+        first = await agent.check_position()
+        assert first is not None
+        assert not first.confirmed
+        assert agent.reducing_reason == ""
+        second = await agent.check_position()
+        assert second is not None
+        assert second.alert
+        assert agent.reducing_reason.startswith("position drift while running: the venue holds")
+        venue.gateway.calls.clear()
+        await tick(agent, "3010.00")
+        assert ("place", "BUY", "accepted") not in venue.gateway.calls
+
+
+async def test_fills_the_order_stream_delivers_between_checks_are_no_drift() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    agent = venue.agent(store)
+    async with running(agent):
+        venue.sweep(resting[-1])  # the top buy fills at the venue
+        first = await agent.check_position()
+        assert first is not None
+        assert first.reading.drift > 0
+        top = agent._slots.slots[resting[-1]]
+        filled = venue.core.get_order("acct", top.client_order_id)
+        assert filled is not None
+        assert filled.status is OrderStatus.FILLED
+        await agent.on_order_update(OrderUpdate("fill-top", filled))
+        second = await agent.check_position()
+        assert second is not None
+        assert second.reading.drift == 0
+        third = await agent.check_position()
+        assert third is not None
+        assert not third.confirmed
+    assert agent.reducing_reason == ""
+
+
+async def test_a_drift_left_at_start_is_confirmed_by_the_first_check_and_acknowledged_by_resume() -> None:
+    venue, store = Venue(), new_store()
+    await traded(venue, store)
+    venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")
+    venue.sweep(D("3003.50"))
+    agent = venue.agent(store)
+    async with running(agent):
+        assert agent.reducing_reason.startswith("position drift at start")
+        agent.resume()  # the operator checked the account and accepts it
+        verdict = await agent.check_position()
+        assert verdict is not None
+        assert verdict.confirmed
+        assert verdict.acknowledged
+        assert agent.reducing_reason == ""
+        venue.manual("manual-2", Side.BUY, "3003.00", qty="0.050")  # a new change on the account
+        venue.sweep(D("3003.00"))
+        await agent.check_position()
+        await agent.check_position()
+        assert agent.reducing_reason.startswith("position drift while running")
+
+
+async def test_the_check_reduces_once_until_resumed_and_counts_an_unreadable_venue() -> None:
+    venue, store = Venue(), new_store()
+    await traded(venue, store)
+    agent = venue.agent(store)
+    async with running(agent):
+        venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")
+        venue.sweep(D("3003.50"))
+        for _ in range(3):
+            await agent.check_position()
+        venue.manual("manual-2", Side.BUY, "3003.00", qty="0.050")  # and it moves again
+        venue.sweep(D("3003.00"))
+        for _ in range(2):
+            await agent.check_position()
+        assert agent.reducing_reason.count("position drift while running") == 1
+        venue.gateway.failures = 1
+        before = agent.reducing_reason
+        assert await agent.check_position() is None
+        assert agent.reducing_reason == before
+
+
+async def test_a_shared_position_is_not_checked() -> None:
+    venue, store = Venue(), new_store()
+    await traded(venue, store)
+    agent = venue.agent(store, shared=True)
+    async with running(agent):
+        reads = venue.gateway.snapshots
+        assert await agent.check_position() is None
+        assert venue.gateway.snapshots == reads
