@@ -344,12 +344,19 @@ class MarketMakerAgent:
                 continue
             log.warning("reconcile_cancel_stray", agent=self.name, client_order_id=order.client_order_id)
             try:
-                await self._gateway.cancel(self._instrument.symbol, order.client_order_id)
+                final = await self._gateway.cancel(self._instrument.symbol, order.client_order_id)
             except OpenSQTError as exc:
                 # It may fill next to the slot's own order, and no slot would count that fill.
                 self._reduce_only(
                     f"stray order {order.client_order_id} could not be cancelled ({exc}); cancel it "
                     "at the venue, then Resume"
+                )
+                continue
+            late = (final.filled_qty if final is not None else ZERO) - order.filled_qty
+            if late > 0:  # it traded after the read: inventory no slot counts
+                self._reduce_only(
+                    f"stray order {order.client_order_id} filled {late} after the venue was read, "
+                    "before its cancel; no slot counts it: check the account, then Resume"
                 )
 
     async def check_position(self) -> DriftVerdict | None:

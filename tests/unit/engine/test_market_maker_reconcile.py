@@ -57,13 +57,20 @@ class SnapshotGateway(CoreGateway):
         self.lookups_fail = False
         self.fill_at_once = False  # the market trades through each new buy as it is placed
         self.cancel_fails: set[str] = set()
+        self.fills_before_cancel: set[str] = set()  # the market trades through them first
 
     async def cancel(self, symbol: str, client_order_id: str) -> Order | None:
         if client_order_id in self.cancel_fails:
             await round_trip()
             self.calls.append(("cancel", "", "failed"))
             raise ExchangeUnavailable("timed out")
-        return await super().cancel(symbol, client_order_id)
+        target = self.venue.core.get_order(self.venue.account, client_order_id)
+        if client_order_id in self.fills_before_cancel and target is not None and target.price is not None:
+            for point in (D("3004.00"), target.price - D("0.01"), D("3004.00")):
+                self.venue.core.sweep("sim", symbol, point, self.clock.now_ms())
+        cancelled = await super().cancel(symbol, client_order_id)
+        # the executor answers an order that is final already with the order (a lookup)
+        return cancelled or self.venue.core.get_order(self.venue.account, client_order_id)
 
     async def get_order(self, symbol: str, client_order_id: str) -> Order | None:
         await round_trip()
@@ -275,6 +282,7 @@ async def test_own_orders_no_slot_can_take_are_cancelled_and_foreign_ones_left_a
     assert "manual-2" in open_ids
     assert busy.client_order_id in open_ids
     assert venue.gateway.calls == [("cancel", "", "done")]
+    assert agent.reducing_reason == ""  # it was cancelled with nothing filled
 
 
 async def test_with_the_symbol_shared_lookups_settle_but_the_position_is_not_the_grids() -> None:
@@ -497,6 +505,19 @@ async def test_a_stray_that_cannot_be_cancelled_makes_the_agent_reduce_only() ->
     agent = venue.agent(store)
     await agent.start()
     assert agent.reducing_reason.startswith(f"stray order {stray} could not be cancelled")
+
+
+async def test_a_stray_that_fills_before_its_cancel_makes_the_agent_reduce_only() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    agent = venue.agent(store)
+    _, stray = await stray_beside(venue, store, resting[-1])
+    venue.gateway.fills_before_cancel.add(stray)
+    await agent.start()
+    filled = venue.core.get_order("acct", stray)
+    assert filled is not None
+    assert filled.status is OrderStatus.FILLED
+    assert agent.reducing_reason.startswith(f"stray order {stray} filled {filled.quantity} after the venue")
 
 
 async def test_lookups_stop_at_the_first_failure_and_the_position_is_left_unread() -> None:
