@@ -33,8 +33,8 @@ class MarketMakerSettings(BaseModel):
     # deployment, a person): reconciliation at start then reads no position as the grid's, and
     # the position is not checked while trading.
     owns_position: bool = True
-    # While trading, compare the venue's position with the slots' this often (0: never); a drift
-    # of 5% or more on two checks in a row makes the agent reduce-only until Resume.
+    # While trading, compare the venue's position with the slots' this often (0: never); the same
+    # drift of 5% or more on two settled checks in a row makes the agent reduce-only until Resume.
     position_check_seconds: float = Field(default=30.0, ge=0)
 
     @model_validator(mode="after")

@@ -10,8 +10,8 @@ first price: orders bind to their slots, orders a lost slot still had on the ven
 this agent's orders of a finished cycle or on a busy slot are cancelled, and a position drift of
 5% or more makes the agent reduce-only until an operator resumes it. While it trades, the
 venue's position is compared with the slots' every ``position_check_seconds``
-(:mod:`opensqt.grid.drift`): a drift of 5% or more seen on two checks in a row, with nothing
-arriving in between to explain it, makes the agent reduce-only too.
+(:mod:`opensqt.grid.drift`): the same drift of 5% or more on two settled checks in a row (no
+order update in flight on either) makes the agent reduce-only too.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from opensqt.errors import (
 )
 from opensqt.grid.client_ids import ClientOrderIdError, parse_client_order_id
 from opensqt.grid.config import GridConfig, GridMode
-from opensqt.grid.drift import DriftVerdict, PositionWatch
+from opensqt.grid.drift import DriftVerdict, PositionWatch, unsettled_orders
 from opensqt.grid.manager import SlotManager
 from opensqt.grid.reconcile import ReconcileReport
 from opensqt.grid.strategy import CancelOrder, CancelReason, PlaceOrder, Strategy
@@ -105,7 +105,6 @@ class MarketMakerAgent:
         self._position_shared = position_shared
         self._reconcile_retry_delays = tuple(reconcile_retry_delays)
         self._watch = PositionWatch()
-        self._drift_alerted = False  # the running check made it reduce-only (once until Resume)
         self._config = config
         self._instrument = instrument
         self._slots = slots
@@ -170,8 +169,7 @@ class MarketMakerAgent:
             return
         self.paused, self.pause_reason = False, ""
         self.reducing_reason = ""
-        self._watch.acknowledge()  # the operator saw the drift the latest check showed
-        self._drift_alerted = False
+        self._watch.acknowledge()  # the drift that alerted, if one did: the operator saw it
         self._wake.set()
 
     # --- events ----------------------------------------------------------------------------
@@ -256,7 +254,7 @@ class MarketMakerAgent:
         )
         await self._cancel_strays(report)
         if report.position_checked and position is not None:  # the running check starts from here
-            self._watch.seed(position, self._slots.exposure())
+            self._watch.seed(position, self._slots.exposure(), alerted=report.drift_alert)
         if report.drift_alert:
             reason = (
                 f"position drift at start: the venue holds {report.exchange_position}, the slots "
@@ -376,31 +374,36 @@ class MarketMakerAgent:
             return None
         if snapshot.position is None:
             return None
-        verdict = self._watch.observe(snapshot.position, self._slots.exposure())
+        slots = self._slots.slots.values()  # read at once, after the venue: no await in between
+        unsettled = unsettled_orders(slots, snapshot.open_orders)
+        verdict = self._watch.observe(snapshot.position, self._slots.exposure(), settled=not unsettled)
         reading = verdict.reading
+        if not verdict.settled:
+            self._count_check("unsettled")  # an order update is on its way: nothing to conclude
+            return verdict
         if self._metrics is not None:
             self._metrics.position_drift.labels(self.name).set(float(reading.drift))
         if not verdict.confirmed:
             self._count_check("match" if not reading.drift else "unconfirmed")
             return verdict
-        self._count_check("alert" if verdict.alert else "drift")
+        outcome = "alert" if verdict.alert else "acknowledged" if verdict.acknowledged else "drift"
+        self._count_check(outcome)
         details = {
             "agent": self.name,
             "exchange_position": str(reading.exchange_position),
             "local_position": str(reading.local_position),
             "ratio": f"{reading.ratio:.4f}",
-            "acknowledged": verdict.acknowledged,
         }
-        if not verdict.alert:
-            log.warning("position_drift", **details)
-        elif not self._drift_alerted:
-            self._drift_alerted = True
+        if verdict.alert:
             log.error("position_drift_alert", **details)
             self._reduce_only(
                 f"position drift while running: the venue holds {reading.exchange_position}, the "
                 f"slots {reading.local_position} ({reading.ratio:.1%}) on two checks in a row; "
                 "check the account, then Resume"
             )
+            self._wake.set()  # working opening orders go now, not at the next price
+        elif not verdict.acknowledged:
+            log.warning("position_drift", **details)
         return verdict
 
     def _count_check(self, outcome: str) -> None:

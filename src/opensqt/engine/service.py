@@ -157,6 +157,8 @@ class StrategyServicer(strategy_pb2_grpc.StrategyServiceServicer):
             raise InvalidArgument("agent", f"{request.agent!r} is not an arbitrage_bot")
         if request.agent:
             _started(agents[0])
+        agents = [a for a in agents if not a.start_error]  # every bot: those that run (a failed
+        # start may have loaded some legs and not others)
         legs: list[Leg] = []
         for agent in agents:
             legs.extend(await agent.legs())

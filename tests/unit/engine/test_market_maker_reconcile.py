@@ -34,6 +34,7 @@ from opensqt.model import (
     TimeInForce,
     TradingStateKind,
 )
+from opensqt.telemetry import ServiceMetrics
 from opensqt.transport.bus import EventContext
 from tests.unit.engine.test_grid_agent import CONFIG, INSTRUMENT
 from tests.unit.engine.test_market_maker_agent import CoreGateway, buys, round_trip, running
@@ -141,7 +142,13 @@ class Venue:
         )
 
     def agent(
-        self, store: InMemorySlotStore, *, reconcile: bool = True, shared: bool = False, state: str = "ACTIVE"
+        self,
+        store: InMemorySlotStore,
+        *,
+        reconcile: bool = True,
+        shared: bool = False,
+        state: str = "ACTIVE",
+        metrics: ServiceMetrics | None = None,
     ) -> MarketMakerAgent:
         return MarketMakerAgent(
             config=CONFIG,
@@ -154,6 +161,7 @@ class Venue:
             account_source=self.gateway if reconcile else None,
             position_shared=shared,
             reconcile_retry_delays=(0.0, 0.0),
+            metrics=metrics,
         )
 
     def sweep(self, price: Decimal) -> None:
@@ -609,89 +617,153 @@ async def test_the_venue_clock_offset_follows_only_stamped_current_ticks() -> No
 # --- the position check while trading -------------------------------------------------------
 
 
+async def catch_up(agent: MarketMakerAgent, venue: Venue) -> None:
+    """The account's order stream delivers every change of the slots' orders at the venue."""
+    for slot in list(agent._slots.slots.values()):
+        order = venue.core.get_order("acct", slot.client_order_id) if slot.has_order else None
+        if order is not None and (order.status.is_final or order.filled_qty != slot.order_filled_qty):
+            await agent.on_order_update(
+                OrderUpdate(f"stream-{order.client_order_id}-{order.filled_qty}", order)
+            )
+    for _ in range(200):  # the agent's loop places what the fills call for
+        await asyncio.sleep(0)
+
+
+def someone_buys(venue: Venue, client_order_id: str, qty: str = "0.100") -> None:
+    """A person buys on the account, above the grid's buys (none of them fills)."""
+    venue.manual(client_order_id, Side.BUY, "3003.50", qty=qty)
+    venue.sweep(D("3003.50"))
+
+
 async def test_a_position_changed_behind_the_grid_makes_it_reduce_only_on_the_second_check() -> None:
     venue, store = Venue(), new_store()
     await traded(venue, store)
     agent = venue.agent(store)
     async with running(agent):
+        await tick(agent, "3004.00")  # where the first agent left the market
         assert agent.reducing_reason == ""
-        venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")  # someone buys on the account
-        venue.sweep(D("3003.50"))  # and the grid's buys fill too, unseen by the order stream
+        assert len(buys(venue.core)) == 4
+        someone_buys(venue, "manual-1")
         first = await agent.check_position()
         assert first is not None
+        assert first.settled
         assert not first.confirmed
         assert agent.reducing_reason == ""
         second = await agent.check_position()
         assert second is not None
         assert second.alert
-        assert agent.reducing_reason.startswith("position drift while running: the venue holds")
+        assert agent.reducing_reason.startswith("position drift while running: the venue holds 0.100")
+        for _ in range(200):  # no new price: the alert itself has the working buys cancelled
+            await asyncio.sleep(0)
+        assert buys(venue.core) == []
         venue.gateway.calls.clear()
         await tick(agent, "3010.00")
         assert ("place", "BUY", "accepted") not in venue.gateway.calls
 
 
-async def test_fills_the_order_stream_delivers_between_checks_are_no_drift() -> None:
+async def test_a_fill_the_order_stream_has_not_brought_proves_nothing_however_long_it_takes() -> None:
     venue, store = Venue(), new_store()
     resting = await traded(venue, store)
     agent = venue.agent(store)
     async with running(agent):
-        venue.sweep(resting[-1])  # the top buy fills at the venue
-        first = await agent.check_position()
-        assert first is not None
-        assert first.reading.drift > 0
-        top = agent._slots.slots[resting[-1]]
-        filled = venue.core.get_order("acct", top.client_order_id)
-        assert filled is not None
-        assert filled.status is OrderStatus.FILLED
-        await agent.on_order_update(OrderUpdate("fill-top", filled))
-        second = await agent.check_position()
-        assert second is not None
-        assert second.reading.drift == 0
-        third = await agent.check_position()
-        assert third is not None
-        assert not third.confirmed
+        venue.sweep(resting[-1])  # the top buy fills at the venue; the stream lags
+        for _ in range(4):
+            verdict = await agent.check_position()
+            assert verdict is not None
+            assert verdict.reading.drift > 0
+            assert not verdict.settled
+        assert agent.reducing_reason == ""
+        await catch_up(agent, venue)
+        for _ in range(2):
+            verdict = await agent.check_position()
+            assert verdict is not None
+            assert verdict.settled
+            assert verdict.reading.drift == 0
     assert agent.reducing_reason == ""
 
 
-async def test_a_drift_left_at_start_is_confirmed_by_the_first_check_and_acknowledged_by_resume() -> None:
+async def test_a_drift_is_confirmed_across_the_grids_own_fills() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    agent = venue.agent(store)
+    async with running(agent):
+        someone_buys(venue, "manual-1")
+        await agent.check_position()
+        venue.sweep(resting[-1])  # the grid trades between the checks, and hears of it
+        await catch_up(agent, venue)
+        assert agent._slots.slots[resting[-1]].position_qty > 0
+        second = await agent.check_position()
+        assert second is not None
+        assert second.alert
+        assert agent.reducing_reason.startswith("position drift while running")
+
+
+async def test_a_drift_left_at_start_alerts_once_and_resume_acknowledges_it() -> None:
     venue, store = Venue(), new_store()
     await traded(venue, store)
-    venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")
-    venue.sweep(D("3003.50"))
+    someone_buys(venue, "manual-1")
     agent = venue.agent(store)
     async with running(agent):
         assert agent.reducing_reason.startswith("position drift at start")
+        outstanding = await agent.check_position()
+        assert outstanding is not None
+        assert outstanding.confirmed
+        assert not outstanding.alert
+        assert "while running" not in agent.reducing_reason  # the same drift, told once
         agent.resume()  # the operator checked the account and accepts it
         verdict = await agent.check_position()
         assert verdict is not None
-        assert verdict.confirmed
         assert verdict.acknowledged
         assert agent.reducing_reason == ""
-        venue.manual("manual-2", Side.BUY, "3003.00", qty="0.050")  # a new change on the account
-        venue.sweep(D("3003.00"))
+        someone_buys(venue, "manual-2", qty="0.050")  # a new change on the account
         await agent.check_position()
         await agent.check_position()
         assert agent.reducing_reason.startswith("position drift while running")
 
 
-async def test_the_check_reduces_once_until_resumed_and_counts_an_unreadable_venue() -> None:
+async def test_a_running_alert_is_raised_once_and_a_new_drift_after_resume_alerts_again() -> None:
     venue, store = Venue(), new_store()
     await traded(venue, store)
-    agent = venue.agent(store)
+    metrics = ServiceMetrics("test")
+    agent = venue.agent(store, metrics=metrics)
     async with running(agent):
-        venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")
-        venue.sweep(D("3003.50"))
+        someone_buys(venue, "manual-1")
         for _ in range(3):
             await agent.check_position()
-        venue.manual("manual-2", Side.BUY, "3003.00", qty="0.050")  # and it moves again
-        venue.sweep(D("3003.00"))
+        someone_buys(venue, "manual-2", qty="0.050")  # and it moves again, still unresolved
         for _ in range(2):
             await agent.check_position()
-        assert agent.reducing_reason.count("position drift while running") == 1
+        assert agent.reducing_reason.count("position drift") == 1
+        agent.resume()
+        assert await agent.check_position() is not None  # the latest drift is not the one that alerted
+        assert agent.reducing_reason.startswith("position drift while running: the venue holds 0.150")
         venue.gateway.failures = 1
         before = agent.reducing_reason
         assert await agent.check_position() is None
         assert agent.reducing_reason == before
+
+    def checks(outcome: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "opensqt_position_checks_total", {"agent": CONFIG.agent, "outcome": outcome}
+        )
+
+    assert (checks("unconfirmed"), checks("alert"), checks("drift"), checks("unreadable")) == (2, 2, 2, 1)
+    assert metrics.registry.get_sample_value("opensqt_position_drift", {"agent": CONFIG.agent}) == 0.15
+
+
+async def test_a_resume_that_lifts_a_pause_does_not_accept_a_drift_seen_once() -> None:
+    venue, store = Venue(), new_store()
+    await traded(venue, store)
+    agent = venue.agent(store)
+    async with running(agent):
+        agent.pause("maintenance")
+        someone_buys(venue, "manual-1")
+        await agent.check_position()  # seen once while paused
+        agent.resume()
+        verdict = await agent.check_position()
+        assert verdict is not None
+        assert verdict.alert
+        assert agent.reducing_reason.startswith("position drift while running")
 
 
 async def test_a_shared_position_is_not_checked() -> None:
@@ -702,3 +774,22 @@ async def test_a_shared_position_is_not_checked() -> None:
         reads = venue.gateway.snapshots
         assert await agent.check_position() is None
         assert venue.gateway.snapshots == reads
+
+
+async def test_the_watch_checks_at_its_interval() -> None:
+    venue, store = Venue(), new_store()
+    await traded(venue, store)
+    agent = venue.agent(store)
+    async with running(agent):
+        reads = venue.gateway.snapshots
+        watch = asyncio.create_task(agent.watch_position(0.01))
+        someone_buys(venue, "manual-1")
+        try:
+            for _ in range(200):
+                if agent.reducing_reason:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            watch.cancel()
+        assert venue.gateway.snapshots >= reads + 2
+        assert agent.reducing_reason.startswith("position drift while running")
