@@ -40,6 +40,7 @@ from opensqt.grid.manager import (
     CasResult,
     InMemorySlotStore,
     RedisSlotStore,
+    SlotDecodeError,
     SlotManager,
     SlotStore,
     decode_slot,
@@ -848,13 +849,20 @@ def test_stored_slot_and_leg_documents_round_trip() -> None:
         post_only_rejects=2,
         version=17,
         order_requested_ms=1_732_000_000_123,
+        order_reduce_only=True,
+        order_post_only=False,
     )
     assert decode_slot(encode_slot(slot)) == slot
     assert str(decode_slot(encode_slot(slot)).slot_price) == "2998.00"
-    # a slot stored before order_requested_ms existed reads as "unknown"
+    # a slot stored before order_requested_ms and the order flags existed reads them as "unknown"
     legacy = json.loads(encode_slot(slot))
-    del legacy["order_requested_ms"]
-    assert decode_slot(json.dumps(legacy)) == replace(slot, order_requested_ms=0)
+    for name in ("order_requested_ms", "order_reduce_only", "order_post_only"):
+        del legacy[name]
+    assert decode_slot(json.dumps(legacy)) == replace(
+        slot, order_requested_ms=0, order_reduce_only=None, order_post_only=None
+    )
+    with pytest.raises(SlotDecodeError, match="order_reduce_only must be true, false or null, got 'yes'"):
+        decode_slot(json.dumps({**legacy, "order_reduce_only": "yes"}))
     leg = Leg("arb", PERP_VENUE, BTC, MarketType.PERPETUAL, D("-0.5"), D("50000.1"), 9, 3)
     record = LegRecord(leg, ("a", "b"))
     assert decode_leg_record(encode_leg_record(record)) == record

@@ -62,6 +62,9 @@ __all__ = ["REUSED_ID_AGE_MS", "MarketMakerAgent", "TradingStateSource"]
 
 log = get_logger(__name__)
 
+LOOKUPS_PER_CHECK = 5
+"""A position check looks up at most this many slot orders the venue does not list."""
+
 REUSED_ID_AGE_MS = 60_000
 """A new order answered with a finished order created this long before the decision reused a
 client id: the executor remembers ids for a day and answers a repeat with the order it had."""
@@ -252,9 +255,14 @@ class MarketMakerAgent:
             corrected=[str(p) for p in report.corrected],
             rebuilt=[str(p) for p in report.rebuilt],
         )
-        await self._cancel_strays(report)
+        stray_fills = await self._cancel_strays(report)
         if report.position_checked and position is not None:  # the running check starts from here
-            self._watch.seed(position, self._slots.exposure(), alerted=report.drift_alert)
+            # with what strays filled after the read: that drift made the agent reduce-only too
+            self._watch.seed(
+                position + stray_fills,
+                self._slots.exposure(),
+                alerted=report.drift_alert or bool(stray_fills),
+            )
         if report.drift_alert:
             reason = (
                 f"position drift at start: the venue holds {report.exchange_position}, the slots "
@@ -317,12 +325,14 @@ class MarketMakerAgent:
             log.info("reconcile_lookups", agent=self.name, settled=settled, not_found=unknown, failed=failed)
         return failed, late
 
-    async def _cancel_strays(self, report: ReconcileReport) -> None:
+    async def _cancel_strays(self, report: ReconcileReport) -> Decimal:
         """Cancel this agent's open orders that no slot can track (a finished cycle, a busy slot).
 
         Orders whose client id is not this agent's grid id are left alone: another agent, or a
-        person, may own them on the same account.
+        person, may own them on the same account. Returns what the strays executed after the
+        venue was read (signed: buys add), which no slot counts.
         """
+        late_total = ZERO
         for order in report.orders_to_cancel:
             try:
                 parts = parse_client_order_id(
@@ -352,10 +362,12 @@ class MarketMakerAgent:
                 continue
             late = (final.filled_qty if final is not None else ZERO) - order.filled_qty
             if late > 0:  # it traded after the read: inventory no slot counts
+                late_total += late if order.side is Side.BUY else -late
                 self._reduce_only(
                     f"stray order {order.client_order_id} filled {late} after the venue was read, "
                     "before its cancel; no slot counts it: check the account, then Resume"
                 )
+        return late_total
 
     async def check_position(self) -> DriftVerdict | None:
         """Compare the venue's position with the slots' once (see :mod:`opensqt.grid.drift`).
@@ -366,6 +378,7 @@ class MarketMakerAgent:
         """
         if self._account_source is None or self._position_shared or self.start_error:
             return None
+        revision = self._slots.revision  # any slot change from here on: the reading proves nothing
         try:
             snapshot = await self._account_source.account_snapshot(self._instrument.symbol)
         except OpenSQTError as exc:
@@ -374,9 +387,11 @@ class MarketMakerAgent:
             return None
         if snapshot.position is None:
             return None
-        slots = self._slots.slots.values()  # read at once, after the venue: no await in between
-        unsettled = unsettled_orders(slots, snapshot.open_orders)
-        verdict = self._watch.observe(snapshot.position, self._slots.exposure(), settled=not unsettled)
+        unsettled = unsettled_orders(self._slots.slots.values(), snapshot.open_orders)
+        settled = not unsettled or await self._never_placed(unsettled)
+        # the slots as they are now, unchanged since before the venue was read (no await follows)
+        settled = settled and self._slots.revision == revision
+        verdict = self._watch.observe(snapshot.position, self._slots.exposure(), settled=settled)
         reading = verdict.reading
         if not verdict.settled:
             self._count_check("unsettled")  # an order update is on its way: nothing to conclude
@@ -405,6 +420,31 @@ class MarketMakerAgent:
         elif not verdict.acknowledged:
             log.warning("position_drift", **details)
         return verdict
+
+    async def _never_placed(self, client_order_ids: list[str]) -> bool:
+        """Whether the venue knows none of these slot orders (looked up by client id, after the
+        position was read): then they explain nothing in it (PENDING orders held while paused,
+        HALTED or REDUCING). A finished one the slot still works is applied (its update was
+        lost, or is on its way: applied twice, it counts once)."""
+        assert self._account_source is not None
+        if len(client_order_ids) > LOOKUPS_PER_CHECK:
+            return False
+        unknown = True
+        for client_order_id in client_order_ids:
+            try:
+                found = await self._account_source.get_order(self._instrument.symbol, client_order_id)
+            except OpenSQTError as exc:
+                log.warning("position_check_lookup_failed", agent=self.name,
+                            client_order_id=client_order_id, error=str(exc))  # fmt: skip
+                return False
+            if found is None:
+                continue
+            unknown = False
+            slot = next((s for s in self._slots.slots.values() if s.client_order_id == client_order_id), None)
+            if found.status.is_final and slot is not None and slot.order_status is not None:
+                found = replace(found, symbol=self._instrument.symbol, client_order_id=client_order_id)
+                await self.on_order_update(OrderUpdate(f"position-check-{client_order_id}", found))
+        return unknown
 
     def _count_check(self, outcome: str) -> None:
         if self._metrics is not None:
@@ -552,6 +592,7 @@ class MarketMakerAgent:
         await self._slots.request_order(
             action.slot_price, side=action.side, price=action.price, qty=action.qty,
             client_order_id=action.client_order_id, requested_ms=decided_ms,
+            reduce_only=action.reduce_only, post_only=action.post_only,
         )  # fmt: skip
         await self._send(self._order(action), cancels_to_follow=cancels_to_follow, decided_ms=decided_ms)
 
@@ -643,8 +684,13 @@ class MarketMakerAgent:
                     venue=self._instrument.venue,
                     account=self._account,
                     market_type=self._instrument.market_type,
-                    # as the strategy sent it: closes of long inventory are reduce-only in long mode
-                    reduce_only=self._config.mode is GridMode.LONG and slot.order_side is Side.SELL,
+                    time_in_force=TimeInForce.GTC,
+                    # as the strategy sent it; a slot stored before the flags were recorded: closes
+                    # of long inventory are reduce-only in long mode, and nothing is post-only
+                    post_only=bool(slot.order_post_only),
+                    reduce_only=slot.order_reduce_only
+                    if slot.order_reduce_only is not None
+                    else self._config.mode is GridMode.LONG and slot.order_side is Side.SELL,
                 )
                 await self._send(order, decided_ms=slot.order_requested_ms, resend=True)
 

@@ -14,7 +14,8 @@ has one field per slot, named by the slot price in plain normalised notation (``
 ``2998.5``), whose value is a UTF-8 JSON object with the :class:`~opensqt.model.InventorySlot`
 field names: decimals as decimal strings, enums by value (``null`` when unset), ``cycle``,
 ``post_only_rejects``, ``version`` and ``order_requested_ms`` as numbers (a slot stored before
-``order_requested_ms`` existed reads it as 0; see :func:`encode_slot` / :func:`decode_slot`).
+``order_requested_ms`` existed reads it as 0, and the order flags ``order_reduce_only`` and
+``order_post_only``, true, false or null, as null; see :func:`encode_slot` / :func:`decode_slot`).
 JSON rather than protobuf so that the compare-and-set Lua script can read ``version`` (with the
 ``cjson`` library built into Redis) and ``redis-cli`` shows readable state. ``GRID_ANCHOR`` is a
 string key holding the anchor as a decimal string, written once (first writer wins).
@@ -407,6 +408,8 @@ class SlotManager:
         qty: Decimal,
         client_order_id: str,
         requested_ms: int = 0,
+        reduce_only: bool | None = None,
+        post_only: bool | None = None,
     ) -> SlotChange:
         """FREE → PENDING before an order is sent (see :func:`opensqt.grid.slots.request_order`).
 
@@ -425,6 +428,8 @@ class SlotManager:
                 client_order_id=client_order_id,
                 cycle=cycle,
                 requested_ms=requested_ms,
+                reduce_only=reduce_only,
+                post_only=post_only,
             ),
         )
 
@@ -642,8 +647,18 @@ def encode_slot(slot: InventorySlot) -> bytes:
         "post_only_rejects": slot.post_only_rejects,
         "version": slot.version,
         "order_requested_ms": slot.order_requested_ms,
+        "order_reduce_only": slot.order_reduce_only,
+        "order_post_only": slot.order_post_only,
     }
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _json_flag(document: dict[str, Any], key: str) -> bool | None:
+    """An optional true/false field (absent or null in slots stored before it existed)."""
+    value = document.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{key} must be true, false or null, got {value!r}")
+    return value
 
 
 def decode_slot(raw: bytes | str) -> InventorySlot:
@@ -679,6 +694,8 @@ def decode_slot(raw: bytes | str) -> InventorySlot:
             order_requested_ms=json_count(document, "order_requested_ms")
             if "order_requested_ms" in document
             else 0,
+            order_reduce_only=_json_flag(document, "order_reduce_only"),
+            order_post_only=_json_flag(document, "order_post_only"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SlotDecodeError(f"stored slot {raw!r} is unreadable: {exc}") from exc

@@ -67,8 +67,11 @@ def request_order(
     client_order_id: str,
     cycle: int | None = None,
     requested_ms: int = 0,
+    reduce_only: bool | None = None,
+    post_only: bool | None = None,
 ) -> InventorySlot:
-    """FREE → PENDING: an order is about to be sent for this slot, decided at ``requested_ms``.
+    """FREE → PENDING: an order is about to be sent for this slot, decided at ``requested_ms``,
+    with the flags it is sent with (a re-send sends the same order).
 
     Requesting the very same order again (a retry within the cycle) returns the slot unchanged.
     ``cycle``, the cycle the client id carries: an id of an earlier cycle than the slot's is
@@ -114,6 +117,8 @@ def request_order(
         cycle=slot.cycle if cycle is None else cycle,
         version=slot.version + 1,
         order_requested_ms=requested_ms,
+        order_reduce_only=reduce_only,
+        order_post_only=post_only,
     )
 
 
@@ -195,6 +200,8 @@ def apply_order_update(
             order_status=None,
             lock_status=LockStatus.FREE,
             order_requested_ms=0,
+            order_reduce_only=None,
+            order_post_only=None,
             cycle=slot.cycle + 1,
             post_only_rejects=rejects,
             version=slot.version + 1,

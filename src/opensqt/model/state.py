@@ -39,6 +39,10 @@ class InventorySlot:
     # When the strategy decided the working order (its clock, ms); 0 when unknown. An answer
     # that is a finished order made well before it belongs to an earlier use of the client id.
     order_requested_ms: int = 0
+    # The working order's flags as the strategy sent it, so a re-send after a restart sends the
+    # same order; ``None`` when not recorded (a slot stored before they existed).
+    order_reduce_only: bool | None = None
+    order_post_only: bool | None = None
 
     @property
     def has_order(self) -> bool:

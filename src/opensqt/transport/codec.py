@@ -501,6 +501,8 @@ def inventory_slot_to_proto(s: InventorySlot) -> state_pb2.InventorySlot:
         post_only_rejects=s.post_only_rejects,
         version=s.version,
         order_requested_ms=s.order_requested_ms,
+        order_reduce_only=s.order_reduce_only,
+        order_post_only=s.order_post_only,
     )
 
 
@@ -527,6 +529,8 @@ def inventory_slot_from_proto(m: state_pb2.InventorySlot, path: str = "slot") ->
         post_only_rejects=m.post_only_rejects,
         version=m.version,
         order_requested_ms=max(m.order_requested_ms, 0),
+        order_reduce_only=m.order_reduce_only if m.HasField("order_reduce_only") else None,
+        order_post_only=m.order_post_only if m.HasField("order_post_only") else None,
     )
 
 

@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from opensqt.v1 import resources_pb2 as opensqt_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16opensqt/v1/state.proto\x12\nopensqt.v1\x1a\x1aopensqt/v1/resources.proto\"\xeb\x03\n\rInventorySlot\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x12\n\nslot_price\x18\x03 \x01(\t\x12\x33\n\x0fposition_status\x18\x04 \x01(\x0e\x32\x1a.opensqt.v1.PositionStatus\x12\x19\n\x11position_quantity\x18\x05 \x01(\t\x12$\n\norder_side\x18\x06 \x01(\x0e\x32\x10.opensqt.v1.Side\x12\x13\n\x0border_price\x18\x07 \x01(\t\x12\x16\n\x0eorder_quantity\x18\x08 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\t \x01(\t\x12\x19\n\x11\x65xchange_order_id\x18\n \x01(\t\x12\x1d\n\x15order_filled_quantity\x18\x0b \x01(\t\x12-\n\x0corder_status\x18\x0c \x01(\x0e\x32\x17.opensqt.v1.OrderStatus\x12+\n\x0block_status\x18\r \x01(\x0e\x32\x16.opensqt.v1.LockStatus\x12\r\n\x05\x63ycle\x18\x0e \x01(\x04\x12\x19\n\x11post_only_rejects\x18\x0f \x01(\r\x12\x0f\n\x07version\x18\x10 \x01(\x04\x12\x1a\n\x12order_requested_ms\x18\x11 \x01(\x03\"\xa8\x01\n\x03Leg\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\r\n\x05venue\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12+\n\x0bmarket_type\x18\x04 \x01(\x0e\x32\x16.opensqt.v1.MarketType\x12\x0c\n\x04size\x18\x05 \x01(\t\x12\x13\n\x0b\x65ntry_price\x18\x06 \x01(\t\x12\x12\n\nupdated_ms\x18\x07 \x01(\x03\x12\x0f\n\x07version\x18\x08 \x01(\x04*h\n\x0ePositionStatus\x12\x1f\n\x1bPOSITION_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15POSITION_STATUS_EMPTY\x10\x01\x12\x1a\n\x16POSITION_STATUS_FILLED\x10\x02*p\n\nLockStatus\x12\x1b\n\x17LOCK_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10LOCK_STATUS_FREE\x10\x01\x12\x17\n\x13LOCK_STATUS_PENDING\x10\x02\x12\x16\n\x12LOCK_STATUS_LOCKED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16opensqt/v1/state.proto\x12\nopensqt.v1\x1a\x1aopensqt/v1/resources.proto\"\xd3\x04\n\rInventorySlot\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x12\n\nslot_price\x18\x03 \x01(\t\x12\x33\n\x0fposition_status\x18\x04 \x01(\x0e\x32\x1a.opensqt.v1.PositionStatus\x12\x19\n\x11position_quantity\x18\x05 \x01(\t\x12$\n\norder_side\x18\x06 \x01(\x0e\x32\x10.opensqt.v1.Side\x12\x13\n\x0border_price\x18\x07 \x01(\t\x12\x16\n\x0eorder_quantity\x18\x08 \x01(\t\x12\x17\n\x0f\x63lient_order_id\x18\t \x01(\t\x12\x19\n\x11\x65xchange_order_id\x18\n \x01(\t\x12\x1d\n\x15order_filled_quantity\x18\x0b \x01(\t\x12-\n\x0corder_status\x18\x0c \x01(\x0e\x32\x17.opensqt.v1.OrderStatus\x12+\n\x0block_status\x18\r \x01(\x0e\x32\x16.opensqt.v1.LockStatus\x12\r\n\x05\x63ycle\x18\x0e \x01(\x04\x12\x19\n\x11post_only_rejects\x18\x0f \x01(\r\x12\x0f\n\x07version\x18\x10 \x01(\x04\x12\x1a\n\x12order_requested_ms\x18\x11 \x01(\x03\x12\x1e\n\x11order_reduce_only\x18\x12 \x01(\x08H\x00\x88\x01\x01\x12\x1c\n\x0forder_post_only\x18\x13 \x01(\x08H\x01\x88\x01\x01\x42\x14\n\x12_order_reduce_onlyB\x12\n\x10_order_post_only\"\xa8\x01\n\x03Leg\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\r\n\x05venue\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12+\n\x0bmarket_type\x18\x04 \x01(\x0e\x32\x16.opensqt.v1.MarketType\x12\x0c\n\x04size\x18\x05 \x01(\t\x12\x13\n\x0b\x65ntry_price\x18\x06 \x01(\t\x12\x12\n\nupdated_ms\x18\x07 \x01(\x03\x12\x0f\n\x07version\x18\x08 \x01(\x04*h\n\x0ePositionStatus\x12\x1f\n\x1bPOSITION_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15POSITION_STATUS_EMPTY\x10\x01\x12\x1a\n\x16POSITION_STATUS_FILLED\x10\x02*p\n\nLockStatus\x12\x1b\n\x17LOCK_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10LOCK_STATUS_FREE\x10\x01\x12\x17\n\x13LOCK_STATUS_PENDING\x10\x02\x12\x16\n\x12LOCK_STATUS_LOCKED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'opensqt.v1.state_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POSITIONSTATUS']._serialized_start=731
-  _globals['_POSITIONSTATUS']._serialized_end=835
-  _globals['_LOCKSTATUS']._serialized_start=837
-  _globals['_LOCKSTATUS']._serialized_end=949
+  _globals['_POSITIONSTATUS']._serialized_start=835
+  _globals['_POSITIONSTATUS']._serialized_end=939
+  _globals['_LOCKSTATUS']._serialized_start=941
+  _globals['_LOCKSTATUS']._serialized_end=1053
   _globals['_INVENTORYSLOT']._serialized_start=67
-  _globals['_INVENTORYSLOT']._serialized_end=558
-  _globals['_LEG']._serialized_start=561
-  _globals['_LEG']._serialized_end=729
+  _globals['_INVENTORYSLOT']._serialized_end=662
+  _globals['_LEG']._serialized_start=665
+  _globals['_LEG']._serialized_end=833
 # @@protoc_insertion_point(module_scope)

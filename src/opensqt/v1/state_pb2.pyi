@@ -27,7 +27,7 @@ LOCK_STATUS_PENDING: LockStatus
 LOCK_STATUS_LOCKED: LockStatus
 
 class InventorySlot(_message.Message):
-    __slots__ = ("agent", "symbol", "slot_price", "position_status", "position_quantity", "order_side", "order_price", "order_quantity", "client_order_id", "exchange_order_id", "order_filled_quantity", "order_status", "lock_status", "cycle", "post_only_rejects", "version", "order_requested_ms")
+    __slots__ = ("agent", "symbol", "slot_price", "position_status", "position_quantity", "order_side", "order_price", "order_quantity", "client_order_id", "exchange_order_id", "order_filled_quantity", "order_status", "lock_status", "cycle", "post_only_rejects", "version", "order_requested_ms", "order_reduce_only", "order_post_only")
     AGENT_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SLOT_PRICE_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,8 @@ class InventorySlot(_message.Message):
     POST_ONLY_REJECTS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ORDER_REQUESTED_MS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_REDUCE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    ORDER_POST_ONLY_FIELD_NUMBER: _ClassVar[int]
     agent: str
     symbol: str
     slot_price: str
@@ -62,7 +64,9 @@ class InventorySlot(_message.Message):
     post_only_rejects: int
     version: int
     order_requested_ms: int
-    def __init__(self, agent: _Optional[str] = ..., symbol: _Optional[str] = ..., slot_price: _Optional[str] = ..., position_status: _Optional[_Union[PositionStatus, str]] = ..., position_quantity: _Optional[str] = ..., order_side: _Optional[_Union[_resources_pb2.Side, str]] = ..., order_price: _Optional[str] = ..., order_quantity: _Optional[str] = ..., client_order_id: _Optional[str] = ..., exchange_order_id: _Optional[str] = ..., order_filled_quantity: _Optional[str] = ..., order_status: _Optional[_Union[_resources_pb2.OrderStatus, str]] = ..., lock_status: _Optional[_Union[LockStatus, str]] = ..., cycle: _Optional[int] = ..., post_only_rejects: _Optional[int] = ..., version: _Optional[int] = ..., order_requested_ms: _Optional[int] = ...) -> None: ...
+    order_reduce_only: bool
+    order_post_only: bool
+    def __init__(self, agent: _Optional[str] = ..., symbol: _Optional[str] = ..., slot_price: _Optional[str] = ..., position_status: _Optional[_Union[PositionStatus, str]] = ..., position_quantity: _Optional[str] = ..., order_side: _Optional[_Union[_resources_pb2.Side, str]] = ..., order_price: _Optional[str] = ..., order_quantity: _Optional[str] = ..., client_order_id: _Optional[str] = ..., exchange_order_id: _Optional[str] = ..., order_filled_quantity: _Optional[str] = ..., order_status: _Optional[_Union[_resources_pb2.OrderStatus, str]] = ..., lock_status: _Optional[_Union[LockStatus, str]] = ..., cycle: _Optional[int] = ..., post_only_rejects: _Optional[int] = ..., version: _Optional[int] = ..., order_requested_ms: _Optional[int] = ..., order_reduce_only: _Optional[bool] = ..., order_post_only: _Optional[bool] = ...) -> None: ...
 
 class Leg(_message.Message):
     __slots__ = ("agent", "venue", "symbol", "market_type", "size", "entry_price", "updated_ms", "version")

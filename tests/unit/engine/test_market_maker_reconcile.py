@@ -59,6 +59,7 @@ class SnapshotGateway(CoreGateway):
         self.fill_at_once = False  # the market trades through each new buy as it is placed
         self.cancel_fails: set[str] = set()
         self.fills_before_cancel: set[str] = set()  # the market trades through them first
+        self.placed: list[Order] = []  # every order sent, as sent
 
     async def cancel(self, symbol: str, client_order_id: str) -> Order | None:
         if client_order_id in self.cancel_fails:
@@ -67,7 +68,8 @@ class SnapshotGateway(CoreGateway):
             raise ExchangeUnavailable("timed out")
         target = self.venue.core.get_order(self.venue.account, client_order_id)
         if client_order_id in self.fills_before_cancel and target is not None and target.price is not None:
-            for point in (D("3004.00"), target.price - D("0.01"), D("3004.00")):
+            through = target.price + (D("0.01") if target.side is Side.SELL else D("-0.01"))
+            for point in (D("3004.00"), through, D("3004.00")):
                 self.venue.core.sweep("sim", symbol, point, self.clock.now_ms())
         cancelled = await super().cancel(symbol, client_order_id)
         # the executor answers an order that is final already with the order (a lookup)
@@ -81,6 +83,7 @@ class SnapshotGateway(CoreGateway):
         return self.venue.core.get_order(self.venue.account, client_order_id)
 
     async def place(self, order: Order) -> Order:
+        self.placed.append(order)
         if self.halted:  # the executor's gate answers before it looks the id up
             self.calls.append(("place", order.side.value, "halted"))
             raise TradingHalted("trading is HALTED")
@@ -360,7 +363,13 @@ async def test_a_new_order_answered_with_an_old_finished_one_is_not_a_fill_and_d
 
 
 async def pending_below(
-    venue: Venue, store: InMemorySlotStore, lowest: Decimal, *, at_venue: bool
+    venue: Venue,
+    store: InMemorySlotStore,
+    lowest: Decimal,
+    *,
+    at_venue: bool,
+    reduce_only: bool | None = None,
+    post_only: bool | None = None,
 ) -> InventorySlot:
     """A slot one level below ``lowest`` whose order was sent but never acknowledged (the process
     died first); the order reached the venue when ``at_venue``."""
@@ -370,6 +379,7 @@ async def pending_below(
     slot = slot_ops.request_order(
         slot_ops.new_slot(CONFIG.agent, "ETHUSDT", price), side=Side.BUY, price=price, qty=D("0.010"),
         client_order_id=client_order_id, requested_ms=venue.clock.now_ms(),
+        reduce_only=reduce_only, post_only=post_only,
     )  # fmt: skip
     assert (await store.compare_and_set(slot, 0)).written
     if at_venue:
@@ -423,6 +433,42 @@ async def test_an_unknown_pending_order_is_held_while_halted_then_sent_after_res
         await tick(agent, "3004.00")
     # re-sent with its own id once trading resumed (the grid may cancel it since, out of reach)
     assert venue.core.get_order("acct", pending.client_order_id) is not None
+
+
+async def test_a_slot_records_the_flags_its_order_was_sent_with() -> None:
+    venue, store = Venue(), new_store()
+    await traded(venue, store)
+    sent = {o.client_order_id: o for o in venue.gateway.placed}
+    working = [slot for slot in await store.load() if slot.has_order]
+    assert working
+    for slot in working:
+        order = sent[slot.client_order_id]
+        assert (slot.order_reduce_only, slot.order_post_only) == (order.reduce_only, order.post_only)
+    assert any(slot.order_post_only for slot in working)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "sent"),
+    [((True, True), (True, True)), ((False, False), (False, False)), ((None, None), (False, False))],
+)
+async def test_a_pending_order_is_re_sent_with_the_flags_it_was_first_sent_with(
+    recorded: tuple[bool | None, bool | None], sent: tuple[bool, bool]
+) -> None:
+    # e.g. a neutral grid's close sent reduce-only while REDUCING: re-sent without the flag, the
+    # executor would refuse it for as long as the state lasts. A slot stored before the flags were
+    # recorded (None) is re-sent as before: a long grid's buy is neither.
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    reduce_only, post_only = recorded
+    pending = await pending_below(
+        venue, store, resting[0], at_venue=False, reduce_only=reduce_only, post_only=post_only
+    )
+    agent = venue.agent(store)
+    async with running(agent):
+        await tick(agent, "3004.00")
+    (resent,) = [o for o in venue.gateway.placed if o.client_order_id == pending.client_order_id]
+    assert (resent.reduce_only, resent.post_only) == sent
+    assert resent.time_in_force is TimeInForce.GTC
 
 
 async def test_an_unacknowledged_order_that_lands_after_the_read_is_bound_by_its_lookup() -> None:
@@ -661,25 +707,71 @@ async def test_a_position_changed_behind_the_grid_makes_it_reduce_only_on_the_se
         assert ("place", "BUY", "accepted") not in venue.gateway.calls
 
 
-async def test_a_fill_the_order_stream_has_not_brought_proves_nothing_however_long_it_takes() -> None:
+async def test_a_fill_the_order_stream_lost_is_applied_by_the_check_and_counted_once() -> None:
     venue, store = Venue(), new_store()
     resting = await traded(venue, store)
     agent = venue.agent(store)
     async with running(agent):
-        venue.sweep(resting[-1])  # the top buy fills at the venue; the stream lags
-        for _ in range(4):
-            verdict = await agent.check_position()
-            assert verdict is not None
-            assert verdict.reading.drift > 0
-            assert not verdict.settled
+        top = agent._slots.slots[resting[-1]]
+        venue.sweep(resting[-1])  # the top buy fills at the venue; its update never comes
+        first = await agent.check_position()
+        assert first is not None
+        assert not first.settled  # it looked the order up and applied it meanwhile
+        assert agent._slots.slots[resting[-1]].position_qty == top.order_qty
         assert agent.reducing_reason == ""
-        await catch_up(agent, venue)
         for _ in range(2):
             verdict = await agent.check_position()
             assert verdict is not None
             assert verdict.settled
             assert verdict.reading.drift == 0
+        await catch_up(agent, venue)  # the stream's copy turns up after all
+        assert agent._slots.slots[resting[-1]].position_qty == top.order_qty
     assert agent.reducing_reason == ""
+
+
+async def test_a_fill_applied_while_the_venue_is_read_proves_nothing() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    agent = venue.agent(store)
+    read = venue.gateway.account_snapshot
+    racing = [resting[-1], resting[-2]]  # equal sizes: two such readings would agree on a drift
+
+    async def read_then_fill(symbol: str) -> AccountSnapshot:
+        snapshot = await read(symbol)  # the venue is read, then a buy fills and the stream
+        if racing:  # brings it before the read is answered
+            venue.sweep(racing.pop(0))
+            await catch_up(agent, venue)
+        return snapshot
+
+    async with running(agent):
+        venue.gateway.account_snapshot = read_then_fill  # type: ignore[method-assign]
+        for _ in range(2):
+            verdict = await agent.check_position()
+            assert verdict is not None
+            assert verdict.reading.drift < 0  # the slots hold a buy the venue's position lacks
+            assert not verdict.settled
+        assert agent.reducing_reason == ""
+        settled = await agent.check_position()
+        assert settled is not None
+        assert settled.settled
+        assert settled.reading.drift == 0
+
+
+async def test_orders_held_before_they_reach_the_venue_do_not_blind_the_check() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    pending = await pending_below(venue, store, resting[0], at_venue=False)
+    venue.gateway.halted = True
+    agent = venue.agent(store, state="HALTED")
+    async with running(agent):
+        await tick(agent, "3004.00")
+        assert agent._slots.slots[pending.slot_price].order_status is None  # held PENDING
+        someone_buys(venue, "manual-1")
+        await agent.check_position()
+        verdict = await agent.check_position()
+        assert verdict is not None
+        assert verdict.settled  # looked up: the venue never had it
+        assert verdict.alert
 
 
 async def test_a_drift_is_confirmed_across_the_grids_own_fills() -> None:
@@ -764,6 +856,32 @@ async def test_a_resume_that_lifts_a_pause_does_not_accept_a_drift_seen_once() -
         assert verdict is not None
         assert verdict.alert
         assert agent.reducing_reason.startswith("position drift while running")
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+async def test_a_stray_fill_that_made_the_agent_reduce_at_start_is_what_resume_acknowledges(
+    side: Side,
+) -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    agent = venue.agent(store)
+    if side is Side.BUY:
+        _, stray = await stray_beside(venue, store, resting[-1])
+    else:  # a close of this agent's, above the market, on a slot busy with its buy
+        codec = ClientOrderIdCodec(symbol="ETHUSDT", agent=CONFIG.agent, tick_size=INSTRUMENT.tick_size)
+        stray = codec.encode(resting[-1], Side.SELL, 7)
+        venue.manual(stray, Side.SELL, "3010.00")
+    venue.gateway.fills_before_cancel.add(stray)
+    async with running(agent):
+        assert agent.reducing_reason.startswith(f"stray order {stray} filled")
+        await catch_up(agent, venue)  # the top buy filled beside it
+        agent.resume()
+        for _ in range(2):
+            verdict = await agent.check_position()
+            assert verdict is not None
+            assert verdict.settled
+            assert verdict.acknowledged
+        assert agent.reducing_reason == ""
 
 
 async def test_a_shared_position_is_not_checked() -> None:

@@ -139,7 +139,14 @@ ROUND_TRIPS = [
             1,
             9,
             1_732_000_000_123,
+            True,
+            False,
         ),
+        codec.inventory_slot_to_proto,
+        codec.inventory_slot_from_proto,
+    ),
+    (
+        InventorySlot("grid", "ETHUSDT", D("2998.00")),  # no order, no flags recorded
         codec.inventory_slot_to_proto,
         codec.inventory_slot_from_proto,
     ),
