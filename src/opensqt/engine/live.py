@@ -646,14 +646,20 @@ class MarketMakerAgent:
         except OpenSQTError as exc:
             await self._refused(order, str(exc))
             return
-        if _reused(placed, decided_ms):
-            await self._drop_reused(order, placed, decided_ms)
+        if await self._apply_answer(order, placed, decided_ms):
+            self.orders_sent += 1
+
+    async def _apply_answer(self, order: Order, answer: Order, decided_ms: int) -> bool:
+        """The venue's view of ``order`` (a send's answer, a lookup): acknowledge and apply it.
+        ``False`` when it was an older order of a reused client id (dropped)."""
+        if _reused(answer, decided_ms):
+            await self._drop_reused(order, answer, decided_ms)
             self._wake.set()
-            return
-        self.orders_sent += 1
-        await self._slots.acknowledge_order(placed.client_order_id, placed.exchange_order_id)
-        if placed.status is not OrderStatus.NEW or placed.filled_qty:
-            await self._slots.apply_order_update(placed)
+            return False
+        await self._slots.acknowledge_order(order.client_order_id, answer.exchange_order_id)
+        if answer.status is not OrderStatus.NEW or answer.filled_qty:
+            await self._slots.apply_order_update(replace(answer, client_order_id=order.client_order_id))
+        return True
 
     async def _drop_reused(self, order: Order, old: Order, decided_ms: int) -> None:
         """The slot's client id answered with an older order: end the slot's order unfilled."""
@@ -692,7 +698,26 @@ class MarketMakerAgent:
                     if slot.order_reduce_only is not None
                     else self._config.mode is GridMode.LONG and slot.order_side is Side.SELL,
                 )
+                if self.reducing_reason and not order.reduce_only:
+                    # This agent alone reduces: the executor would place an opening order.
+                    await self._look_up_held(order, slot.order_requested_ms)
+                    continue
                 await self._send(order, decided_ms=slot.order_requested_ms, resend=True)
+
+    async def _look_up_held(self, order: Order, decided_ms: int) -> None:
+        """A PENDING opening order while the agent is reduce-only: not sent again, only looked up
+        (if it reached the venue, its slot binds it and the grid cancels it as it reduces)."""
+        found = None
+        if self._account_source is not None:
+            try:
+                found = await self._account_source.get_order(self._instrument.symbol, order.client_order_id)
+            except OpenSQTError as exc:
+                log.warning("order_lookup_failed", client_order_id=order.client_order_id, error=str(exc))
+                return
+        if found is None:
+            log.info("order_resend_held", client_order_id=order.client_order_id, reason=self.reducing_reason)
+            return
+        await self._apply_answer(order, found, decided_ms)
 
     async def _cancel(self, action: CancelOrder) -> None:
         try:

@@ -435,6 +435,25 @@ async def test_an_unknown_pending_order_is_held_while_halted_then_sent_after_res
     assert venue.core.get_order("acct", pending.client_order_id) is not None
 
 
+async def test_a_pending_opening_order_is_looked_up_not_sent_while_only_this_agent_reduces() -> None:
+    # Trading is ACTIVE, so the executor would place it: the agent's own reduce-only must hold it.
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    pending = await pending_below(venue, store, resting[0], at_venue=False)
+    venue.gateway.failures = 4  # the venue cannot be read at start: the agent reduces
+    agent = venue.agent(store)
+    async with running(agent):
+        assert agent.reducing_reason.startswith("reconciliation at start failed")
+        venue.gateway.calls.clear()
+        await tick(agent, "3004.00")
+        assert ("get", "", pending.client_order_id) in venue.gateway.calls
+        assert venue.core.get_order("acct", pending.client_order_id) is None  # never sent
+        assert agent._slots.slots[pending.slot_price].client_order_id == pending.client_order_id
+        agent.resume()
+        await tick(agent, "3004.00")
+    assert venue.core.get_order("acct", pending.client_order_id) is not None  # sent once resumed
+
+
 async def test_a_slot_records_the_flags_its_order_was_sent_with() -> None:
     venue, store = Venue(), new_store()
     await traded(venue, store)
