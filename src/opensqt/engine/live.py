@@ -62,6 +62,9 @@ __all__ = ["REUSED_ID_AGE_MS", "MarketMakerAgent", "TradingStateSource"]
 
 log = get_logger(__name__)
 
+HELD_LOOKUP_EVERY_MS = 30_000
+"""A PENDING opening order held while the agent alone reduces is looked up at most this often."""
+
 LOOKUPS_PER_CHECK = 5
 """A position check looks up at most this many slot orders the venue does not list."""
 
@@ -108,6 +111,7 @@ class MarketMakerAgent:
         self._position_shared = position_shared
         self._reconcile_retry_delays = tuple(reconcile_retry_delays)
         self._watch = PositionWatch()
+        self._held_lookups: dict[str, int] = {}  # client id -> when a held order was looked up
         self._config = config
         self._instrument = instrument
         self._slots = slots
@@ -441,7 +445,15 @@ class MarketMakerAgent:
                 continue
             unknown = False
             slot = next((s for s in self._slots.slots.values() if s.client_order_id == client_order_id), None)
-            if found.status.is_final and slot is not None and slot.order_status is not None:
+            if slot is None or not slot.has_order:
+                continue  # it moved on while the lookup was out
+            if slot.order_status is None:  # PENDING: bound or settled as a send's answer would be
+                await self._apply_answer(self._slot_order(slot), found, slot.order_requested_ms)
+            elif (
+                found.status.is_final
+                and not (slot.exchange_order_id and found.exchange_order_id != slot.exchange_order_id)
+                and not _reused(found, slot.order_requested_ms)
+            ):
                 found = replace(found, symbol=self._instrument.symbol, client_order_id=client_order_id)
                 await self.on_order_update(OrderUpdate(f"position-check-{client_order_id}", found))
         return unknown
@@ -677,36 +689,49 @@ class MarketMakerAgent:
         log.warning("order_refused", client_order_id=order.client_order_id, reason=reason)
         await self._slots.apply_order_update(replace(order, status=OrderStatus.REJECTED))
 
+    def _slot_order(self, slot: InventorySlot) -> Order:
+        """The slot's working order as the strategy sent it (a slot stored before the flags were
+        recorded: closes of long inventory are reduce-only in long mode, nothing is post-only)."""
+        assert slot.order_side is not None
+        return Order(
+            symbol=self._instrument.symbol,
+            side=slot.order_side,
+            order_type=OrderType.LIMIT,
+            quantity=slot.order_qty,
+            price=slot.order_price,
+            client_order_id=slot.client_order_id,
+            venue=self._instrument.venue,
+            account=self._account,
+            market_type=self._instrument.market_type,
+            time_in_force=TimeInForce.GTC,
+            post_only=bool(slot.order_post_only),
+            reduce_only=slot.order_reduce_only
+            if slot.order_reduce_only is not None
+            else self._config.mode is GridMode.LONG and slot.order_side is Side.SELL,
+        )
+
     async def _resend_pending(self) -> None:
         for slot in self._slots.pending():
             if slot.order_side is not None and slot.client_order_id:
-                order = Order(
-                    symbol=self._instrument.symbol,
-                    side=slot.order_side,
-                    order_type=OrderType.LIMIT,
-                    quantity=slot.order_qty,
-                    price=slot.order_price,
-                    client_order_id=slot.client_order_id,
-                    venue=self._instrument.venue,
-                    account=self._account,
-                    market_type=self._instrument.market_type,
-                    time_in_force=TimeInForce.GTC,
-                    # as the strategy sent it; a slot stored before the flags were recorded: closes
-                    # of long inventory are reduce-only in long mode, and nothing is post-only
-                    post_only=bool(slot.order_post_only),
-                    reduce_only=slot.order_reduce_only
-                    if slot.order_reduce_only is not None
-                    else self._config.mode is GridMode.LONG and slot.order_side is Side.SELL,
-                )
-                if self.reducing_reason and not order.reduce_only:
-                    # This agent alone reduces: the executor would place an opening order.
+                order = self._slot_order(slot)
+                if self.reducing_reason and _opens(slot, order.side):
+                    # This agent alone reduces: the executor, trading ACTIVE, would place it.
                     await self._look_up_held(order, slot.order_requested_ms)
                     continue
                 await self._send(order, decided_ms=slot.order_requested_ms, resend=True)
 
     async def _look_up_held(self, order: Order, decided_ms: int) -> None:
-        """A PENDING opening order while the agent is reduce-only: not sent again, only looked up
-        (if it reached the venue, its slot binds it and the grid cancels it as it reduces)."""
+        """A PENDING opening order while the agent is reduce-only: not sent again, only looked up,
+        at most every HELD_LOOKUP_EVERY_MS (if it reached the venue, its slot binds it and the
+        grid cancels it as it reduces)."""
+        now = self._clock.now_ms()
+        last = self._held_lookups.get(order.client_order_id)
+        if last is not None and now - last < HELD_LOOKUP_EVERY_MS:
+            return
+        self._held_lookups = {
+            cid: at for cid, at in self._held_lookups.items() if now - at < HELD_LOOKUP_EVERY_MS
+        }
+        self._held_lookups[order.client_order_id] = now
         found = None
         if self._account_source is not None:
             try:
@@ -727,6 +752,13 @@ class MarketMakerAgent:
             return
         if order is not None and order.status.is_final:
             await self._slots.apply_order_update(order)
+
+
+def _opens(slot: InventorySlot, side: Side) -> bool:
+    """Whether an order on ``side`` for ``slot`` opens inventory (not the close of what it holds)."""
+    closes_long = slot.position_qty > 0 and side is Side.SELL
+    closes_short = slot.position_qty < 0 and side is Side.BUY
+    return not (closes_long or closes_short)
 
 
 def _reused(answer: Order, decided_ms: int) -> bool:

@@ -15,6 +15,7 @@ import pytest
 
 from opensqt.backtest.ledger import CoreVenue, Ledger
 from opensqt.clock import TestClock
+from opensqt.engine import live
 from opensqt.engine.gateway import AccountSnapshot
 from opensqt.engine.live import REUSED_ID_AGE_MS, MarketMakerAgent
 from opensqt.errors import ExchangeUnavailable, TradingHalted
@@ -454,6 +455,67 @@ async def test_a_pending_opening_order_is_looked_up_not_sent_while_only_this_age
     assert venue.core.get_order("acct", pending.client_order_id) is not None  # sent once resumed
 
 
+async def test_a_held_opening_order_found_at_the_venue_is_bound_then_cancelled() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    pending = await pending_below(venue, store, resting[0], at_venue=True)  # its answer was lost
+    venue.gateway.failures = 4  # and the venue cannot be read at start: no lookups there
+    agent = venue.agent(store)
+    async with running(agent):
+        assert agent._slots.slots[pending.slot_price].order_status is None
+        await tick(agent, "3004.00")
+        await tick(agent, "3004.00")
+    order = venue.core.get_order("acct", pending.client_order_id)
+    assert order is not None
+    assert order.status is OrderStatus.CANCELED  # the grid reduces: its opening buy goes
+    assert [o for o in venue.gateway.placed if o.client_order_id == pending.client_order_id] == []
+
+
+async def test_held_opening_orders_are_looked_up_at_most_every_30_s() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    pending = await pending_below(venue, store, resting[0], at_venue=False)
+    venue.gateway.failures = 4
+    agent = venue.agent(store)
+    lookup = ("get", "", pending.client_order_id)
+    async with running(agent):
+        for _ in range(3):
+            await tick(agent, "3004.00")
+        assert venue.gateway.calls.count(lookup) == 1
+        venue.clock.advance(30_000)
+        await tick(agent, "3004.00")
+        assert venue.gateway.calls.count(lookup) == 2
+
+
+async def test_a_pending_close_is_still_re_sent_while_the_agent_reduces() -> None:
+    # e.g. a neutral grid's close, sent without reduce-only while trading was ACTIVE
+    venue, store = Venue(), new_store()
+    await traded(venue, store)
+    codec = ClientOrderIdCodec(symbol="ETHUSDT", agent=CONFIG.agent, tick_size=INSTRUMENT.tick_size)
+    price, buy_id, sell_id = (
+        D("2990.00"),
+        codec.encode(D("2990.00"), Side.BUY, 0),
+        codec.encode(D("2990.00"), Side.SELL, 1),
+    )
+    slot = slot_ops.request_order(
+        slot_ops.new_slot(CONFIG.agent, "ETHUSDT", price), side=Side.BUY, price=price, qty=D("0.010"),
+        client_order_id=buy_id,
+    )  # fmt: skip
+    slot = slot_ops.apply_order_update(
+        slot_ops.acknowledge_order(slot, buy_id, "ex-9"), buy_id, OrderStatus.FILLED, D("0.010")
+    )
+    held = slot_ops.request_order(
+        slot, side=Side.SELL, price=D("2992.00"), qty=D("0.010"), client_order_id=sell_id, reduce_only=False
+    )
+    assert (await store.compare_and_set(held, 0)).written
+    venue.gateway.failures = 4  # the agent starts reduce-only
+    agent = venue.agent(store)
+    async with running(agent):
+        assert agent.reducing_reason
+        await tick(agent, "3004.00")
+    assert [o.client_order_id for o in venue.gateway.placed if o.client_order_id == sell_id] == [sell_id]
+
+
 async def test_a_slot_records_the_flags_its_order_was_sent_with() -> None:
     venue, store = Venue(), new_store()
     await traded(venue, store)
@@ -791,6 +853,59 @@ async def test_orders_held_before_they_reach_the_venue_do_not_blind_the_check() 
         assert verdict is not None
         assert verdict.settled  # looked up: the venue never had it
         assert verdict.alert
+
+
+async def test_an_order_the_venue_lists_late_but_has_leaves_the_reading_unsettled() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    agent = venue.agent(store)
+    async with running(agent):
+        late = agent._slots.slots[resting[-1]].client_order_id
+        venue.gateway.hidden = {late}  # missing from the open orders, found by its lookup
+        verdict = await agent.check_position()
+        assert verdict is not None
+        assert ("get", "", late) in venue.gateway.calls
+        assert not verdict.settled
+
+
+@pytest.mark.parametrize("which", ["another exchange id", "made long before the decision"])
+async def test_a_finished_order_a_lookup_finds_is_applied_only_if_it_is_the_slots(which: str) -> None:
+    venue, store = Venue(), new_store()
+    venue.clock.advance(120_000)  # so an order can be older than a minute before the decision
+    resting = await traded(venue, store)
+    agent = venue.agent(store)
+    async with running(agent):
+        slot = agent._slots.slots[resting[-1]]
+        working = venue.core.get_order("acct", slot.client_order_id)
+        assert working is not None
+        old = replace(working, status=OrderStatus.FILLED, filled_qty=working.quantity)  # a reused id's
+        if which == "another exchange id":
+            old = replace(old, exchange_order_id="older-1")
+        else:
+            assert slot.order_requested_ms > REUSED_ID_AGE_MS
+            old = replace(old, created_ms=1)
+
+        async def answer(symbol: str, client_order_id: str) -> Order | None:
+            return old if client_order_id == slot.client_order_id else None
+
+        venue.gateway.get_order = answer  # type: ignore[method-assign]
+        venue.gateway.hidden = {slot.client_order_id}
+        await agent.check_position()
+        assert agent._slots.slots[resting[-1]].position_qty == 0  # not counted as a fill
+
+
+async def test_a_check_looks_up_at_most_a_few_missing_orders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "LOOKUPS_PER_CHECK", 1)
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    agent = venue.agent(store)
+    async with running(agent):
+        venue.gateway.hidden = {agent._slots.slots[p].client_order_id for p in resting[-2:]}
+        venue.gateway.calls.clear()
+        verdict = await agent.check_position()
+        assert verdict is not None
+        assert not verdict.settled
+        assert [c for c in venue.gateway.calls if c[0] == "get"] == []
 
 
 async def test_a_drift_is_confirmed_across_the_grids_own_fills() -> None:
