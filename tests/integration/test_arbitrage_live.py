@@ -49,7 +49,7 @@ from tests.integration.paper.conftest import (
     paper_settings,
 )
 from tests.support.servers import Infra, running_service
-from tests.support.waiting import until
+from tests.support.waiting import agents_listed, until
 
 pytestmark = pytest.mark.integration
 
@@ -143,6 +143,20 @@ async def start_venue_services(
     return executors
 
 
+def arbitrage_strategy(
+    infra: Infra, executors: dict[str, str], *bots: ArbitrageBotSettings
+) -> StrategySettings:
+    """The strategy service's settings for ``bots`` on the two venues' executors."""
+    return infra.service_settings(
+        StrategySettings,
+        market_venue=PERP_VENUE,
+        executor_address=executors[PERP_VENUE],
+        spot_market_venue=SPOT_VENUE,
+        spot_executor_address=executors[SPOT_VENUE],
+        arbitrage_bots=bots,
+    )
+
+
 @pytest.fixture
 async def stack(tmp_path: Path, infra: Infra) -> AsyncIterator[Stack]:
     paper = PaperExchange(paper_settings(tmp_path / "paper.sqlite"), source=ManualSource())
@@ -151,14 +165,7 @@ async def stack(tmp_path: Path, infra: Infra) -> AsyncIterator[Stack]:
         async with contextlib.AsyncExitStack() as services, aiohttp.ClientSession() as session:
             executors = await start_venue_services(services, paper, infra)
             bot = ArbitrageBotSettings(name=AGENT, symbol=SYMBOL, order_base_qty=ENTRY_QTY)
-            settings = infra.service_settings(
-                StrategySettings,
-                market_venue=PERP_VENUE,
-                executor_address=executors[PERP_VENUE],
-                spot_market_venue=SPOT_VENUE,
-                spot_executor_address=executors[SPOT_VENUE],
-                arbitrage_bots=(bot,),
-            )
+            settings = arbitrage_strategy(infra, executors, bot)
             strategy = await services.enter_async_context(running_service(run_strategy, settings))
             yield Stack(paper, Admin(paper.rest_url, session), infra, f"127.0.0.1:{strategy.grpc.port}")
     finally:
@@ -246,16 +253,11 @@ async def test_a_bot_whose_legs_cannot_be_read_is_shown_not_started_and_the_othe
     try:
         async with contextlib.AsyncExitStack() as services:
             executors = await start_venue_services(services, paper, infra)
-            settings = infra.service_settings(
-                StrategySettings,
-                market_venue=PERP_VENUE,
-                executor_address=executors[PERP_VENUE],
-                spot_market_venue=SPOT_VENUE,
-                spot_executor_address=executors[SPOT_VENUE],
-                arbitrage_bots=(
-                    ArbitrageBotSettings(name="arb0", symbol="ETHUSDT", order_base_qty=Decimal("0.1")),
-                    ArbitrageBotSettings(name=AGENT, symbol=SYMBOL, order_base_qty=ENTRY_QTY),
-                ),
+            settings = arbitrage_strategy(
+                infra,
+                executors,
+                ArbitrageBotSettings(name="arb0", symbol="ETHUSDT", order_base_qty=Decimal("0.1")),
+                ArbitrageBotSettings(name=AGENT, symbol=SYMBOL, order_base_qty=ENTRY_QTY),
             )
             strategy = await services.enter_async_context(running_service(run_strategy, settings))
             pki = infra.pki
@@ -263,12 +265,7 @@ async def test_a_bot_whose_legs_cannot_be_read_is_shown_not_started_and_the_othe
             async with secure_channel(f"127.0.0.1:{strategy.grpc.port}", tls) as channel:
                 stub = strategy_pb2_grpc.StrategyServiceStub(channel)
 
-                async def both_listed() -> Any:
-                    status = await stub.GetStatus(strategy_pb2.GetStrategyStatusRequest())
-                    agents = {a.agent: a for a in status.agents}
-                    return agents if {"arb0", AGENT} <= set(agents) else None
-
-                agents = await until(both_listed, "both bots in GetStatus")
+                agents = await agents_listed(stub, "arb0", AGENT)
                 assert agents["arb0"].paused
                 assert agents["arb0"].pause_reason.startswith("start failed (LegDecodeError")
                 assert not agents[AGENT].paused

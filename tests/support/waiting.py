@@ -23,3 +23,17 @@ async def until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def agents_listed(stub: Any, *names: str) -> dict[str, Any]:
+    """The strategy service's GetStatus entries by agent name, once every one of ``names`` is
+    listed (``stub``: a StrategyServiceStub)."""
+    from opensqt.v1 import strategy_pb2
+
+    async def listed() -> dict[str, Any] | None:
+        status = await stub.GetStatus(strategy_pb2.GetStrategyStatusRequest())
+        agents = {a.agent: a for a in status.agents}
+        return agents if set(names) <= set(agents) else None
+
+    agents: dict[str, Any] = await until(listed, f"agents {', '.join(names)} in GetStatus")
+    return agents

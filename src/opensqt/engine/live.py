@@ -584,19 +584,35 @@ class MarketMakerAgent:
             raise failures[0]
 
     def _order(self, action: PlaceOrder) -> Order:
+        return self._limit_order(
+            action.side, action.qty, action.price, action.client_order_id,
+            post_only=action.post_only, reduce_only=action.reduce_only,
+        )  # fmt: skip
+
+    def _limit_order(
+        self,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        client_order_id: str,
+        *,
+        post_only: bool,
+        reduce_only: bool,
+    ) -> Order:
+        """A GTC limit order of this grid, as the strategy sends it."""
         return Order(
             symbol=self._instrument.symbol,
-            side=action.side,
+            side=side,
             order_type=OrderType.LIMIT,
-            quantity=action.qty,
-            price=action.price,
-            client_order_id=action.client_order_id,
+            quantity=qty,
+            price=price,
+            client_order_id=client_order_id,
             venue=self._instrument.venue,
             account=self._account,
             market_type=self._instrument.market_type,
             time_in_force=TimeInForce.GTC,
-            post_only=action.post_only,
-            reduce_only=action.reduce_only,
+            post_only=post_only,
+            reduce_only=reduce_only,
         )
 
     async def _place(self, action: PlaceOrder, *, cancels_to_follow: bool = False) -> None:
@@ -693,22 +709,13 @@ class MarketMakerAgent:
         """The slot's working order as the strategy sent it (a slot stored before the flags were
         recorded: closes of long inventory are reduce-only in long mode, nothing is post-only)."""
         assert slot.order_side is not None
-        return Order(
-            symbol=self._instrument.symbol,
-            side=slot.order_side,
-            order_type=OrderType.LIMIT,
-            quantity=slot.order_qty,
-            price=slot.order_price,
-            client_order_id=slot.client_order_id,
-            venue=self._instrument.venue,
-            account=self._account,
-            market_type=self._instrument.market_type,
-            time_in_force=TimeInForce.GTC,
-            post_only=bool(slot.order_post_only),
-            reduce_only=slot.order_reduce_only
-            if slot.order_reduce_only is not None
-            else self._config.mode is GridMode.LONG and slot.order_side is Side.SELL,
-        )
+        reduce_only = slot.order_reduce_only
+        if reduce_only is None:
+            reduce_only = self._config.mode is GridMode.LONG and slot.order_side is Side.SELL
+        return self._limit_order(
+            slot.order_side, slot.order_qty, slot.order_price, slot.client_order_id,
+            post_only=bool(slot.order_post_only), reduce_only=reduce_only,
+        )  # fmt: skip
 
     async def _resend_pending(self) -> None:
         for slot in self._slots.pending():

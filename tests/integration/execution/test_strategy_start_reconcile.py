@@ -34,7 +34,7 @@ from tests.integration.execution.conftest import (
 )
 from tests.integration.paper.conftest import make_ccxt
 from tests.support.servers import Infra, running_service
-from tests.support.waiting import until
+from tests.support.waiting import agents_listed, until
 
 pytestmark = pytest.mark.integration
 
@@ -104,12 +104,7 @@ async def test_a_fill_while_the_strategy_was_down_is_settled_at_start_with_no_or
             async with secure_channel(f"127.0.0.1:{strategy.grpc.port}", tls) as channel:
                 stub = strategy_pb2_grpc.StrategyServiceStub(channel)
 
-                async def both_listed() -> Any:
-                    status = await stub.GetStatus(strategy_pb2.GetStrategyStatusRequest())
-                    agents = {a.agent: a for a in status.agents}
-                    return agents if {"mm0", "mm1"} <= set(agents) else None
-
-                agents = await until(both_listed, "both agents in GetStatus")
+                agents = await agents_listed(stub, "mm0", "mm1")
                 # Resume (every agent) cannot make the agent that never started look healthy
                 resumed = await stub.Resume(strategy_pb2.ResumeStrategyRequest())
                 after = {a.agent: a for a in resumed.agents}

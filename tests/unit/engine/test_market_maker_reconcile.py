@@ -413,12 +413,20 @@ async def test_orders_that_finished_while_down_are_settled_by_lookup_even_while_
     assert {p: s.position_qty for p, s in agent._slots.slots.items() if s.position_qty} == held
 
 
-async def test_an_unknown_pending_order_is_held_while_halted_then_sent_after_resume() -> None:
-    venue, store = Venue(), new_store()
+async def halted_with_pending(
+    venue: Venue, store: InMemorySlotStore
+) -> tuple[MarketMakerAgent, InventorySlot]:
+    """An agent restarting while trading is HALTED (the executor refuses every order), with a
+    PENDING buy below the grid that never reached the venue."""
     resting = await traded(venue, store)
     pending = await pending_below(venue, store, resting[0], at_venue=False)
     venue.gateway.halted = True
-    agent = venue.agent(store, state="HALTED")
+    return venue.agent(store, state="HALTED"), pending
+
+
+async def test_an_unknown_pending_order_is_held_while_halted_then_sent_after_resume() -> None:
+    venue, store = Venue(), new_store()
+    agent, pending = await halted_with_pending(venue, store)
     async with running(agent):
         report_slot = agent._slots.slots[pending.slot_price]
         assert report_slot.client_order_id == pending.client_order_id
@@ -840,10 +848,7 @@ async def test_a_fill_applied_while_the_venue_is_read_proves_nothing() -> None:
 
 async def test_orders_held_before_they_reach_the_venue_do_not_blind_the_check() -> None:
     venue, store = Venue(), new_store()
-    resting = await traded(venue, store)
-    pending = await pending_below(venue, store, resting[0], at_venue=False)
-    venue.gateway.halted = True
-    agent = venue.agent(store, state="HALTED")
+    agent, pending = await halted_with_pending(venue, store)
     async with running(agent):
         await tick(agent, "3004.00")
         assert agent._slots.slots[pending.slot_price].order_status is None  # held PENDING
