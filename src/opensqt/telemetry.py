@@ -214,8 +214,8 @@ class ServiceMetrics:
         )
         self.position_checks = Counter(
             "opensqt_position_checks_total",
-            "A grid's position checks while it trades, by outcome (match, unconfirmed, drift, "
-            "alert, unreadable)",
+            "A grid's position checks while it trades, by outcome (match, unsettled, unconfirmed, "
+            "drift, acknowledged, alert, unreadable, error)",
             ["agent", "outcome"],
             registry=r,
         )

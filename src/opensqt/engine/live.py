@@ -392,7 +392,7 @@ class MarketMakerAgent:
         if snapshot.position is None:
             return None
         unsettled = unsettled_orders(self._slots.slots.values(), snapshot.open_orders)
-        settled = not unsettled or await self._never_placed(unsettled)
+        settled = not unsettled or await self._unlisted_explain_nothing(unsettled)
         # the slots as they are now, unchanged since before the venue was read (no await follows)
         settled = settled and self._slots.revision == revision
         verdict = self._watch.observe(snapshot.position, self._slots.exposure(), settled=settled)
@@ -425,11 +425,12 @@ class MarketMakerAgent:
             log.warning("position_drift", **details)
         return verdict
 
-    async def _never_placed(self, client_order_ids: list[str]) -> bool:
-        """Whether the venue knows none of these slot orders (looked up by client id, after the
-        position was read): then they explain nothing in it (PENDING orders held while paused,
-        HALTED or REDUCING). A finished one the slot still works is applied (its update was
-        lost, or is on its way: applied twice, it counts once)."""
+    async def _unlisted_explain_nothing(self, client_order_ids: list[str]) -> bool:
+        """Whether the venue knows none of these slot orders it did not list (looked up by client
+        id, after the position was read): then they explain nothing in it (PENDING orders held
+        while paused, HALTED or REDUCING). More than LOOKUPS_PER_CHECK, or a lookup that fails:
+        not known, so ``False``. An order found is applied as the order stream would apply it
+        (its update was lost, or is on its way: applied twice, it counts once)."""
         assert self._account_source is not None
         if len(client_order_ids) > LOOKUPS_PER_CHECK:
             return False
@@ -449,11 +450,11 @@ class MarketMakerAgent:
                 continue  # it moved on while the lookup was out
             if slot.order_status is None:  # PENDING: bound or settled as a send's answer would be
                 await self._apply_answer(self._slot_order(slot), found, slot.order_requested_ms)
-            elif (
-                found.status.is_final
-                and not (slot.exchange_order_id and found.exchange_order_id != slot.exchange_order_id)
-                and not _reused(found, slot.order_requested_ms)
-            ):
+            elif not (
+                slot.exchange_order_id and found.exchange_order_id != slot.exchange_order_id
+            ) and not _reused(
+                found, slot.order_requested_ms
+            ):  # the slot's own order (a partial fill whose update was lost, too)
                 found = replace(found, symbol=self._instrument.symbol, client_order_id=client_order_id)
                 await self.on_order_update(OrderUpdate(f"position-check-{client_order_id}", found))
         return unknown
@@ -469,6 +470,7 @@ class MarketMakerAgent:
             try:
                 await self.check_position()
             except Exception:  # a bug in one check must not end the watch
+                self._count_check("error")
                 log.exception("position_check_crashed", agent=self.name)
 
     async def on_price(self, price: PriceChange, ctx: EventContext) -> None:
@@ -744,10 +746,12 @@ class MarketMakerAgent:
             try:
                 found = await self._account_source.get_order(self._instrument.symbol, order.client_order_id)
             except OpenSQTError as exc:
-                log.warning("order_lookup_failed", client_order_id=order.client_order_id, error=str(exc))
+                log.warning("order_lookup_failed", agent=self.name, client_order_id=order.client_order_id,
+                            error=str(exc))  # fmt: skip
                 return
         if found is None:
-            log.info("order_resend_held", client_order_id=order.client_order_id, reason=self.reducing_reason)
+            log.info("order_resend_held", agent=self.name, client_order_id=order.client_order_id,
+                     reason=self.reducing_reason)  # fmt: skip
             return
         await self._apply_answer(order, found, decided_ms)
 

@@ -118,7 +118,7 @@ def _status(agent: AgentHandle) -> strategy_pb2.AgentStatus:
 def _started(agent: AgentHandle) -> None:
     """An agent whose start failed has no state to show (its slots or legs were never loaded)."""
     if agent.start_error:
-        raise NotStarted(f"agent {agent.name!r} is not running: {agent.start_error}")
+        raise NotStarted(f"agent {agent.name!r}: {agent.start_error}")
 
 
 class StrategyServicer(strategy_pb2_grpc.StrategyServiceServicer):
@@ -157,14 +157,15 @@ class StrategyServicer(strategy_pb2_grpc.StrategyServiceServicer):
             raise InvalidArgument("agent", f"{request.agent!r} is not an arbitrage_bot")
         if request.agent:
             _started(agents[0])
-        agents = [a for a in agents if not a.start_error]  # every bot: those that run (a failed
-        # start may have loaded some legs and not others)
+        # every bot: those that run (a failed start may have loaded some legs and not others);
+        # with one that did not start, delta neutrality cannot be told
+        running = [a for a in agents if not a.start_error]
         legs: list[Leg] = []
-        for agent in agents:
+        for agent in running:
             legs.extend(await agent.legs())
         return strategy_pb2.ListLegsResponse(
             legs=[codec.leg_to_proto(leg) for leg in legs],
-            delta_neutral=sum(leg.size for leg in legs) == 0,
+            delta_neutral=len(running) == len(agents) and sum(leg.size for leg in legs) == 0,
         )
 
     async def Pause(

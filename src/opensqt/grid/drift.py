@@ -103,10 +103,6 @@ class PositionWatch:
         self._alerted: Decimal | None = None  # the drift of the outstanding alert
         self._accepted: Decimal | None = None  # the drift an operator resumed with
 
-    @property
-    def previous(self) -> DriftReading | None:
-        return self._previous
-
     def seed(self, exchange_position: Decimal, local_position: Decimal, *, alerted: bool = False) -> None:
         """Start from a settled reading taken elsewhere (reconciliation at start, after its
         writes); ``alerted`` when that reading raised the alert (it is then outstanding)."""

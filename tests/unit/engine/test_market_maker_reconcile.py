@@ -860,6 +860,29 @@ async def test_orders_held_before_they_reach_the_venue_do_not_blind_the_check() 
         assert verdict.alert
 
 
+async def test_a_partial_fill_whose_update_was_lost_is_applied_by_the_check() -> None:
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    agent = venue.agent(store)
+    async with running(agent):
+        slot = agent._slots.slots[resting[-1]]
+        working = venue.core.get_order("acct", slot.client_order_id)
+        assert working is not None
+        part = working.quantity / 2
+        partly = replace(working, status=OrderStatus.PARTIALLY_FILLED, filled_qty=part)
+
+        async def answer(symbol: str, client_order_id: str) -> Order | None:
+            return partly if client_order_id == slot.client_order_id else None
+
+        venue.gateway.get_order = answer  # type: ignore[method-assign]
+        venue.gateway.hidden = {slot.client_order_id}  # (the venue lists it with the fill)
+        verdict = await agent.check_position()
+        assert verdict is not None
+        assert not verdict.settled
+        assert agent._slots.slots[resting[-1]].order_filled_qty == part
+        assert agent._slots.slots[resting[-1]].position_qty == part
+
+
 async def test_an_order_the_venue_lists_late_but_has_leaves_the_reading_unsettled() -> None:
     venue, store = Venue(), new_store()
     resting = await traded(venue, store)

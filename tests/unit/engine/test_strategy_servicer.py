@@ -59,7 +59,7 @@ def servicer(*agents: Agent) -> StrategyServicer:
 
 async def test_slots_of_an_agent_that_did_not_start_are_refused_not_empty() -> None:
     broken = Agent("mm0", "market_maker", ("ETHUSDT",), start_error="start failed (SlotDecodeError: x)")
-    with pytest.raises(NotStarted, match=r"agent 'mm0' is not running: start failed \(SlotDecodeError"):
+    with pytest.raises(NotStarted, match=r"agent 'mm0': start failed \(SlotDecodeError"):
         await servicer(broken).ListSlots(strategy_pb2.ListSlotsRequest(agent="mm0"), None)
 
 
@@ -71,5 +71,8 @@ async def test_legs_of_every_bot_leave_out_a_bot_that_did_not_start() -> None:
     service = servicer(broken, running)
     reply = await service.ListLegs(strategy_pb2.ListLegsRequest(), None)
     assert [(item.agent, D(item.size)) for item in reply.legs] == [("arb1", D("-0.01"))]
-    with pytest.raises(NotStarted, match="agent 'arb0' is not running"):
+    assert not reply.delta_neutral  # and could not be told with arb0's legs unknown
+    hedged = Agent("arb2", "arbitrage_bot", ("ETHUSDT",), held_legs=[leg("arb2", "1"), leg("arb2", "-1")])
+    assert (await servicer(hedged).ListLegs(strategy_pb2.ListLegsRequest(), None)).delta_neutral
+    with pytest.raises(NotStarted, match="agent 'arb0': start failed"):
         await service.ListLegs(strategy_pb2.ListLegsRequest(agent="arb0"), None)
