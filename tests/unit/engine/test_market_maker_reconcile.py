@@ -43,6 +43,10 @@ from tests.unit.engine.test_market_maker_agent import CoreGateway, buys, round_t
 D = Decimal
 
 
+CODEC = ClientOrderIdCodec(symbol="ETHUSDT", agent=CONFIG.agent, tick_size=INSTRUMENT.tick_size)
+"""The client ids of this module's grid."""
+
+
 class SnapshotGateway(CoreGateway):
     """CoreGateway that reads the account back, as the executor's GetAccountSnapshot does, and
     answers a client id it has sent before with that order as the venue has it now (as the
@@ -375,8 +379,7 @@ async def pending_below(
     """A slot one level below ``lowest`` whose order was sent but never acknowledged (the process
     died first); the order reached the venue when ``at_venue``."""
     price = lowest - CONFIG.price_interval
-    codec = ClientOrderIdCodec(symbol="ETHUSDT", agent=CONFIG.agent, tick_size=INSTRUMENT.tick_size)
-    client_order_id = codec.encode(price, Side.BUY, 0)
+    client_order_id = CODEC.encode(price, Side.BUY, 0)
     slot = slot_ops.request_order(
         slot_ops.new_slot(CONFIG.agent, "ETHUSDT", price), side=Side.BUY, price=price, qty=D("0.010"),
         client_order_id=client_order_id, requested_ms=venue.clock.now_ms(),
@@ -499,11 +502,10 @@ async def test_a_pending_close_is_still_re_sent_while_the_agent_reduces() -> Non
     # e.g. a neutral grid's close, sent without reduce-only while trading was ACTIVE
     venue, store = Venue(), new_store()
     await traded(venue, store)
-    codec = ClientOrderIdCodec(symbol="ETHUSDT", agent=CONFIG.agent, tick_size=INSTRUMENT.tick_size)
     price, buy_id, sell_id = (
         D("2990.00"),
-        codec.encode(D("2990.00"), Side.BUY, 0),
-        codec.encode(D("2990.00"), Side.SELL, 1),
+        CODEC.encode(D("2990.00"), Side.BUY, 0),
+        CODEC.encode(D("2990.00"), Side.SELL, 1),
     )
     slot = slot_ops.request_order(
         slot_ops.new_slot(CONFIG.agent, "ETHUSDT", price), side=Side.BUY, price=price, qty=D("0.010"),
@@ -640,11 +642,17 @@ async def test_an_unacknowledged_order_that_filled_after_the_read_is_settled_and
     assert agent.reducing_reason == ""
 
 
-async def test_a_stray_that_cannot_be_cancelled_makes_the_agent_reduce_only() -> None:
-    venue, store = Venue(), new_store()
+async def uncancellable_stray(venue: Venue, store: InMemorySlotStore) -> str:
+    """After a first agent traded, a stray of this agent's whose cancel fails; its client id."""
     resting = await traded(venue, store)
     _, stray = await stray_beside(venue, store, resting[0])
     venue.gateway.cancel_fails.add(stray)
+    return stray
+
+
+async def test_a_stray_that_cannot_be_cancelled_makes_the_agent_reduce_only() -> None:
+    venue, store = Venue(), new_store()
+    stray = await uncancellable_stray(venue, store)
     agent = venue.agent(store)
     await agent.start()
     assert agent.reducing_reason.startswith(f"stray order {stray} could not be cancelled")
@@ -690,9 +698,7 @@ async def test_a_pending_order_decided_long_before_the_restart_still_counts_its_
 
 async def test_every_reason_to_reduce_is_shown() -> None:
     venue, store = Venue(), new_store()
-    resting = await traded(venue, store)
-    _, stray = await stray_beside(venue, store, resting[0])
-    venue.gateway.cancel_fails.add(stray)
+    await uncancellable_stray(venue, store)
     venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")
     venue.sweep(D("3003.50"))  # someone else's buy fills: a drift
     agent = venue.agent(store)
@@ -1030,8 +1036,7 @@ async def test_a_stray_fill_that_made_the_agent_reduce_at_start_is_what_resume_a
     if side is Side.BUY:
         _, stray = await stray_beside(venue, store, resting[-1])
     else:  # a close of this agent's, above the market, on a slot busy with its buy
-        codec = ClientOrderIdCodec(symbol="ETHUSDT", agent=CONFIG.agent, tick_size=INSTRUMENT.tick_size)
-        stray = codec.encode(resting[-1], Side.SELL, 7)
+        stray = CODEC.encode(resting[-1], Side.SELL, 7)
         venue.manual(stray, Side.SELL, "3010.00")
     venue.gateway.fills_before_cancel.add(stray)
     async with running(agent):
