@@ -108,7 +108,7 @@ async def run(
             # and the adapter's markets (to look up what it may have sent before the crash).
             nonlocal joined
             await load_markets(exchange, instruments)
-            durable.acquire(dbos_config)
+            durable.acquire(dbos_config, background_sweep_s=settings.dbos.background_sweep_seconds)
             joined = True
             offered.update(instruments)
             runtime.settle_heap()  # the markets and DBOS are loaded: they stay

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from opensqt.config import GrpcSettings, ServiceSettings
 from opensqt.exchange.settings import VenueSettings
+from opensqt.execution.durable import BACKGROUND_SWEEP_S
 
 
 class DbosSettings(BaseModel):
@@ -21,6 +22,10 @@ class DbosSettings(BaseModel):
     # SQLite only (WAL mode): NORMAL survives a crash or kill -9 of the executor, not a power loss
     # of the host; FULL fsyncs every commit (a few ms per order). Production: Postgres.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    # How often DBOS sweeps for delayed and timed-out workflows (the executor makes neither).
+    # DBOS's default is 1 s, and each sweep stalls order handling for 1-3 ms
+    # (opensqt.execution.durable).
+    background_sweep_seconds: float = Field(default=BACKGROUND_SWEEP_S, ge=1.0, le=300.0)
 
     def url(self, executor_id: str) -> str:
         if self.system_database_url is not None:
