@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -26,8 +26,12 @@ pytestmark = pytest.mark.integration
 class Receiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
     def __init__(self) -> None:
         self.spans: list[tuple[str, str, bytes]] = []
+        self.batches: list[int] = []  # spans per export call
 
     async def Export(self, request: Any, context: Any) -> Any:
+        self.batches.append(
+            sum(len(scope.spans) for rs in request.resource_spans for scope in rs.scope_spans)
+        )
         for resource_spans in request.resource_spans:
             service = next(
                 (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"),
@@ -36,6 +40,19 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[mis
             for scope in resource_spans.scope_spans:
                 self.spans.extend((service, span.name, span.trace_id) for span in scope.spans)
         return trace_service_pb2.ExportTraceServiceResponse()
+
+
+@contextlib.asynccontextmanager
+async def otlp_receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    receiver = Receiver()
+    server = grpc.aio.server()
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield receiver, f"http://127.0.0.1:{port}"
+    finally:
+        await server.stop(0)
 
 
 def by_name(spans: Sequence[tuple[str, str, bytes]], name: str) -> tuple[str, str, bytes]:
@@ -93,3 +110,37 @@ async def test_spans_of_two_services_are_exported_over_otlp_with_one_trace_id(na
     assert len(published) == 1, "the received price's trace starts at the monitor's publish"
     assert published[0][0] == "opensqt-monitor"
     assert len(received[2]) == 16
+
+
+async def spans_exported_unflushed(receiver: Receiver, endpoint: str, count: int, within_s: float) -> int:
+    """``count`` spans of one service, left to the batch processor (no flush) for ``within_s``:
+    how many had reached ``receiver`` by then (the rest are flushed at the end)."""
+    tracing = configure_tracing("executor", otlp_endpoint=endpoint)
+    tracer = tracing.get_tracer("test")
+    try:
+        for i in range(count):
+            with tracer.start_as_current_span("place", attributes={"client_order_id": f"BTCUSDT-{i}"}):
+                pass
+        await asyncio.sleep(within_s)
+        return len(receiver.spans)
+    finally:
+        await asyncio.to_thread(tracing.shutdown)
+
+
+async def test_spans_leave_in_small_batches_soon_after_they_end() -> None:
+    async with otlp_receiver() as (receiver, endpoint):
+        arrived_unflushed = await spans_exported_unflushed(receiver, endpoint, 150, within_s=1.5)
+    # the SDK's defaults would hold all 150 for 5 s and send them as one batch
+    assert arrived_unflushed == 150
+    assert max(receiver.batches) <= 64
+    assert len(receiver.batches) >= 3
+
+
+async def test_the_opentelemetry_batch_variables_override_the_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "20")
+    async with otlp_receiver() as (receiver, endpoint):
+        await spans_exported_unflushed(receiver, endpoint, 50, within_s=1.5)
+    assert sum(receiver.batches) == 50
+    assert max(receiver.batches) <= 20
