@@ -64,6 +64,9 @@ from opensqt.v1 import events_pb2, risk_pb2, risk_pb2_grpc
 GRID = {"name": "bench", "symbol": "BTCUSDT", "price_interval": "100", "order_notional": "200",
         "buy_window": "2", "max_open_orders": "4"}  # fmt: skip
 EXTRA_EXECUTORS = ("executor-b", "executor-c")
+#: Services whose event-loop lag (opensqt_event_loop_lag_seconds) the run reports.
+LAG_SERVICES = ("monitor", "strategy", "executor", "risk")
+LAG_PROBE_MS = int(os.environ.get("OPENSQT_TELEMETRY__LOOP_LAG_PROBE_MS", "100"))
 #: A tick at most every 100 ms: each is a place and a cancel, within the default budget of 25
 #: orders/s, so no order waits for a rate-budget token (that would measure the budget).
 TICK_PERIOD_S = 0.1
@@ -215,6 +218,19 @@ def scrape(port: int) -> dict[str, float]:
     return samples
 
 
+def loop_lags(before: dict[str, float], after: dict[str, float]) -> tuple[int, int, int, int]:
+    """Samples of opensqt_event_loop_lag_seconds between two scrapes, and how many ran late by
+    more than 2, 5 and 10 ms."""
+    name = "opensqt_event_loop_lag_seconds"
+
+    def between(sample: str) -> int:
+        return round(after.get(sample, 0) - before.get(sample, 0))
+
+    total = between(f"{name}_count")
+    late = (total - between(f'{name}_bucket{{le="{le}"}}') for le in ("0.002", "0.005", "0.01"))
+    return (total, *late)  # type: ignore[return-value]
+
+
 def metric(samples: dict[str, float], prefix: str) -> float:
     return sum(value for name, value in samples.items() if name.startswith(prefix))
 
@@ -277,6 +293,7 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
                 await post_price(price)
             executor_metrics = c.ports["executor"].metrics
             before = scrape(executor_metrics)
+            lag_before = {n: scrape(c.ports[n].metrics) for n in LAG_SERVICES}
             applied_ms: dict[str, float] = {}  # new buy's client id -> the venue's price change
             client_ms: dict[str, float] = {}  # the same, when this client began the admin POST
             cpu_before, tick_phase = cpu_seconds(c), time.monotonic()
@@ -296,6 +313,7 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
             tick_phase = time.monotonic() - tick_phase
             cpu_after = cpu_seconds(c)
             after = scrape(executor_metrics)
+            lags = {n: loop_lags(lag_before[n], scrape(c.ports[n].metrics)) for n in LAG_SERVICES}
             place = 'opensqt_grpc_request_seconds_{}{{method="/opensqt.v1.ExecutorService/PlaceOrder"}}'
             calls = after.get(place.format("count"), 0) - before.get(place.format("count"), 0)
             # a token wait at 25/s lasts up to 40 ms; the script's own round trip is ~1 ms
@@ -389,6 +407,11 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
         print("    " + ", ".join(f"{n} {ms:.1f}" for n, ms in sorted(spent.items(), key=lambda kv: -kv[1])))
         print("  waiting for a core per tick by process (ms; runnable while both cores were busy):")
         print("    " + ", ".join(f"{n} {ms:.1f}" for n, ms in sorted(waited.items(), key=lambda kv: -kv[1])))
+        print(
+            f"  event-loop stalls while ticking (a timer every {LAG_PROBE_MS} ms; "
+            "samples late by over 2 / 5 / 10 ms):"
+        )
+        print("    " + ", ".join(f"{n} {a}/{b}/{c} of {total}" for n, (total, a, b, c) in lags.items()))
         traced = max((len(v) for v in hops.values()), default=0)
         print(f"  per hop, from the services' trace spans ({traced} ticks traced end to end):")
         for name, values in hops.items():

@@ -126,6 +126,8 @@ class TelemetrySettings(BaseModel):
     metrics_host: str = "127.0.0.1"
     # 0 disables the /metrics endpoint.
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # How often the event loop's lateness is sampled (opensqt_event_loop_lag_seconds); 0: never.
+    loop_lag_probe_ms: int = Field(default=100, ge=0, le=60_000)
 
 
 class ServiceSettings(BaseSettings):

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opensqt.clock import Clock, SystemClock
 from opensqt.config import ServiceSettings
 from opensqt.heap import process_claimed, settle_heap
-from opensqt.telemetry import ServiceMetrics, configure_tracing, get_logger
+from opensqt.telemetry import ServiceMetrics, configure_tracing, get_logger, watch_loop_lag
 from opensqt.transport.bus import EventBus
 from opensqt.transport.grpc_server import GrpcServer, ServiceBinding
 from opensqt.transport.redis_store import RedisStore
@@ -89,6 +89,8 @@ class ServiceRuntime:
         t = self.settings.telemetry
         if t.metrics_port:
             self.metrics_port = self.metrics.serve(t.metrics_host, t.metrics_port)
+        if t.loop_lag_probe_ms:
+            self.spawn(watch_loop_lag(self.metrics.loop_lag, t.loop_lag_probe_ms / 1000), "event-loop-lag")
         self._bus = await EventBus.connect(
             self.settings.nats,
             service=self.identity,

@@ -7,6 +7,7 @@ services can run in one process (as the integration tests do) without sharing st
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -34,6 +35,7 @@ __all__ = [
     "configure_tracing",
     "export_processor",
     "get_logger",
+    "watch_loop_lag",
 ]
 
 
@@ -133,6 +135,7 @@ def configure_tracing(
     return provider
 
 
+_LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -196,6 +199,13 @@ class ServiceMetrics:
             registry=r,
         )
         self.gc_pauses = GcPauses(r)
+        self.loop_lag = Histogram(
+            "opensqt_event_loop_lag_seconds",
+            "How late the event loop ran a timer, sampled at a fixed interval: time this process's "
+            "loop could not run anything (CPU-bound code, the GIL held by a thread, no free core)",
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
         self.journal_failures = Counter(
             "opensqt_order_journal_failures_total",
             "Orders sent and answered that the executor could not record in its DBOS journal",
@@ -274,3 +284,17 @@ class ServiceMetrics:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+
+
+async def watch_loop_lag(lag: Histogram, every_s: float) -> None:
+    """Sample the running loop's lateness every ``every_s``: a timer set for ``every_s`` from
+    now that fires later than that records the difference. A stall shorter than the interval is
+    seen with the probability of a sample falling inside it, so the counts are a sample, the
+    size of long stalls is exact."""
+    if every_s <= 0:
+        raise ValueError(f"every_s must be positive, got {every_s}")
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(every_s)
+        lag.observe(max(0.0, loop.time() - asked - every_s))
