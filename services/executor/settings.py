@@ -23,8 +23,8 @@ class DbosSettings(BaseModel):
     # of the host; FULL fsyncs every commit (a few ms per order). Production: Postgres.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     # How often DBOS sweeps for delayed and timed-out workflows (the executor makes neither).
-    # DBOS's default is 1 s, and each sweep stalls order handling for 1-3 ms
-    # (opensqt.execution.durable).
+    # DBOS's default is 1 s, and each sweep stalls order handling for 1-3 ms; on Postgres at
+    # most 4 s (opensqt.execution.durable).
     background_sweep_seconds: float = Field(default=BACKGROUND_SWEEP_S, ge=1.0, le=300.0)
 
     def url(self, executor_id: str) -> str:

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -99,6 +100,9 @@ EXPORT_BATCH = 64
 def export_processor(exporter: SpanExporter) -> BatchSpanProcessor:
     """A batch processor for ``exporter`` with this project's batch size (EXPORT_BATCH)."""
     batch = None if os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else EXPORT_BATCH
+    queue = os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE", "").strip()
+    if batch is not None and queue.isdigit() and 0 < int(queue) < batch:
+        batch = int(queue)  # the SDK refuses a batch larger than its queue
     return BatchSpanProcessor(exporter, max_export_batch_size=batch)
 
 
@@ -288,8 +292,7 @@ async def watch_loop_lag(lag: Histogram, every_s: float) -> None:
     size of long stalls is exact."""
     if every_s <= 0:
         raise ValueError(f"every_s must be positive, got {every_s}")
-    loop = asyncio.get_running_loop()
-    while True:
-        asked = loop.time()
+    while True:  # perf_counter, not loop.time(): uvloop's clock and timers tick in whole ms
+        asked = time.perf_counter()
         await asyncio.sleep(every_s)
-        lag.observe(max(0.0, loop.time() - asked - every_s))
+        lag.observe(max(0.0, time.perf_counter() - asked - every_s))

@@ -83,6 +83,8 @@ async def test_a_trading_run_fills_the_order_latency_fill_nats_and_state_series(
     assert total(monitor, "opensqt_nats_published_total", kind="order") > 0
     # risk: the trading state it owns, and its durable position consumer
     assert total(risk, "opensqt_trading_state", state="ACTIVE") == 1
+    for service in (executor, strategy, monitor, risk):  # every service samples its event loop
+        assert total(service, "opensqt_event_loop_lag_seconds_count") > 0
     assert any(
         n == "opensqt_nats_consumer_pending" and ("consumer", "risk-positions") in lbls for n, lbls in risk
     )

@@ -1,13 +1,16 @@
-"""The event-loop lag probe: a blocked loop shows up in opensqt_event_loop_lag_seconds."""
+"""The event-loop lag probe (a blocked loop shows up in opensqt_event_loop_lag_seconds) and the
+span export batching."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opensqt.telemetry import ServiceMetrics, watch_loop_lag
+from opensqt.telemetry import ServiceMetrics, export_processor, watch_loop_lag
 
 NAME = "opensqt_event_loop_lag_seconds"
 
@@ -21,6 +24,8 @@ async def test_a_blocked_loop_is_recorded_with_how_long_it_was_blocked() -> None
         await asyncio.sleep(0.05)
     finally:
         probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
     sample = metrics.registry.get_sample_value
     count = sample(f"{NAME}_count")
     assert count is not None
@@ -33,3 +38,9 @@ async def test_a_blocked_loop_is_recorded_with_how_long_it_was_blocked() -> None
 async def test_a_non_positive_interval_is_refused() -> None:
     with pytest.raises(ValueError, match="every_s must be positive, got 0"):
         await watch_loop_lag(ServiceMetrics("test").loop_lag, 0)
+
+
+def test_a_span_queue_smaller_than_the_batch_shrinks_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "32")  # the SDK refuses a batch over its queue
+    processor = export_processor(InMemorySpanExporter())
+    processor.shutdown()

@@ -8,9 +8,11 @@ pending workflows unrecoverable); pending workflows of this executor id are reco
 DBOS also sweeps its system database once a second for delayed workflows that are due and
 workflows past their deadline: work the executor never gives it (no delays, no timeouts). Each
 sweep is a write transaction whose Python code holds the process's GIL for 1-3 ms, a stall for an
-order arriving meanwhile. ``acquire`` spaces the sweeps ``background_sweep_s`` apart (on an idle
-executor's event loop, stalls over 2 ms went from about 1.2/s to 0.8/s at 60 s). DBOS has no
-public setting for it: the private interval is set before launch, where the sweeping thread
+order arriving meanwhile (an idle executor's event loop on SQLite, late by over 2 ms: 30-62 times
+in 40 s with the sweep every second, 32-33 with it every minute). ``acquire`` spaces the sweeps
+``background_sweep_s`` apart, at most 4 s on Postgres: there DBOS holds the sweep's lock in a
+transaction for the whole interval, and ends that transaction's session after 5 s idle. DBOS has
+no public setting for it: the private interval is set before launch, where the sweeping thread
 reads it; if a DBOS upgrade moves it, DBOS keeps its own 1 s and a warning says so (a test fails
 first: the pin in requirements is exact). DBOS's internal queue keeps its 1 s poll: workflows
 recovered at launch are re-enqueued there, and must not wait.
@@ -28,7 +30,16 @@ from sqlalchemy import event
 
 from opensqt.telemetry import get_logger
 
-__all__ = ["APPLICATION_VERSION", "BACKGROUND_SWEEP_S", "acquire", "dbos_config", "release", "sqlite_engine"]
+__all__ = [
+    "APPLICATION_VERSION",
+    "BACKGROUND_SWEEP_S",
+    "POSTGRES_SWEEP_MAX_S",
+    "acquire",
+    "sweep_interval",
+    "dbos_config",
+    "release",
+    "sqlite_engine",
+]
 
 log = get_logger(__name__)
 
@@ -52,6 +63,9 @@ def dbos_config(
         "application_version": APPLICATION_VERSION,
         "executor_id": executor_id,
         "log_level": "WARNING",
+        # only recv would wait on it (the executor has none), but DBOS's shutdown waits for the
+        # listener's sleep: 0.1 s, not DBOS's 1 s, at every stop
+        "notification_listener_polling_interval_sec": 0.1,
     }
     if system_database_url.startswith("sqlite"):
         config["system_database_engine"] = sqlite_engine(system_database_url, synchronous=sqlite_synchronous)
@@ -78,16 +92,26 @@ def sqlite_engine(url: str, *, synchronous: str) -> sa.Engine:
 
 #: DBOS's sweep of delayed and timed-out workflows (see the module's docstring), by default.
 BACKGROUND_SWEEP_S = 10.0
+#: On Postgres the sweep's lock transaction must not sit idle 5 s (DBOS sets that timeout).
+POSTGRES_SWEEP_MAX_S = 4.0
+
+
+def sweep_interval(system_database_url: str, background_sweep_s: float) -> float:
+    """The sweep interval ``acquire`` uses for this database (capped on Postgres)."""
+    if background_sweep_s <= 0:
+        raise ValueError(f"background_sweep_s must be positive, got {background_sweep_s}")
+    if system_database_url.startswith("postgres"):
+        return min(background_sweep_s, POSTGRES_SWEEP_MAX_S)
+    return background_sweep_s
 
 
 def acquire(config: DBOSConfig, *, background_sweep_s: float = BACKGROUND_SWEEP_S) -> None:
     """Launch DBOS for this process (first caller) or join the running one."""
     global _users
-    if background_sweep_s <= 0:
-        raise ValueError(f"background_sweep_s must be positive, got {background_sweep_s}")
+    every_s = sweep_interval(str(config.get("system_database_url") or ""), background_sweep_s)
     with _lock:
         if _users == 0:
-            _space_background_sweeps(background_sweep_s)
+            _space_background_sweeps(every_s)
             DBOS(config=config)
             DBOS.launch()
             log.info("dbos_launched", executor_id=config.get("executor_id"), database=_redacted(config))
