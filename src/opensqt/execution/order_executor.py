@@ -321,6 +321,9 @@ class OrderExecutor:
                         must_look_up, paid = True, True
                     if must_look_up:
                         continue
+                # The last word before anything leaves: a halt may have come while this call
+                # waited for a token, for another sender or for a mark (the gate is in memory)
+                self.gate.check(reduce_only=order.reduce_only)
                 self.sends += 1
                 sent_at = self._monotonic()
                 with self._tracer.start_as_current_span(

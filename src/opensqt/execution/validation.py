@@ -17,8 +17,12 @@ from opensqt.model.money import ZERO, DecimalParseError, parse_decimal
 
 __all__ = ["CLIENT_ORDER_ID_RE", "OrderDraft", "validate_order"]
 
-#: Binance's rule for client order ids (the strictest venue we speak to).
-CLIENT_ORDER_ID_RE = re.compile(r"^[.A-Za-z0-9:/_-]+$")
+#: Binance's rule for client order ids (the strictest venue we speak to); use ``fullmatch``
+#: (``$`` alone would accept a trailing newline).
+CLIENT_ORDER_ID_RE = re.compile(r"[.A-Za-z0-9:/_-]+")
+#: Prices and quantities from 10**18 up are refused: no instrument trades them, and checking
+#: them against a tick or step would overflow Decimal's 28 digits.
+MAX_MAGNITUDE = Decimal(10) ** 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +45,12 @@ def _decimal(raw: str, field: str) -> Decimal:
     if raw == "":
         raise InvalidArgument(field, "is required")
     try:
-        return parse_decimal(raw, field=field)
+        value = parse_decimal(raw, field=field)
     except DecimalParseError as exc:
         raise InvalidArgument(field, f"{raw!r} is not a finite decimal number") from exc
+    if abs(value) >= MAX_MAGNITUDE:
+        raise InvalidArgument(field, f"{raw} is too large (at most {MAX_MAGNITUDE - 1:f})")
+    return value
 
 
 def validate_order(
@@ -72,7 +79,7 @@ def validate_order(
             f("client_order_id"),
             f"is {len(cid)} characters; {venue} allows at most {instrument.max_client_order_id_length}",
         )
-    if not CLIENT_ORDER_ID_RE.match(cid):
+    if not CLIENT_ORDER_ID_RE.fullmatch(cid):
         raise InvalidArgument(f("client_order_id"), f"{cid!r} may only contain [.A-Za-z0-9:/_-]")
     if draft.side is None:
         raise InvalidArgument(f("side"), "is required (SIDE_BUY or SIDE_SELL)")

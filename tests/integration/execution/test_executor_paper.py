@@ -114,6 +114,9 @@ async def test_the_same_client_order_id_sent_concurrently_gives_one_order(stack:
         (limit(""), "order.client_order_id"),
         (limit("x" * 37), "order.client_order_id"),
         (limit("bad id!"), "order.client_order_id"),
+        (limit("bad-8\n"), "order.client_order_id"),  # a trailing newline
+        (limit("bad-9", qty="1e30"), "order.quantity"),  # its step check would overflow
+        (limit("bad-10", price="1e30"), "order.price"),
     ],
     ids=[
         "nan",
@@ -126,6 +129,9 @@ async def test_the_same_client_order_id_sent_concurrently_gives_one_order(stack:
         "no-id",
         "long-id",
         "bad-chars",
+        "trailing-newline",
+        "huge-quantity",
+        "huge-price",
     ],
 )
 async def test_bad_order_arguments_are_refused_naming_the_field_and_never_reach_the_venue(

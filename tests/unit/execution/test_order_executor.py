@@ -678,6 +678,44 @@ async def test_a_halt_during_backoff_stops_the_retry() -> None:
     assert venue.accepted == []
 
 
+class HaltingBudget(Budget):
+    """A token that comes only after risk's halt has reached the executor (the wait for a
+    token can last seconds after a 429 blocked the account's budget)."""
+
+    def __init__(self, gate: TradingStateGate, state: TradingStateKind) -> None:
+        super().__init__()
+        self.gate = gate
+        self.state = state
+
+    async def acquire(self, cost: int = 1) -> float:
+        self.gate.apply(TradingState(self.state, "risk", version=self.taken + 1))
+        return await super().acquire(cost)
+
+
+@pytest.mark.parametrize("state", [TradingStateKind.HALTED, TradingStateKind.REDUCING])
+async def test_a_halt_while_waiting_for_a_token_stops_the_send(state: TradingStateKind) -> None:
+    venue = SimExchange()
+    gate = TradingStateGate()
+    executor, _, _ = make(venue, gate=gate)
+    executor.budget = HaltingBudget(gate, state)
+    marks = executor.marks
+    assert isinstance(marks, Marks)
+    with pytest.raises(TradingHalted):
+        await executor.place(limit())
+    assert venue.create_calls == 0
+    assert marks.settled == ["cid-1"]  # nothing was sent: nobody waits for this id
+
+
+async def test_a_reduce_only_order_still_goes_out_when_the_state_turns_reducing_meanwhile() -> None:
+    venue = SimExchange()
+    gate = TradingStateGate()
+    executor, _, _ = make(venue, gate=gate)
+    executor.budget = HaltingBudget(gate, TradingStateKind.REDUCING)
+    with pytest.raises(InvalidOrder):  # the venue's word: there is no position to reduce
+        await executor.place(limit(reduce_only=True))
+    assert venue.create_calls == 1  # the gate let it out
+
+
 async def test_cancel_of_unknown_or_final_order_is_final_not_an_error() -> None:
     venue = SimExchange()
     executor, _, _ = make(venue)
