@@ -9,10 +9,12 @@ import time
 from collections.abc import Callable
 
 import pytest
+import redis.asyncio as aioredis
 
 from opensqt.certs import DevPki
 from opensqt.devstack import free_port
 from opensqt.model import TradingStateKind
+from opensqt.risk.monitor import CRASH_IDENTITY as CRASH
 from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.redis_keys import EXECUTOR_REGISTRY
 from opensqt.transport.redis_store import RedisStore, TradingStateStore
@@ -164,3 +166,83 @@ async def test_a_restarted_risk_reasserts_a_state_it_stored_but_never_delivered(
             status = await executor_status(address, pki)
         assert status.trading_state.state == REDUCING
         assert status.trading_state.version == stored.version
+
+
+async def test_automatic_state_writes_are_guarded_in_redis(infra: Infra) -> None:
+    """The crash detector's writes are conditional on the state Redis holds at that moment."""
+    client = aioredis.from_url(infra.redis.url, decode_responses=False)
+    try:
+        states = TradingStateStore(RedisStore(client, service="risk"))
+        # escalate: ACTIVE (never set) -> REDUCING is stricter, written
+        written, held = await states.set_guarded(
+            TradingStateKind.REDUCING, reason="crash", set_by=CRASH, now_ms=1, guard="escalate"
+        )
+        assert written
+        assert (held.state, held.version) == (TradingStateKind.REDUCING, 1)
+        operator_halt = await states.set(TradingStateKind.HALTED, reason="drill", set_by="operator", now_ms=2)
+        # a crash's REDUCING (or another HALTED) does not replace the operator's HALTED
+        for wanted in (TradingStateKind.REDUCING, TradingStateKind.HALTED):
+            written, held = await states.set_guarded(
+                wanted, reason="crash", set_by=CRASH, now_ms=3, guard="escalate"
+            )
+            assert not written
+            assert held == operator_halt
+        assert await states.get() == operator_halt
+        # version: a recovery decided on version 1 does not lift the operator's halt (version 2)
+        written, held = await states.set_guarded(
+            TradingStateKind.ACTIVE, reason="recovered", set_by=CRASH, now_ms=4,
+            guard="version", expected_version=1,
+        )  # fmt: skip
+        assert not written
+        assert held == operator_halt
+        written, held = await states.set_guarded(
+            TradingStateKind.ACTIVE, reason="resume", set_by="operator", now_ms=5,
+            guard="version", expected_version=operator_halt.version,
+        )  # fmt: skip
+        assert written
+        assert (held.state, held.version) == (TradingStateKind.ACTIVE, operator_halt.version + 1)
+        assert await states.get() == held
+    finally:
+        await client.aclose()
+
+
+async def test_a_crash_does_not_soften_an_operators_halt(infra: Infra, pki: DevPki) -> None:
+    """HALTED by an operator, then the LUNA crash trips the detector: the executors stay HALTED
+    (a crash's REDUCING would let reduce-only orders out) and the halt stays the operator's."""
+    btc = load_candles(
+        require_shared_file("binance_um_btcusdt_1m_2022-05-07_2022-05-14.csv"),
+        symbol="BTCUSDT",
+        interval="1m",
+        venue="paper",
+    )
+    risk_settings = infra.service_settings(RiskSettings, crash=CrashSettings(symbols=("BTCUSDT",)))
+    async with (
+        running_service(run_risk, risk_settings) as risk,
+        running_service(run_executor, infra.service_settings(ExecutorSettings)) as executor,
+        secure_channel(f"127.0.0.1:{risk.grpc.port}", operator(pki)) as channel,
+    ):
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        halted = await stub.Halt(risk_pb2.HaltRequest(reason="operator drill"))
+        assert halted.trading_state.state == HALTED
+        subject = CANDLE.subject(venue="paper", symbol="BTCUSDT", interval="1m")
+        for candle in btc[: 4 * 1440]:
+            await risk.bus.publish(CANDLE, subject, candle)
+
+        async def crash_alerted() -> bool:
+            alerts = await stub.ListAlerts(risk_pb2.ListAlertsRequest())
+            return any(a.kind == events_pb2.ALERT_KIND_CRASH for a in alerts.alerts)
+
+        deadline = time.monotonic() + 20
+        while not await crash_alerted():
+            assert time.monotonic() < deadline, "the LUNA replay never tripped crash detection"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)  # what the crash would have pushed has had time to arrive
+        status = await executor_status(f"127.0.0.1:{executor.grpc.port}", pki)
+        assert status.trading_state.state == HALTED
+        assert status.trading_state.version == halted.trading_state.version
+        stored = await TradingStateStore(risk.redis).get()
+        assert (stored.state, stored.set_by, stored.version) == (
+            TradingStateKind.HALTED,
+            "operator",
+            halted.trading_state.version,
+        )

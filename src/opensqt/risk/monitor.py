@@ -2,7 +2,8 @@
 
 The rules are pure (:mod:`opensqt.risk.crash`, :mod:`opensqt.risk.liquidation`); this class
 feeds them and carries out their decisions through the :class:`TradingStateController`. A
-crash moves the state to REDUCING (or HALTED, as configured) and publishes an alert. Recovery is
+crash moves the state to REDUCING (or HALTED, as configured) and publishes an alert; it never
+softens a stricter state, and never takes over an operator's (a conditional write in Redis). Recovery is
 published as an alert and, by default, changes nothing: only an explicit Resume lifts a crash
 (on real data the market "recovers" within minutes of a crash candle and crashes again). With
 ``auto_recover`` it returns to ACTIVE, and only from a state the crash detector itself set.
@@ -60,8 +61,14 @@ class RiskMonitor:
         await self._controller.record_alert(decision.alert)
         if decision.kind is AlertKind.CRASH:
             self.crash_triggers += 1
+            # only ever stricter: a crash must not turn an operator's HALTED into REDUCING, nor
+            # take over an operator's REDUCING (recovery would then lift it)
             await self._controller.change(
-                decision.trading_state, reason=decision.alert.message, set_by=CRASH_IDENTITY, action="crash"
+                decision.trading_state,
+                reason=decision.alert.message,
+                set_by=CRASH_IDENTITY,
+                action="crash",
+                guard="escalate",
             )
             return
         current = await self._controller.current()
@@ -70,13 +77,17 @@ class RiskMonitor:
                 "recovery_reported", state=current.state.value, note="an explicit Resume lifts the crash"
             )
         elif current.set_by == CRASH_IDENTITY and current.state is not TradingStateKind.ACTIVE:
-            self.recoveries += 1
-            await self._controller.change(
+            # only the state just read: an operator's Halt since then is not lifted
+            held, _ = await self._controller.change(
                 TradingStateKind.ACTIVE,
                 reason=decision.alert.message,
                 set_by=CRASH_IDENTITY,
                 action="recovery",
+                guard="version",
+                expected_version=current.version,
             )
+            if held.version == current.version + 1 and held.set_by == CRASH_IDENTITY:
+                self.recoveries += 1
         else:
             log.info("recovery_not_applied", state=current.state.value, set_by=current.set_by)
 

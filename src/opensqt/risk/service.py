@@ -24,7 +24,7 @@ from opensqt.transport import codec
 from opensqt.transport.authz import identity_of
 from opensqt.transport.bus import EventBus
 from opensqt.transport.redis_keys import ALERTS
-from opensqt.transport.redis_store import RedisStore, TradingStateStore
+from opensqt.transport.redis_store import RedisStore, StateGuard, TradingStateStore
 from opensqt.transport.subjects import RISK_ALERT, RISK_STATE
 from opensqt.v1 import events_pb2, risk_pb2, risk_pb2_grpc
 
@@ -99,9 +99,20 @@ class TradingStateController:
         return state
 
     async def change(
-        self, target: TradingStateKind, *, reason: str, set_by: str, action: str
+        self,
+        target: TradingStateKind,
+        *,
+        reason: str,
+        set_by: str,
+        action: str,
+        guard: StateGuard = "",
+        expected_version: int = 0,
     ) -> tuple[TradingState, list[PushResult]]:
-        """Set ``target``; returns the new state and each executor's acknowledgement."""
+        """Set ``target``; returns the new state and each executor's acknowledgement.
+
+        With a ``guard`` (what automatic decisions use; see :meth:`TradingStateStore.set_guarded`)
+        the write happens only if the state held in Redis at that moment allows it; otherwise
+        nothing is pushed or broadcast, and the state held is returned with no acknowledgement."""
         started = time.perf_counter()
         now = self._clock.now_ms()
         # who to push to is read while the state is written (two independent Redis round trips)
@@ -109,11 +120,26 @@ class TradingStateController:
             self._fanout.live() if self._fanout is not None else _no_executors()
         )
         try:
-            state = await self._states.set(target, reason=reason, set_by=set_by, now_ms=now)
+            written, state = await self._states.set_guarded(
+                target, reason=reason, set_by=set_by, now_ms=now, guard=guard,
+                expected_version=expected_version,
+            )  # fmt: skip
         except BaseException:
             executors.cancel()
             executors.add_done_callback(_retrieve)
             raise
+        if not written:
+            executors.cancel()
+            executors.add_done_callback(_retrieve)
+            log.warning(
+                "trading_state_kept",
+                wanted=target.value,
+                action=action,
+                held=state.state.value,
+                held_set_by=state.set_by,
+                version=state.version,
+            )
+            return state, []
         # The durable write came first. The push is what makes every executor refuse: it goes
         # out alone, and the audit record and the broadcast (the path for strategies, and for an
         # executor the push cannot reach) follow once every executor has acknowledged or after

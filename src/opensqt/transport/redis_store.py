@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
@@ -11,7 +11,7 @@ from opensqt.model import TradingState, TradingStateKind
 from opensqt.telemetry import get_logger
 from opensqt.transport.redis_keys import AUDIT_LOG, TRADING_STATE, KeySpec
 
-__all__ = ["KeyOwnershipError", "RedisStore", "TradingStateStore"]
+__all__ = ["KeyOwnershipError", "RedisStore", "StateGuard", "TradingStateStore"]
 
 log = get_logger(__name__)
 
@@ -59,13 +59,33 @@ class RedisStore:
         await self.client.aclose()
 
 
-# KEYS[1]: the trading-state hash. ARGV: state, reason, set_by, updated_ms.
+# KEYS[1]: the trading-state hash. ARGV: state, reason, set_by, updated_ms, guard, expected.
 # Bumps the version and writes the state in one step, so concurrent writers never reuse a version.
+# ``guard`` makes the write conditional, judged on the state held at that moment (no other writer
+# can come between the check and the write): "escalate" writes only a stricter state than the
+# current one (ACTIVE < REDUCING < HALTED; a state this script cannot rank counts as HALTED);
+# "version" writes only while the version is still ``expected``. Returns {written (0/1), version,
+# state, reason, set_by, updated_ms} of the state held afterwards.
 _SET_STATE_LUA = """
+local rank = {ACTIVE = 0, REDUCING = 1, HALTED = 2}
+local held = redis.call('HMGET', KEYS[1], 'version', 'state', 'reason', 'set_by', 'updated_ms')
+local guard = ARGV[5]
+if guard == 'escalate' then
+  local current = held[2] and rank[held[2]] or (held[2] and 2 or 0)
+  if rank[ARGV[1]] <= current then
+    return {0, held[1] or '0', held[2] or 'ACTIVE', held[3] or '', held[4] or '', held[5] or '0'}
+  end
+elseif guard == 'version' then
+  if (held[1] or '0') ~= ARGV[6] then
+    return {0, held[1] or '0', held[2] or 'ACTIVE', held[3] or '', held[4] or '', held[5] or '0'}
+  end
+end
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'set_by', ARGV[3], 'updated_ms', ARGV[4])
-return version
+return {1, tostring(version), ARGV[1], ARGV[2], ARGV[3], ARGV[4]}
 """
+#: A conditional write of the trading state (see _SET_STATE_LUA).
+StateGuard = Literal["", "escalate", "version"]
 
 
 def _text(raw: dict[bytes, bytes], name: str) -> str:
@@ -103,11 +123,41 @@ class TradingStateStore:
 
     async def set(self, state: TradingStateKind, *, reason: str, set_by: str, now_ms: int) -> TradingState:
         """Write a new state atomically; returns it with its new version."""
+        _, held = await self.set_guarded(state, reason=reason, set_by=set_by, now_ms=now_ms)
+        return held
+
+    async def set_guarded(
+        self,
+        state: TradingStateKind,
+        *,
+        reason: str,
+        set_by: str,
+        now_ms: int,
+        guard: StateGuard = "",
+        expected_version: int = 0,
+    ) -> tuple[bool, TradingState]:
+        """Write a new state atomically unless ``guard`` refuses it (``escalate``: only a
+        stricter state than the one held; ``version``: only while the held version is
+        ``expected_version``). Returns whether it was written, and the state held afterwards."""
         key = self._store.writable(TRADING_STATE)
-        version = await self._set_state(keys=[key], args=[state.value, reason, set_by, str(now_ms)])
-        return TradingState(
-            state=state, reason=reason, set_by=set_by, updated_ms=now_ms, version=int(version)
+        answer = await self._set_state(
+            keys=[key], args=[state.value, reason, set_by, str(now_ms), guard, str(expected_version)]
         )
+        written, version, held_state, held_reason, held_by, updated_ms = (
+            item.decode() if isinstance(item, bytes) else str(item) for item in answer
+        )
+        try:
+            kind = TradingStateKind(held_state)
+        except ValueError:  # never trade on a state we cannot read
+            kind = TradingStateKind.HALTED
+        held = TradingState(
+            state=kind,
+            reason=held_reason,
+            set_by=held_by,
+            updated_ms=int(updated_ms or 0),
+            version=int(version or 0),
+        )
+        return written == "1", held
 
     async def audit(self, *, action: str, identity: str, reason: str, now_ms: int, **extra: Any) -> None:
         """Append an operator action to the audit log (capped at about 100,000 entries)."""
