@@ -27,11 +27,31 @@ _BY_CODE: dict[grpc.StatusCode, type[errors.OpenSQTError]] = {
 }
 
 
+#: Codes that say the call was refused before it did anything. Any other failure without an
+#: OpenSQT error class (INTERNAL, UNKNOWN, CANCELLED when the server shuts down mid-call,
+#: ABORTED, DATA_LOSS, a deadline, an unreachable server) may have taken effect.
+_DEFINITE = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.ALREADY_EXISTS,
+    }
+)
+
+
 def error_from_rpc(exc: grpc.aio.AioRpcError) -> errors.OpenSQTError:
     """The OpenSQT error a failed call carried (by its class name), else one chosen by status code.
 
-    A deadline or unavailable server becomes a :class:`~opensqt.errors.Retryable` marked
-    ambiguous: the call may have taken effect.
+    A failure that does not say the call was refused (a deadline, an unreachable server, an
+    internal error, a call cancelled by the server's shutdown) becomes a
+    :class:`~opensqt.errors.Retryable` marked ambiguous: the call may have taken effect, so an
+    order is looked up or re-sent with its client id, never given up as refused.
     """
     trailing = exc.trailing_metadata() or ()
     name = next((str(v) for k, v in trailing if k == ERROR_CLASS_KEY), "")
@@ -41,10 +61,12 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> errors.OpenSQTError:
         return cls(message)
     if cls is errors.InvalidArgument:
         return errors.InvalidOrder(message)
-    error = _BY_CODE.get(exc.code(), errors.ExchangeError)(message)
-    if isinstance(error, errors.Retryable):
+    code = exc.code()
+    if code not in _DEFINITE:
+        error = errors.Retryable(message)
         error.ambiguous = True
-    return error
+        return error
+    return _BY_CODE.get(code, errors.ExchangeError)(message)
 
 
 class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
