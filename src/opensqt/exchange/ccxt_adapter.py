@@ -78,6 +78,13 @@ class CcxtVenueConfig:
 #: at most a quarter of the timeout).
 RECV_WINDOW_MARGIN_MS = 2_000
 
+#: Orders asked for per page of :meth:`CcxtExchange.fetch_recent_orders` (Binance's allOrders
+#: answers at most 1000).
+RECENT_ORDERS_PAGE_SIZE = 1_000
+#: Pages :meth:`CcxtExchange.fetch_recent_orders` reads at most; a longer listing is cut (and
+#: logged) rather than holding the caller for an unbounded number of requests.
+RECENT_ORDERS_MAX_PAGES = 20
+
 
 def rewrite_urls(urls: Any, rest_url: str | None, ws_url: str | None) -> Any:
     """A copy of ccxt's ``urls['api']`` with every http(s) URL moved to ``rest_url`` and every
@@ -291,9 +298,45 @@ class CcxtExchange:
         raws = await self._call(self._ex.fetch_open_orders(self._u(symbol) if symbol else None))
         return [self._order(r) for r in raws]
 
-    async def fetch_recent_orders(self, symbol: str, *, since_ms: int) -> list[Order]:
-        raws = await self._call(self._ex.fetch_orders(self._u(symbol), since_ms or None))
-        return [self._order(r) for r in raws]
+    async def fetch_recent_orders(
+        self, symbol: str, *, since_ms: int, page_size: int = RECENT_ORDERS_PAGE_SIZE
+    ) -> list[Order]:
+        """Every order of ``symbol`` created since ``since_ms``, oldest first, read page by page.
+
+        Binance's allOrders answers, from a start time, the first ``limit`` orders created from
+        then (not the newest), so one request would cut off the newest orders of a busy account.
+        While a page comes back full the next one starts at the newest creation time in it
+        (inclusive: more orders of that millisecond may follow; repeats are dropped by order id).
+        """
+        orders: dict[str, Order] = {}
+        if since_ms <= 0:  # no start time: the venue's newest page (a start of 0 would be refused
+            # by Binance, which reads at most 7 days of futures orders and 24 h of spot ones)
+            raws = await self._call(self._ex.fetch_orders(self._u(symbol), None, page_size))
+            return sorted((self._order(r) for r in raws), key=lambda order: order.created_ms)
+        start = since_ms
+        for _ in range(RECENT_ORDERS_MAX_PAGES):
+            raws = await self._call(self._ex.fetch_orders(self._u(symbol), start, page_size))
+            page = [self._order(r) for r in raws]
+            for order in page:
+                orders.setdefault(order.exchange_order_id, order)
+            if len(page) < page_size:
+                break
+            newest = max(order.created_ms for order in page)
+            if newest <= start:
+                # a whole page created in one millisecond: asking from it again gets the same page
+                log.warning("recent_orders_page_stuck", symbol=symbol, created_ms=newest, page_size=page_size)
+                break
+            start = newest
+        else:
+            log.warning(
+                "recent_orders_cut",
+                symbol=symbol,
+                since_ms=since_ms,
+                read_until_ms=start,
+                pages=RECENT_ORDERS_MAX_PAGES,
+                page_size=page_size,
+            )
+        return sorted(orders.values(), key=lambda order: order.created_ms)
 
     def _order(self, raw: Mapping[str, Any], fallback: Order | None = None) -> Order:
         unified = raw.get("symbol")

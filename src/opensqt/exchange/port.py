@@ -65,7 +65,11 @@ class ExchangePort(Protocol):
     async def fetch_open_orders(self, symbol: str = "") -> list[Order]: ...
 
     async def fetch_recent_orders(self, symbol: str, *, since_ms: int) -> list[Order]:
-        """Orders of ``symbol`` created or changed since ``since_ms``, open and final."""
+        """Every order of ``symbol`` created since ``since_ms``, open and final, oldest first
+        (all of them: an implementation pages through a venue that answers a limited number).
+
+        The venue filters by creation time: an order created earlier that filled or was
+        cancelled since is not in it (look such an order up with :meth:`fetch_order`)."""
         ...
 
     async def fetch_positions(self, symbols: list[str] | None = None) -> list[Position]: ...

@@ -2,8 +2,8 @@
 
 Each feed is a loop over one ccxt.pro stream. On any error it records the failure in the feed's
 health, waits (exponential backoff, capped), reconnects, and first resyncs what it may have
-missed over REST (open orders and positions for the account feed). Events carry ids built from
-what they describe, so a resynced repeat is dropped by JetStream's de-duplication.
+missed over REST (recent and open orders, and positions, for the account feed). Events carry ids
+built from what they describe, so a resynced repeat is dropped by JetStream's de-duplication.
 
 - prices: ``PriceChange`` on core NATS, with a per-symbol sequence so consumers conflate; from
   the book ticker by default (the mid of the best bid and ask, on every change of either), or
@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Literal
 
 from opensqt.clock import Clock
-from opensqt.errors import OpenSQTError
+from opensqt.errors import OpenSQTError, OrderNotFound
 from opensqt.exchange.port import ExchangePort
 from opensqt.model import Candle, FundingUpdate, Order, OrderUpdate, PositionUpdate
 from opensqt.monitors.cache import FeedStatus, MarketCache
@@ -63,6 +63,7 @@ class FeedRunner:
         position_poll_seconds: float = 2.0,
         max_backoff_seconds: float = 10.0,
         resync_lookback_ms: int = 6 * 3_600_000,
+        resync_overlap_ms: int = 60_000,
         quiet_resync_seconds: float = 1.0,
         idle_resync_seconds: float = 60.0,
         metrics: ServiceMetrics | None = None,
@@ -82,9 +83,13 @@ class FeedRunner:
         self._sequence: dict[str, int] = {}
         self._markets_loaded = False
         self._resync_lookback_ms = resync_lookback_ms
+        self._resync_overlap_ms = resync_overlap_ms
         self._quiet_resync = quiet_resync_seconds
         self._idle_resync = idle_resync_seconds
         self._last_order_ms = 0
+        # orders whose last published state is open, by (symbol, exchange order id): a resync
+        # checks those its listing of recent orders no longer covers
+        self._open_orders: dict[tuple[str, str], Order] = {}
         self._markets_lock = asyncio.Lock()
         self._positions_seen: dict[str, tuple[str, ...]] = {}
         if price_feed == "book_ticker" and not exchange.capabilities.watch_book_ticker:
@@ -204,6 +209,12 @@ class FeedRunner:
         update = OrderUpdate(event_id=order_event_id(order), order=order, source="monitor")
         subject = ORDER.subject(account=self._account, symbol=order.symbol)
         await self._bus.publish(ORDER, subject, update, msg_id=update.event_id)
+        if order.exchange_order_id:
+            key = (order.symbol, order.exchange_order_id)
+            if order.status.is_final:
+                self._open_orders.pop(key, None)
+            else:
+                self._open_orders[key] = order
 
     async def _orders(self, status: FeedStatus, symbol: str) -> None:
         await self._resync_orders()
@@ -261,23 +272,79 @@ class FeedRunner:
             quiet_check_due = self._quiet_resync > 0
 
     async def _resync_orders(self, *, open_orders: bool = True) -> None:
-        """Publish, from REST, the orders that changed lately (filled or cancelled ones too, or
-        their fills would be lost), then (``open_orders``) the open ones. Repeats are harmless:
-        JetStream de-duplicates by event id and slot transitions are idempotent."""
+        """Publish, from REST, the orders created lately (filled or cancelled ones too, or their
+        fills would be lost), then (``open_orders``) the open ones, then the final state of the
+        orders last published open that neither listing showed. Repeats are harmless: JetStream
+        de-duplicates by event id and slot transitions are idempotent."""
         since = (
-            self._last_order_ms - 60_000
+            self._last_order_ms - self._resync_overlap_ms
             if self._last_order_ms
             else self._clock.now_ms() - self._resync_lookback_ms
         )
+        shown: set[tuple[str, str]] = set()
         for watched in self._symbols:
             for order in sorted(
                 await self._exchange.fetch_recent_orders(watched, since_ms=max(0, since)),
                 key=lambda o: (o.updated_ms, o.exchange_order_id),
             ):
+                shown.add((order.symbol, order.exchange_order_id))
                 await self._publish_order(order)
-        if open_orders:
-            for order in await self._exchange.fetch_open_orders():
-                await self._publish_order(order)
+        listed_open = await self._exchange.fetch_open_orders() if open_orders else None
+        for order in listed_open or ():
+            shown.add((order.symbol, order.exchange_order_id))
+            await self._publish_order(order)
+        await self._check_open_orders(shown, listed_open)
+
+    async def _check_open_orders(self, shown: set[tuple[str, str]], listed_open: list[Order] | None) -> None:
+        """Publish what the venue says of each order last published open that the resync's
+        listings did not show. The venue lists orders by creation time, so one created before
+        the resync window that filled or was cancelled while the stream was down (or whose
+        update the stream lost) is in no listing of recent orders and no longer open: only a
+        lookup by id tells its final state. ``listed_open`` is the account's open orders when
+        the resync already read them; otherwise they are read per symbol concerned."""
+        unseen = [key for key in self._open_orders if key not in shown]
+        if not unseen:
+            return
+        unlisted: set[str] = set()
+        if listed_open is None:
+            for symbol in sorted({symbol for symbol, _ in unseen}):
+                try:
+                    orders = await self._exchange.fetch_open_orders(symbol)
+                except OpenSQTError as exc:  # its orders stay remembered: the next resync asks
+                    unlisted.add(symbol)
+                    log.warning("open_orders_check_failed", symbol=symbol, error=str(exc)[:300])
+                    continue
+                for order in orders:
+                    shown.add((order.symbol, order.exchange_order_id))
+                    await self._publish_order(order)
+        for key in unseen:
+            if key in shown or key[0] in unlisted:
+                continue
+            symbol, exchange_order_id = key
+            try:
+                order = await self._exchange.fetch_order(symbol, exchange_order_id=exchange_order_id)
+            except OrderNotFound as exc:
+                # the venue no longer knows it (Binance drops old cancelled orders): asking
+                # again at every resync would never get an answer
+                forgotten = self._open_orders.pop(key)
+                log.warning(
+                    "open_order_forgotten",
+                    symbol=symbol,
+                    exchange_order_id=exchange_order_id,
+                    client_order_id=forgotten.client_order_id,
+                    last_status=forgotten.status.value,
+                    error=str(exc)[:300],
+                )
+                continue
+            except OpenSQTError as exc:  # kept: the next resync asks again
+                log.warning(
+                    "open_order_lookup_failed",
+                    symbol=symbol,
+                    exchange_order_id=exchange_order_id,
+                    error=str(exc)[:300],
+                )
+                continue
+            await self._publish_order(order)
 
     async def _positions(self, status: FeedStatus, symbol: str) -> None:
         while True:

@@ -36,7 +36,11 @@ from opensqt.paper.wire import opt_decimal, opt_int, req_decimal, req_str, true_
 if TYPE_CHECKING:
     from opensqt.paper.app import PaperExchange
 
-__all__ = ["RestApi", "json_response"]
+__all__ = ["ALL_ORDERS_LIMIT", "ALL_ORDERS_MAX", "RestApi", "json_response"]
+
+#: allOrders answers this many orders unless ``limit`` says otherwise (at most ALL_ORDERS_MAX).
+ALL_ORDERS_LIMIT = 500
+ALL_ORDERS_MAX = 1000
 
 _CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _SIDE_EFFECTS = ("NO_SIDE_EFFECT", "MARGIN_BUY", "AUTO_REPAY", "AUTO_BORROW_REPAY")
@@ -437,15 +441,25 @@ class RestApi:
         call = await self._signed(request)
         wallet = self._wallet(request)
         listing = self._listing(wallet.family, call.params)
-        limit = opt_int(call.params, "limit", 500) or 500
+        limit = opt_int(call.params, "limit", ALL_ORDERS_LIMIT)
+        if limit is None or not 1 <= limit <= ALL_ORDERS_MAX:
+            raise errors.invalid_value("limit")
+        from_id = opt_int(call.params, "orderId")
         start = opt_int(call.params, "startTime")
         end = opt_int(call.params, "endTime")
+        if start is not None and end is not None and end < start:
+            raise errors.invalid_value("endTime")
         orders = [
             order
             for order in self.venue.all_orders(call.principal.account, wallet, listing.symbol)
-            if (start is None or order.created_ms >= start) and (end is None or order.created_ms <= end)
+            if (from_id is None or int(order.exchange_order_id) >= from_id)
+            and (start is None or order.created_ms >= start)
+            and (end is None or order.created_ms <= end)
         ]
-        return json_response([self._order_body(wallet, order) for order in orders[-limit:]])
+        # as Binance: from an order id or a start time, the first ``limit`` orders from there
+        # (oldest first; a reader pages forward); otherwise the most recent ``limit``
+        page = orders[:limit] if from_id is not None or start is not None else orders[-limit:]
+        return json_response([self._order_body(wallet, order) for order in page])
 
     # -- account --------------------------------------------------------------------------
 

@@ -4,15 +4,17 @@ ccxt.pro wakes a watcher only for an update that arrives while a watch call wait
 that comes while the monitor is publishing the previous one stays in ccxt's cache until the next
 update. Here three resting orders are cancelled one after another at the paper exchange (as an
 executor's HALTED cancel-all does) and nothing happens afterwards: every CANCELED must still be
-published on NATS. Everything is real: nats-server, the paper exchange driven through the
-unmodified ccxt clients, the monitor's FeedRunner and the EventBus.
+published on NATS. An update the stream loses is published from the venue's orders over REST,
+that of an order created before the resync window too (the venue lists orders by creation time:
+the monitor looks up the orders it last saw open). Everything is real: nats-server, the paper
+exchange driven through the unmodified ccxt clients, the monitor's FeedRunner and the EventBus.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +31,7 @@ from opensqt.paper.app import PaperExchange
 from opensqt.telemetry import ServiceMetrics
 from opensqt.transport.bus import EventBus, EventContext
 from opensqt.transport.subjects import ORDER
-from tests.integration.paper.conftest import READ_KEY, READ_SECRET, adapter_for
+from tests.integration.paper.conftest import READ_KEY, READ_SECRET, Admin, adapter_for
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -72,6 +74,7 @@ async def orders_feed(
     quiet_resync_seconds: float,
     idle_resync_seconds: float,
     wrap: Callable[[CcxtExchange], Any] = lambda exchange: exchange,
+    resync_overlap_ms: int = 60_000,
 ) -> AsyncIterator[dict[str, OrderStatus]]:
     """The monitor's order feed (FeedRunner, read-only key) publishing on a real NATS; yields
     the latest status of every client id it published, and checks the feed is still running."""
@@ -90,6 +93,7 @@ async def orders_feed(
         symbols=(SYMBOL,),
         quiet_resync_seconds=quiet_resync_seconds,
         idle_resync_seconds=idle_resync_seconds,
+        resync_overlap_ms=resync_overlap_ms,
     )
     seen: dict[str, OrderStatus] = {}
 
@@ -135,21 +139,33 @@ async def test_the_stream_delivers_every_cancel_of_a_burst_with_nothing_after_it
 
 
 class LossyStream:
-    """The real adapter, except that its order stream never delivers one client id's updates
-    (as if the venue's push were lost): only a REST read can tell the monitor about them."""
+    """The real adapter, except that its order stream never delivers the updates of the client
+    ids in ``lost`` (as if the venue's push were lost; a test may add ids as it goes): only a
+    REST read can tell the monitor about them. Records the orders looked up by exchange id."""
 
-    def __init__(self, exchange: CcxtExchange, lost: str) -> None:
+    def __init__(self, exchange: CcxtExchange, lost: Collection[str]) -> None:
         self._exchange = exchange
         self._lost = lost
+        self.lookups: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._exchange, name)
 
     async def watch_orders(self, symbol: str = "") -> list[Order]:
         while True:
-            batch = [o for o in await self._exchange.watch_orders(symbol) if o.client_order_id != self._lost]
+            batch = [
+                o for o in await self._exchange.watch_orders(symbol) if o.client_order_id not in self._lost
+            ]
             if batch:
                 return batch
+
+    async def fetch_order(
+        self, symbol: str, *, client_order_id: str = "", exchange_order_id: str = ""
+    ) -> Order:
+        self.lookups.append(exchange_order_id or client_order_id)
+        return await self._exchange.fetch_order(
+            symbol, client_order_id=client_order_id, exchange_order_id=exchange_order_id
+        )
 
 
 async def test_an_update_the_stream_never_delivers_is_published_from_the_venues_orders(
@@ -160,7 +176,7 @@ async def test_an_update_the_stream_never_delivers_is_published_from_the_venues_
         nats,
         quiet_resync_seconds=0.5,
         idle_resync_seconds=0.5,
-        wrap=lambda exchange: LossyStream(exchange, lost="lost-1"),
+        wrap=lambda exchange: LossyStream(exchange, lost={"lost-1"}),
     ) as seen:
         await perp_adapter.create_order(buy("kept-1", "29000"))
         kept = await statuses_within(seen, {"kept-1": OrderStatus.NEW}, within=5)
@@ -174,3 +190,114 @@ async def test_an_update_the_stream_never_delivers_is_published_from_the_venues_
         await perp_adapter.cancel_order(SYMBOL, client_order_id="lost-1")
         wanted = {"kept-1": OrderStatus.CANCELED, "lost-1": OrderStatus.CANCELED}
         assert await statuses_within(seen, wanted, within=5) == wanted
+
+
+@contextlib.asynccontextmanager
+async def old_order_final_update_lost(
+    paper: PaperExchange,
+    perp_adapter: CcxtExchange,
+    nats: NatsServer,
+    *,
+    quiet_resync_seconds: float = 0.2,
+    idle_resync_seconds: float = 0.2,
+) -> AsyncIterator[tuple[dict[str, OrderStatus], LossyStream, str]]:
+    """The monitor sees ``old-1`` open, then a newer order: ``old-1`` is now older than the
+    resync window (no overlap), and the stream loses its later updates. Yields what the monitor
+    published, its adapter, and ``old-1``'s exchange order id."""
+    lost: set[str] = set()
+    streams: list[LossyStream] = []
+
+    def wrap(exchange: CcxtExchange) -> LossyStream:
+        streams.append(LossyStream(exchange, lost))
+        return streams[0]
+
+    async with orders_feed(
+        paper,
+        nats,
+        quiet_resync_seconds=quiet_resync_seconds,
+        idle_resync_seconds=idle_resync_seconds,
+        wrap=wrap,
+        resync_overlap_ms=0,
+    ) as seen:
+        old = await perp_adapter.create_order(buy("old-1", "29000"))
+        assert await statuses_within(seen, {"old-1": OrderStatus.NEW}, within=5) == {"old-1": OrderStatus.NEW}
+        await perp_adapter.create_order(buy("new-1", "28900"))  # the resync window starts here
+        assert await statuses_within(seen, {"new-1": OrderStatus.NEW}, within=5) == {"new-1": OrderStatus.NEW}
+        lost.add("old-1")
+        yield seen, streams[0], old.exchange_order_id
+
+
+async def test_an_order_older_than_the_resync_window_whose_final_update_is_lost_is_published_final(
+    paper: PaperExchange, perp_adapter: CcxtExchange, nats: NatsServer
+) -> None:
+    async with old_order_final_update_lost(paper, perp_adapter, nats) as (seen, stream, old_id):
+        await perp_adapter.cancel_order(SYMBOL, client_order_id="old-1")  # lost on the stream
+
+        # not among the orders created since the window, no longer open: looked up by its id
+        got = await statuses_within(seen, {"old-1": OrderStatus.CANCELED}, within=5)
+        assert got == {"old-1": OrderStatus.CANCELED}
+        assert stream.lookups == [old_id]
+        await asyncio.sleep(0.6)  # more resyncs: a final order is not looked up again
+        assert stream.lookups == [old_id]
+        assert seen["new-1"] is OrderStatus.NEW
+
+
+async def test_an_old_order_that_filled_while_the_stream_was_down_is_published_at_reconnect(
+    paper: PaperExchange, perp_adapter: CcxtExchange, nats: NatsServer, admin: Admin
+) -> None:
+    # no quiet or idle resyncs: only the resync of a (re)connecting stream reads the venue
+    async with old_order_final_update_lost(
+        paper, perp_adapter, nats, quiet_resync_seconds=0, idle_resync_seconds=0
+    ) as (seen, stream, old_id):
+        await admin.price(SYMBOL, "28950.0")  # through old-1 (29000), not new-1 (28900)
+        assert (await perp_adapter.fetch_order(SYMBOL, client_order_id="old-1")).status is OrderStatus.FILLED
+        await admin.fault(kind="ws_drop", refuse_ms=300)
+
+        got = await statuses_within(seen, {"old-1": OrderStatus.FILLED}, within=5)
+        assert got == {"old-1": OrderStatus.FILLED}
+        assert stream.lookups == [old_id]
+
+
+async def test_a_failed_lookup_of_an_old_order_is_tried_again_at_the_next_resync(
+    paper: PaperExchange, perp_adapter: CcxtExchange, nats: NatsServer, admin: Admin
+) -> None:
+    async with old_order_final_update_lost(paper, perp_adapter, nats) as (seen, stream, old_id):
+        await admin.fault(
+            kind="reject",
+            status=503,
+            code=-1001,
+            msg="Internal error.",
+            path="/fapi/v1/order",
+            method="GET",
+            times=2,
+        )
+        await perp_adapter.cancel_order(SYMBOL, client_order_id="old-1")
+
+        got = await statuses_within(seen, {"old-1": OrderStatus.CANCELED}, within=5)
+        assert got == {"old-1": OrderStatus.CANCELED}
+        assert stream.lookups == [old_id] * 3  # two refused, the feed ran on, the third answered
+        assert (await admin.request("GET", "/admin/faults"))["rest"] == []
+
+
+async def test_an_old_order_the_venue_no_longer_knows_is_forgotten(
+    paper: PaperExchange, perp_adapter: CcxtExchange, nats: NatsServer, admin: Admin
+) -> None:
+    async with old_order_final_update_lost(paper, perp_adapter, nats) as (seen, stream, old_id):
+        await admin.fault(
+            kind="reject",
+            code=-2013,
+            msg="Order does not exist.",
+            path="/fapi/v1/order",
+            method="GET",
+            times=1,
+        )
+        await perp_adapter.cancel_order(SYMBOL, client_order_id="old-1")
+
+        async def looked_up() -> bool:
+            return bool(stream.lookups)
+
+        await until(looked_up, "the lookup of old-1", within=5, interval=0.02)
+        await asyncio.sleep(0.6)  # more resyncs: it is not asked for again
+
+        assert stream.lookups == [old_id]
+        assert seen["old-1"] is OrderStatus.NEW
