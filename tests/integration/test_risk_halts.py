@@ -202,6 +202,22 @@ async def test_automatic_state_writes_are_guarded_in_redis(infra: Infra) -> None
         assert written
         assert (held.state, held.version) == (TradingStateKind.ACTIVE, operator_halt.version + 1)
         assert await states.get() == held
+        # an operator's REDUCING is not taken over by a stricter crash (recovery would lift it)
+        operator_reducing = await states.set(
+            TradingStateKind.REDUCING, reason="calm down", set_by="operator", now_ms=6
+        )
+        written, held = await states.set_guarded(
+            TradingStateKind.HALTED, reason="crash", set_by=CRASH, now_ms=7, guard="escalate"
+        )
+        assert not written
+        assert held == operator_reducing
+        # the detector's own REDUCING may harden into HALTED
+        await states.set(TradingStateKind.REDUCING, reason="crash", set_by=CRASH, now_ms=8)
+        written, held = await states.set_guarded(
+            TradingStateKind.HALTED, reason="crash again", set_by=CRASH, now_ms=9, guard="escalate"
+        )
+        assert written
+        assert (held.state, held.set_by) == (TradingStateKind.HALTED, CRASH)
     finally:
         await client.aclose()
 

@@ -7,9 +7,9 @@ anything reaches the exchange.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from opensqt.errors import InvalidArgument
 from opensqt.model import Instrument, MarketType, Order, OrderType, Side, TimeInForce
@@ -53,6 +53,15 @@ def _decimal(raw: str, field: str) -> Decimal:
     return value
 
 
+def _on_grid(check: Callable[[Decimal], bool], value: Decimal, field: str, size: Decimal) -> bool:
+    """``check`` (a tick or step test), or InvalidArgument when counting ``size`` steps up to
+    ``value`` needs more than Decimal's 28 digits."""
+    try:
+        return check(value)
+    except InvalidOperation as exc:
+        raise InvalidArgument(field, f"{value} has too many digits for its grid of {size}") from exc
+
+
 def validate_order(
     draft: OrderDraft,
     instruments: Mapping[str, Instrument],
@@ -88,7 +97,7 @@ def validate_order(
     quantity = _decimal(draft.quantity, f("quantity"))
     if quantity <= 0:
         raise InvalidArgument(f("quantity"), f"must be greater than zero, got {draft.quantity}")
-    if not instrument.is_on_step(quantity):
+    if not _on_grid(instrument.is_on_step, quantity, f("quantity"), instrument.step_size):
         raise InvalidArgument(
             f("quantity"), f"{quantity} is not a multiple of step size {instrument.step_size}"
         )
@@ -99,7 +108,7 @@ def validate_order(
         price = _decimal(draft.price, f("price"))
         if price <= 0:
             raise InvalidArgument(f("price"), f"must be greater than zero, got {draft.price}")
-        if not instrument.is_on_tick(price):
+        if not _on_grid(instrument.is_on_tick, price, f("price"), instrument.tick_size):
             raise InvalidArgument(
                 f("price"), f"{price} is not a multiple of tick size {instrument.tick_size}"
             )

@@ -209,7 +209,7 @@ class FeedRunner:
         update = OrderUpdate(event_id=order_event_id(order), order=order, source="monitor")
         subject = ORDER.subject(account=self._account, symbol=order.symbol)
         await self._bus.publish(ORDER, subject, update, msg_id=update.event_id)
-        if order.exchange_order_id:
+        if order.exchange_order_id and order.symbol in self._symbols:  # what the resync lists
             key = (order.symbol, order.exchange_order_id)
             if order.status.is_final:
                 self._open_orders.pop(key, None)

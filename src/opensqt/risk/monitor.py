@@ -61,8 +61,9 @@ class RiskMonitor:
         await self._controller.record_alert(decision.alert)
         if decision.kind is AlertKind.CRASH:
             self.crash_triggers += 1
-            # only ever stricter: a crash must not turn an operator's HALTED into REDUCING, nor
-            # take over an operator's REDUCING (recovery would then lift it)
+            # only ever stricter, and never over another's state: a crash must not turn an
+            # operator's HALTED into REDUCING, nor take over an operator's REDUCING (recovery
+            # would then lift it); the alert still goes out
             await self._controller.change(
                 decision.trading_state,
                 reason=decision.alert.message,

@@ -63,7 +63,9 @@ class RedisStore:
 # Bumps the version and writes the state in one step, so concurrent writers never reuse a version.
 # ``guard`` makes the write conditional, judged on the state held at that moment (no other writer
 # can come between the check and the write): "escalate" writes only a stricter state than the
-# current one (ACTIVE < REDUCING < HALTED; a state this script cannot rank counts as HALTED);
+# current one (ACTIVE < REDUCING < HALTED; a state this script cannot rank counts as HALTED), and
+# only over ACTIVE or a state the same ``set_by`` wrote (another's REDUCING stays theirs: an
+# automatic recovery from a state taken over would lift it);
 # "version" writes only while the version is still ``expected``. Returns {written (0/1), version,
 # state, reason, set_by, updated_ms} of the state held afterwards.
 _SET_STATE_LUA = """
@@ -72,7 +74,8 @@ local held = redis.call('HMGET', KEYS[1], 'version', 'state', 'reason', 'set_by'
 local guard = ARGV[5]
 if guard == 'escalate' then
   local current = held[2] and rank[held[2]] or (held[2] and 2 or 0)
-  if rank[ARGV[1]] <= current then
+  local others = current > 0 and held[4] ~= ARGV[3]
+  if rank[ARGV[1]] <= current or others then
     return {0, held[1] or '0', held[2] or 'ACTIVE', held[3] or '', held[4] or '', held[5] or '0'}
   end
 elseif guard == 'version' then
@@ -137,8 +140,9 @@ class TradingStateStore:
         expected_version: int = 0,
     ) -> tuple[bool, TradingState]:
         """Write a new state atomically unless ``guard`` refuses it (``escalate``: only a
-        stricter state than the one held; ``version``: only while the held version is
-        ``expected_version``). Returns whether it was written, and the state held afterwards."""
+        stricter state than the one held, over ACTIVE or a state this ``set_by`` wrote;
+        ``version``: only while the held version is ``expected_version``). Returns whether it
+        was written, and the state held afterwards."""
         key = self._store.writable(TRADING_STATE)
         answer = await self._set_state(
             keys=[key], args=[state.value, reason, set_by, str(now_ms), guard, str(expected_version)]
