@@ -77,6 +77,7 @@ async def start_market_makers(
             # another agent of this process trading the symbol makes the position not the grid's;
             # owns_position=false says so for traders this process cannot see
             position_shared=traders.count(mm.symbol) > 1 or not mm.owns_position,
+            liquidation_threshold=mm.liquidation_threshold,
         )
         try:
             await agent.start()  # reconciles with the venue before it takes prices or order updates
@@ -95,6 +96,13 @@ async def start_market_makers(
         await runtime.bus.subscribe(
             PRICE, PRICE.subject(venue=settings.market_venue, symbol=mm.symbol), agent.on_price
         )
+        if mm.liquidation_threshold and not agent.position_shared:  # the liquidation guard
+            await runtime.bus.subscribe(
+                POSITION,
+                POSITION.subject(account=settings.account, symbol=mm.symbol),
+                agent.on_position,
+                deliver_policy=DeliverPolicy.LAST,
+            )
         runtime.spawn(agent.run(), f"agent-{mm.name}")
         if mm.position_check_seconds and not agent.position_shared:
             runtime.spawn(agent.watch_position(mm.position_check_seconds), f"position-{mm.name}")

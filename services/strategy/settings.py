@@ -36,6 +36,10 @@ class MarketMakerSettings(BaseModel):
     # While trading, compare the venue's position with the slots' this often (0: never); the same
     # drift of 5% or more on two settled checks in a row makes the agent reduce-only until Resume.
     position_check_seconds: float = Field(default=30.0, ge=0)
+    # Liquidation guard (behaviour.md §4): a position update whose mark is closer to its
+    # liquidation price than this fraction of the mark exits the grid's position at once and
+    # makes the agent reduce-only until Resume (0: off). Not applied with owns_position false.
+    liquidation_threshold: Decimal = Field(default=Decimal("0.10"), ge=0, lt=1)
 
     @model_validator(mode="after")
     def _check_interval(self) -> MarketMakerSettings:

@@ -255,6 +255,13 @@ class ServiceMetrics:
             ["agent", "outcome"],
             registry=r,
         )
+        self.liquidation_exits = Counter(
+            "opensqt_liquidation_exits_total",
+            "Emergency exits a market maker ran because its position came closer to the "
+            "liquidation price than its liquidation_threshold",
+            ["agent"],
+            registry=r,
+        )
         self.state_propagation = Histogram(
             "opensqt_trading_state_propagation_seconds",
             "Time from a trading-state decision to every live executor's acknowledgement",

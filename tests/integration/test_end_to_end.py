@@ -17,12 +17,19 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from opensqt.certs import DevPki
+from opensqt.config import NatsSettings
 from opensqt.devstack import free_port
 from opensqt.exchange.ccxt_adapter import CcxtExchange, CcxtVenueConfig
 from opensqt.grid.manager import decode_slot
 from opensqt.local import SERVICES, LocalConstellation, ServicePorts, TradingSetup
-from opensqt.model import InventorySlot, LockStatus, MarketType, PositionStatus
+from opensqt.model import InventorySlot, LockStatus, MarketType, Position, PositionStatus, PositionUpdate
+from opensqt.telemetry import ServiceMetrics
+from opensqt.transport.bus import EventBus
+from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.redis_keys import GRID_SLOTS
+from opensqt.transport.subjects import POSITION
+from opensqt.transport.tls import TlsFiles
+from opensqt.v1 import strategy_pb2, strategy_pb2_grpc
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -179,3 +186,64 @@ def _settled(run: Running) -> Callable[[], Any]:
         return working == set(await run.open_orders())
 
     return check
+
+
+async def test_a_position_near_liquidation_is_exited_through_the_slots_and_buys_stop(
+    running: Running, pki: DevPki
+) -> None:
+    """The liquidation guard (behaviour.md §4) in the strategy service: a position update that
+    puts the grid's long within 10% of its liquidation price makes the agent close it at once,
+    through the executor, slot by slot, and open nothing more until Resume."""
+    run = running
+
+    async def two_buys() -> Any:
+        if len(await run.open_orders()) == 2:
+            return True
+        await run.price("30000.0")
+        return None
+
+    await until(two_buys, "the first grid buys")
+    await until(_settled(run), "the slots to record both acknowledgements")
+    await run.price("29750.0")  # both buys fill; their take-profits rest above
+
+    async def long_two() -> bool:
+        return await run.position() == Decimal("0.020")
+
+    await until(long_two, "both buys to fill")
+    await until(_settled(run), "the slots to settle")
+    # the monitor's next position update, as a venue reports a long 7.6% from liquidation
+    assert run.c.nats is not None
+    bus = await EventBus.connect(
+        NatsSettings(url=run.c.nats.url), service="monitor", metrics=ServiceMetrics("monitor")
+    )
+    try:
+        position = Position(
+            "BTCUSDT", Decimal("0.020"), entry_price=Decimal("29850"), mark_price=Decimal("29750"),
+            liquidation_price=Decimal("27500"), venue="paper", account="main",
+            updated_ms=int(time.time() * 1000),
+        )  # fmt: skip
+        update = PositionUpdate(event_id="liquidation-test-1", position=position)
+        subject = POSITION.subject(account="main", symbol="BTCUSDT")
+        await bus.publish(POSITION, subject, update, msg_id=update.event_id)
+    finally:
+        await bus.close()
+
+    async def exited() -> bool:
+        return await run.position() == 0 and await run.open_orders() == {}
+
+    await until(exited, "the emergency exit")
+    await until(_settled(run), "the slots to settle")
+    slots = await assert_slots_match_the_venue(run)
+    assert all(s.position_status is PositionStatus.EMPTY for s in slots)
+    operator = TlsFiles(pki.ca, pki.cert("operator"), pki.key("operator"))
+    async with secure_channel(f"127.0.0.1:{run.c.ports['strategy'].api}", operator) as channel:
+        status = await strategy_pb2_grpc.StrategyServiceStub(channel).GetStatus(
+            strategy_pb2.GetStrategyStatusRequest()
+        )
+    (agent,) = status.agents
+    assert agent.reducing_reason.startswith("liquidation guard"), agent.reducing_reason
+    # the market moves on: the grid, reduce-only, places no buy
+    for price in ("29650.0", "29850.0", "29750.0"):
+        await run.price(price)
+        await asyncio.sleep(0.3)
+    assert await run.open_orders() == {}

@@ -12,6 +12,13 @@ this agent's orders of a finished cycle or on a busy slot are cancelled, and a p
 venue's position is compared with the slots' every ``position_check_seconds``
 (:mod:`opensqt.grid.drift`): the same drift of 5% or more on two settled checks in a row (no
 order update in flight on either) makes the agent reduce-only too.
+
+Liquidation guard (behaviour.md §4): a position update of the grid's symbol whose mark price is
+closer to its liquidation price than ``liquidation_threshold`` (a fraction of the mark) makes the
+agent reduce-only and exits the position at once, through its slots so every fill stays
+accounted: every working order is cancelled, then each slot's inventory is closed with a
+reduce-only IOC limit at ``EXIT_PRICE_BAND`` through the mark. What an IOC leaves (the market
+moved past its limit) is closed by the next update that is still too close.
 """
 
 from __future__ import annotations
@@ -49,16 +56,24 @@ from opensqt.model import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    PositionUpdate,
     PriceChange,
     Side,
     TimeInForce,
     TradingStateKind,
 )
 from opensqt.model.money import ZERO
+from opensqt.risk.liquidation import liquidation_distance
 from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport.bus import EventContext
 
-__all__ = ["REUSED_ID_AGE_MS", "MarketMakerAgent", "TradingStateSource"]
+__all__ = [
+    "EXIT_PRICE_BAND",
+    "LIQUIDATION_REASON",
+    "REUSED_ID_AGE_MS",
+    "MarketMakerAgent",
+    "TradingStateSource",
+]
 
 log = get_logger(__name__)
 
@@ -67,6 +82,13 @@ HELD_LOOKUP_EVERY_MS = 30_000
 
 LOOKUPS_PER_CHECK = 5
 """A position check looks up at most this many slot orders the venue does not list."""
+
+EXIT_PRICE_BAND = Decimal("0.02")
+"""An emergency exit's IOC limits lie this far through the mark price (a fraction of it): they
+take what the book offers within 2%, and no worse, in a market that may be falling fast."""
+
+LIQUIDATION_REASON = "liquidation guard"
+"""The start of the reducing reason the liquidation guard sets (one reason, however often it trips)."""
 
 REUSED_ID_AGE_MS = 60_000
 """A new order answered with a finished order created this long before the decision reused a
@@ -93,6 +115,7 @@ class MarketMakerAgent:
         account_source: AccountSource | None = None,
         position_shared: bool = False,
         reconcile_retry_delays: Sequence[float] = (0.5, 1.0, 2.0),
+        liquidation_threshold: Decimal = Decimal("0.10"),
     ) -> None:
         self.name = config.agent
         self.symbols: tuple[str, ...] = (instrument.symbol,)
@@ -109,6 +132,13 @@ class MarketMakerAgent:
         self._venue_offset_ms = 0
         self._account_source = account_source
         self._position_shared = position_shared
+        if not ZERO <= liquidation_threshold < 1:
+            raise ValueError(f"liquidation_threshold must be in [0, 1), got {liquidation_threshold}")
+        self._liquidation_threshold = liquidation_threshold  # 0: the guard is off
+        self._exiting = False  # an emergency exit is running
+        # evaluations and emergency exits take turns: an exit must not race a decision's orders
+        self._turn = asyncio.Lock()
+        self.emergency_exits = 0
         self._reconcile_retry_delays = tuple(reconcile_retry_delays)
         self._watch = PositionWatch()
         self._held_lookups: dict[str, int] = {}  # client id -> when a held order was looked up
@@ -514,11 +544,86 @@ class MarketMakerAgent:
                     context=parent,
                     attributes={"agent": self.name, "price": str(self._latest.price)},
                 ):
-                    await self.evaluate(self._latest.price)
+                    async with self._turn:
+                        await self.evaluate(self._latest.price)
             except OpenSQTError as exc:
                 log.error("evaluation_failed", agent=self.name, error=str(exc))
             except Exception:
                 log.exception("evaluation_crashed", agent=self.name)
+
+    # --- liquidation guard -----------------------------------------------------------------
+
+    async def on_position(self, update: PositionUpdate, ctx: EventContext | None = None) -> None:
+        """The liquidation guard: a position of this grid too close to its liquidation price is
+        exited at once, and the agent only reduces until an operator resumes it."""
+        position = update.position
+        if (
+            position.symbol != self._instrument.symbol
+            or self._liquidation_threshold == 0
+            or self._position_shared  # not the grid's alone: its other owner guards it
+            or self.start_error
+        ):
+            return
+        distance = liquidation_distance(position)
+        if distance is None or distance >= self._liquidation_threshold:
+            return
+        side = "long" if position.size > 0 else "short"
+        log.error(
+            "liquidation_guard_tripped", agent=self.name, symbol=position.symbol, side=side,
+            size=str(position.size), mark=str(position.mark_price),
+            liquidation=str(position.liquidation_price), distance=str(distance),
+        )  # fmt: skip
+        if LIQUIDATION_REASON not in self.reducing_reason:
+            self._reduce_only(
+                f"{LIQUIDATION_REASON}: {side} {abs(position.size)} at mark {position.mark_price} was "
+                f"{distance * 100:.2f}% from liquidation {position.liquidation_price} (threshold "
+                f"{self._liquidation_threshold * 100:.2f}%); the position was exited: check, then Resume"
+            )
+        if self._exiting or position.mark_price <= 0:
+            return  # the exit under way closes what the slots hold; a later update re-checks
+        self._exiting = True
+        try:
+            async with self._turn:
+                await self._exit(position.mark_price)
+        finally:
+            self._exiting = False
+            self._wake.set()
+
+    async def _exit(self, mark: Decimal) -> None:
+        """Cancel every working order of the grid, then close each slot's inventory with a
+        reduce-only IOC limit ``EXIT_PRICE_BAND`` through ``mark``."""
+        self.emergency_exits += 1
+        if self._metrics is not None:
+            self._metrics.liquidation_exits.labels(self.name).inc()
+        for slot in list(self._slots.slots.values()):
+            if slot.has_order:
+                await self._cancel(CancelOrder(slot.slot_price, slot.client_order_id, CancelReason.REDUCING))
+        codec = (self._strategy or Strategy(self._config, self._instrument)).codec
+        for slot in list(self._slots.slots.values()):
+            if slot.position_qty == 0 or slot.has_order:  # an order a cancel did not end stays
+                continue
+            side = Side.SELL if slot.position_qty > 0 else Side.BUY
+            through = mark * (1 - EXIT_PRICE_BAND) if side is Side.SELL else mark * (1 + EXIT_PRICE_BAND)
+            price = self._instrument.round_price(through, "down" if side is Side.SELL else "up")
+            qty = abs(slot.position_qty)
+            client_order_id = codec.encode(slot.slot_price, side, slot.cycle)
+            decided_ms = self._decision_ms()
+            try:
+                await self._slots.request_order(
+                    slot.slot_price, side=side, price=price, qty=qty, client_order_id=client_order_id,
+                    requested_ms=decided_ms, reduce_only=True, post_only=False,
+                )  # fmt: skip
+            except OpenSQTError as exc:
+                log.error("emergency_exit_not_requested", agent=self.name, slot=str(slot.slot_price),
+                          error=str(exc))  # fmt: skip
+                continue
+            order = replace(
+                self._limit_order(side, qty, price, client_order_id, post_only=False, reduce_only=True),
+                time_in_force=TimeInForce.IOC,
+            )
+            log.warning("emergency_exit_order", agent=self.name, client_order_id=client_order_id,
+                        side=side.value, qty=str(qty), price=str(price))  # fmt: skip
+            await self._send(order, decided_ms=decided_ms)
 
     # --- decisions -------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ published as an alert and, by default, changes nothing: only an explicit Resume 
 (on real data the market "recovers" within minutes of a crash candle and crashes again). With
 ``auto_recover`` it returns to ACTIVE, and only from a state the crash detector itself set.
 A liquidation decision is published as an alert; the strategy
-service, which owns the positions' agents, carries out the emergency exit.
+service, which owns the positions' agents, carries out the emergency exit (each market maker
+and arbitrage bot guards its own positions with the same rule).
 """
 
 from __future__ import annotations
