@@ -56,6 +56,7 @@ from opensqt.model import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    Position,
     PositionUpdate,
     PriceChange,
     Side,
@@ -86,6 +87,10 @@ LOOKUPS_PER_CHECK = 5
 EXIT_PRICE_BAND = Decimal("0.02")
 """An emergency exit's IOC limits lie this far through the mark price (a fraction of it): they
 take what the book offers within 2%, and no worse, in a market that may be falling fast."""
+
+STALE_POSITION_MS = 60_000
+"""A position update older than this (on the venue's clock) is not acted on: a replay of the
+last one at a restart, or one held up in an outage, shows a mark that has moved since."""
 
 LIQUIDATION_REASON = "liquidation guard"
 """The start of the reducing reason the liquidation guard sets (one reason, however often it trips)."""
@@ -135,7 +140,8 @@ class MarketMakerAgent:
         if not ZERO <= liquidation_threshold < 1:
             raise ValueError(f"liquidation_threshold must be in [0, 1), got {liquidation_threshold}")
         self._liquidation_threshold = liquidation_threshold  # 0: the guard is off
-        self._exiting = False  # an emergency exit is running
+        self._danger: Position | None = None  # the latest update too close to liquidation
+        self._exit_task: asyncio.Task[None] | None = None
         # evaluations and emergency exits take turns: an exit must not race a decision's orders
         self._turn = asyncio.Lock()
         self.emergency_exits = 0
@@ -555,10 +561,15 @@ class MarketMakerAgent:
 
     async def on_position(self, update: PositionUpdate, ctx: EventContext | None = None) -> None:
         """The liquidation guard: a position of this grid too close to its liquidation price is
-        exited at once, and the agent only reduces until an operator resumes it."""
+        exited at once, and the agent only reduces until an operator resumes it.
+
+        Only the latest update counts (as with prices): the exit runs in a task of its own, and
+        updates that arrive meanwhile are taken, newest only, once it is done."""
         position = update.position
         if (
             position.symbol != self._instrument.symbol
+            or position.market_type is not self._instrument.market_type
+            or (position.venue and position.venue != self._instrument.venue)
             or self._liquidation_threshold == 0
             or self._position_shared  # not the grid's alone: its other owner guards it
             or self.start_error
@@ -566,6 +577,13 @@ class MarketMakerAgent:
             return
         distance = liquidation_distance(position)
         if distance is None or distance >= self._liquidation_threshold:
+            return
+        age_ms = self._decision_ms() - position.updated_ms
+        if position.updated_ms and age_ms > STALE_POSITION_MS:  # a replay after a restart, say
+            log.warning(
+                "liquidation_guard_stale_update", agent=self.name, age_ms=age_ms,
+                mark=str(position.mark_price), liquidation=str(position.liquidation_price),
+            )  # fmt: skip
             return
         side = "long" if position.size > 0 else "short"
         log.error(
@@ -577,53 +595,97 @@ class MarketMakerAgent:
             self._reduce_only(
                 f"{LIQUIDATION_REASON}: {side} {abs(position.size)} at mark {position.mark_price} was "
                 f"{distance * 100:.2f}% from liquidation {position.liquidation_price} (threshold "
-                f"{self._liquidation_threshold * 100:.2f}%); the position was exited: check, then Resume"
+                f"{self._liquidation_threshold * 100:.2f}%); exiting the position: check, then Resume"
             )
-        if self._exiting or position.mark_price <= 0:
-            return  # the exit under way closes what the slots hold; a later update re-checks
-        self._exiting = True
-        try:
-            async with self._turn:
-                await self._exit(position.mark_price)
-        finally:
-            self._exiting = False
-            self._wake.set()
+        self._danger = position
+        if self._exit_task is None or self._exit_task.done():
+            self._exit_task = asyncio.create_task(self._exit_latest(), name=f"exit-{self.name}")
 
-    async def _exit(self, mark: Decimal) -> None:
-        """Cancel every working order of the grid, then close each slot's inventory with a
-        reduce-only IOC limit ``EXIT_PRICE_BAND`` through ``mark``."""
+    async def _exit_latest(self) -> None:
+        """Exit on the latest dangerous update until no newer one is waiting."""
+        while (position := self._danger) is not None:
+            self._danger = None
+            try:
+                async with self._turn:  # between two evaluations, never inside one
+                    await self._exit(position)
+            except Exception:  # the next update still too close tries again
+                log.exception("emergency_exit_failed", agent=self.name)
+            finally:
+                self._wake.set()
+
+    async def _exit(self, position: Position) -> None:
+        """Cancel every working order of the grid, close each slot's inventory with a
+        reduce-only IOC limit ``EXIT_PRICE_BAND`` through the mark (under the slot's next
+        client id: its fills land in the slot), then what the venue holds beyond the slots
+        (a drift, a slot whose order could not be ended) with one more."""
+        if self._trading_state.current_kind() is TradingStateKind.HALTED:
+            log.error("emergency_exit_halted", agent=self.name, note="HALTED: the executor would refuse it")
+            return
         self.emergency_exits += 1
         if self._metrics is not None:
             self._metrics.liquidation_exits.labels(self.name).inc()
-        for slot in list(self._slots.slots.values()):
-            if slot.has_order:
-                await self._cancel(CancelOrder(slot.slot_price, slot.client_order_id, CancelReason.REDUCING))
+        await _all(
+            [
+                self._cancel(CancelOrder(slot.slot_price, slot.client_order_id, CancelReason.REDUCING))
+                for slot in list(self._slots.slots.values())
+                if slot.has_order
+            ]
+        )
+        mark = position.mark_price
         codec = (self._strategy or Strategy(self._config, self._instrument)).codec
+        closes: list[Coroutine[Any, Any, None]] = []
+        closing = ZERO  # signed inventory the slot closes take
         for slot in list(self._slots.slots.values()):
             if slot.position_qty == 0 or slot.has_order:  # an order a cancel did not end stays
                 continue
             side = Side.SELL if slot.position_qty > 0 else Side.BUY
-            through = mark * (1 - EXIT_PRICE_BAND) if side is Side.SELL else mark * (1 + EXIT_PRICE_BAND)
-            price = self._instrument.round_price(through, "down" if side is Side.SELL else "up")
-            qty = abs(slot.position_qty)
-            client_order_id = codec.encode(slot.slot_price, side, slot.cycle)
-            decided_ms = self._decision_ms()
             try:
-                await self._slots.request_order(
-                    slot.slot_price, side=side, price=price, qty=qty, client_order_id=client_order_id,
-                    requested_ms=decided_ms, reduce_only=True, post_only=False,
-                )  # fmt: skip
-            except OpenSQTError as exc:
+                client_order_id = codec.encode(slot.slot_price, side, slot.cycle)
+                send = await self._request_exit(
+                    slot.slot_price, side, abs(slot.position_qty), mark, client_order_id
+                )
+                closes.append(send)
+            except Exception as exc:  # this slot stays as it is; the venue's remainder goes below
                 log.error("emergency_exit_not_requested", agent=self.name, slot=str(slot.slot_price),
-                          error=str(exc))  # fmt: skip
+                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
                 continue
-            order = replace(
-                self._limit_order(side, qty, price, client_order_id, post_only=False, reduce_only=True),
-                time_in_force=TimeInForce.IOC,
-            )
+            closing += slot.position_qty
+        await _all(closes)
+        rest = position.size - closing  # the venue's, beyond what the slots close
+        qty = self._instrument.round_qty(abs(rest))
+        if qty > 0 and qty >= self._instrument.min_qty and (rest > 0) == (position.size > 0):
+            side = Side.SELL if rest > 0 else Side.BUY
+            client_order_id = f"{self.name}-liq-{position.updated_ms or self._decision_ms()}"
+            order = self._exit_order(side, qty, mark, client_order_id)
             log.warning("emergency_exit_order", agent=self.name, client_order_id=client_order_id,
-                        side=side.value, qty=str(qty), price=str(price))  # fmt: skip
-            await self._send(order, decided_ms=decided_ms)
+                        side=side.value, qty=str(qty), price=str(order.price), slots=False)  # fmt: skip
+            try:
+                await self._gateway.place(order)  # not a slot's: reduce-only, it cannot overshoot
+            except OpenSQTError as exc:
+                log.error("emergency_exit_refused", agent=self.name, client_order_id=client_order_id,
+                          error=str(exc))  # fmt: skip
+
+    def _exit_order(self, side: Side, qty: Decimal, mark: Decimal, client_order_id: str) -> Order:
+        through = mark * (1 - EXIT_PRICE_BAND) if side is Side.SELL else mark * (1 + EXIT_PRICE_BAND)
+        price = self._instrument.round_price(through, "down" if side is Side.SELL else "up")
+        return replace(
+            self._limit_order(side, qty, price, client_order_id, post_only=False, reduce_only=True),
+            time_in_force=TimeInForce.IOC,
+        )
+
+    async def _request_exit(
+        self, slot_price: Decimal, side: Side, qty: Decimal, mark: Decimal, client_order_id: str
+    ) -> Coroutine[Any, Any, None]:
+        """Record a slot's exit order as PENDING; returns its send."""
+        order = self._exit_order(side, qty, mark, client_order_id)
+        decided_ms = self._decision_ms()
+        await self._slots.request_order(
+            slot_price, side=side, price=order.price, qty=qty, client_order_id=client_order_id,
+            requested_ms=decided_ms, reduce_only=True, post_only=False,
+        )  # fmt: skip
+        log.warning("emergency_exit_order", agent=self.name, client_order_id=client_order_id,
+                    side=side.value, qty=str(qty), price=str(order.price), slots=True)  # fmt: skip
+        return self._send(order, decided_ms=decided_ms)
 
     # --- decisions -------------------------------------------------------------------------
 

@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -18,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import ccxt.pro as ccxtpro
 from pydantic import SecretStr
 
-from opensqt.errors import InvalidOrder
+from opensqt.errors import InvalidOrder, OpenSQTError
 from opensqt.exchange.errors import translate
 from opensqt.exchange.port import Balance, VenueCapabilities
 from opensqt.model import (
@@ -80,6 +82,10 @@ RECV_WINDOW_MARGIN_MS = 2_000
 
 #: Orders asked for per page of :meth:`CcxtExchange.fetch_recent_orders` (Binance's allOrders
 #: answers at most 1000).
+FUNDING_INTERVALS_REFRESH_S = 3_600.0
+"""The perpetuals' funding intervals are read at start and again this often (a venue may move a
+symbol from 8 h to 4 h in a volatile market)."""
+
 RECENT_ORDERS_PAGE_SIZE = 1_000
 #: Pages :meth:`CcxtExchange.fetch_recent_orders` reads at most; a longer listing is cut (and
 #: logged) rather than holding the caller for an unbounded number of requests.
@@ -177,6 +183,10 @@ class CcxtExchange:
             self._ex.urls["api"] = rewrite_urls(self._ex.urls["api"], config.rest_url, config.ws_url)
         self._instruments: dict[str, Instrument] = {}
         self._unified: dict[str, str] = {}
+        # each perpetual's funding interval as the venue lists it (hours), and when it was read
+        # (time.monotonic); a symbol the venue does not list pays every default_funding_interval_hours
+        self._funding_hours: dict[str, int] = {}
+        self._funding_hours_read = -math.inf
 
     @property
     def client(self) -> Any:
@@ -195,6 +205,8 @@ class CcxtExchange:
 
     async def load_markets(self, *, reload: bool = False) -> dict[str, Instrument]:
         markets: dict[str, Any] = await self._call(self._ex.load_markets(reload))
+        if self.config.market_type is MarketType.PERPETUAL:
+            await self._read_funding_intervals()
         instruments: dict[str, Instrument] = {}
         for unified, market in markets.items():
             if not self._wanted(market):
@@ -223,11 +235,43 @@ class CcxtExchange:
             step_size=_d(precision.get("amount"), "precision.amount", default=None),
             min_qty=_d((limits.get("amount") or {}).get("min"), "limits.amount.min"),
             min_notional=_d((limits.get("cost") or {}).get("min"), "limits.cost.min"),
-            funding_interval_hours=self.config.default_funding_interval_hours
+            funding_interval_hours=self.funding_interval_hours(str(market["id"]))
             if self.config.market_type is MarketType.PERPETUAL
             else 0,
             max_client_order_id_length=self.capabilities.max_client_order_id_length,
         )
+
+    def funding_interval_hours(self, symbol: str) -> int:
+        """Hours between fundings of the perpetual ``symbol`` (venue id): the venue's own
+        figure per symbol where it lists one (Binance's fundingInfo lists the symbols that do
+        not pay every 8 hours), else ``default_funding_interval_hours``."""
+        return self._funding_hours.get(symbol, self.config.default_funding_interval_hours)
+
+    async def _read_funding_intervals(self) -> None:
+        """Read every perpetual's funding interval (one public request). A venue that has no
+        such listing, or does not answer, keeps what was read before (the default at first)."""
+        self._funding_hours_read = time.monotonic()
+        if not self._ex.has.get("fetchFundingIntervals"):
+            return
+        try:
+            raw: dict[str, Any] = await self._call(self._ex.fetch_funding_intervals())
+        except OpenSQTError as exc:
+            log.warning("funding_intervals_unread", venue=self.venue, error=str(exc)[:300],
+                        default_hours=self.config.default_funding_interval_hours)  # fmt: skip
+            return
+        hours: dict[str, int] = {}
+        for unified, entry in raw.items():
+            market = self._ex.markets.get(unified)
+            interval = str((entry or {}).get("interval") or "")
+            if market and interval.endswith("h") and interval[:-1].isdigit() and int(interval[:-1]) > 0:
+                hours[str(market["id"])] = int(interval[:-1])
+        self._funding_hours = hours
+        for symbol, instrument in self._instruments.items():
+            wanted = self.funding_interval_hours(symbol)
+            if instrument.funding_interval_hours != wanted:
+                log.info("funding_interval_changed", venue=self.venue, symbol=symbol,
+                         hours=wanted, was=instrument.funding_interval_hours)  # fmt: skip
+                self._instruments[symbol] = replace(instrument, funding_interval_hours=wanted)
 
     def instrument(self, symbol: str) -> Instrument:
         try:
@@ -418,10 +462,11 @@ class CcxtExchange:
         market = self._ex.markets.get(raw.get("symbol"))
         interval = str(raw.get("interval") or "")
         hours = int(interval[:-1]) if interval.endswith("h") and interval[:-1].isdigit() else 0
+        symbol = str(market["id"]) if market else str(raw.get("symbol"))
         return FundingRate(
-            symbol=str(market["id"]) if market else str(raw.get("symbol")),
+            symbol=symbol,
             rate=_d(raw.get("fundingRate"), "fundingRate", default=None),
-            interval_hours=hours or self.config.default_funding_interval_hours,
+            interval_hours=hours or self.funding_interval_hours(symbol),
             next_funding_ms=int(raw.get("nextFundingTimestamp") or raw.get("fundingTimestamp") or 0),
             mark_price=_d(raw.get("markPrice"), "markPrice"),
             index_price=_d(raw.get("indexPrice"), "indexPrice"),
@@ -500,11 +545,13 @@ class CcxtExchange:
         message.
         """
         raw = await self._call(self._ex.watch_mark_price(self._u(symbol)))
+        if time.monotonic() - self._funding_hours_read >= FUNDING_INTERVALS_REFRESH_S:
+            await self._read_funding_intervals()  # venues change a symbol's interval at times
         info = raw.get("info") or {}
         return FundingRate(
             symbol=symbol,
             rate=_d(info.get("r"), "r", default=None),
-            interval_hours=self.config.default_funding_interval_hours,
+            interval_hours=self.funding_interval_hours(symbol),
             next_funding_ms=int(info.get("T") or 0),
             mark_price=_d(raw.get("markPrice") or info.get("p"), "markPrice"),
             index_price=_d(raw.get("indexPrice") or info.get("i"), "indexPrice"),

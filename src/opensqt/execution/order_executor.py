@@ -44,7 +44,7 @@ from opensqt.exchange.port import ExchangePort
 from opensqt.execution.gate import TradingStateGate
 from opensqt.execution.rate_budget import RateBudget
 from opensqt.execution.retry import BackoffPolicy
-from opensqt.model import Order, OrderStatus
+from opensqt.model import MarketType, Order, OrderStatus, Side
 from opensqt.telemetry import get_logger
 
 __all__ = ["CancelResult", "Claim", "MarkClaim", "OrderExecutor", "SubmitMarks"]
@@ -99,6 +99,13 @@ class _Attempts:
     undecided_since: float | None = None  # start of the latest such send, until a lookup after
     # the venue has decided it
     waited: bool = False  # a lookup waited for the venue's decision (long: check the gate again)
+
+
+def reduces(order: Order) -> bool:
+    """Whether the gate may count ``order`` as reduce-only. A spot venue cannot enforce the flag
+    (it is not sent there) and a spot BUY only ever adds: it opens, whatever it says. A margin
+    BUY with the flag repays a short (``AUTO_REPAY``); a perpetual's flag the venue enforces."""
+    return order.reduce_only and not (order.market_type is MarketType.SPOT and order.side is Side.BUY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +166,7 @@ class OrderExecutor:
         timeout, a duplicate refusal), the next step is a lookup by client id, never a send; a
         lookup that itself fails is retried like a send.
         """
-        self.gate.check(reduce_only=order.reduce_only)
+        self.gate.check(reduce_only=reduces(order))
         cid = order.client_order_id
         # The mark and the first token are independent Redis round trips: take them together.
         # (A token taken for a send that turns into a lookup is spent; lookups weigh on the
@@ -274,7 +281,7 @@ class OrderExecutor:
         (the claim then makes the mark this caller's, and is returned)."""
         while (claim := await self.marks.claim(order.client_order_id)).state is MarkClaim.IN_FLIGHT:
             await self._sleep(IN_FLIGHT_POLL_S)
-            self.gate.check(reduce_only=order.reduce_only)
+            self.gate.check(reduce_only=reduces(order))
         # the other process did send it: look it up, even if its mark has gone meanwhile
         return Claim(MarkClaim.SETTLED) if claim.state is MarkClaim.FIRST else claim
 
@@ -300,7 +307,7 @@ class OrderExecutor:
                     must_look_up = False
                     if attempts.waited:  # seconds for the venue to decide: as after a backoff
                         attempts.waited, paid = False, False
-                        self.gate.check(reduce_only=order.reduce_only)
+                        self.gate.check(reduce_only=reduces(order))
                     if backoff_after_lookup is not None:
                         error, backoff_after_lookup = backoff_after_lookup, None
                         retries = await self._backoff(error, retries, order)
@@ -323,7 +330,7 @@ class OrderExecutor:
                         continue
                 # The last word before anything leaves: a halt may have come while this call
                 # waited for a token, for another sender or for a mark (the gate is in memory)
-                self.gate.check(reduce_only=order.reduce_only)
+                self.gate.check(reduce_only=reduces(order))
                 self.sends += 1
                 sent_at = self._monotonic()
                 with self._tracer.start_as_current_span(
@@ -369,7 +376,7 @@ class OrderExecutor:
         if not self.policy.should_retry(error, retries):
             raise error
         await self._sleep(self.policy.delay(retries, error, self._rng))
-        self.gate.check(reduce_only=order.reduce_only)
+        self.gate.check(reduce_only=reduces(order))
         return retries + 1
 
     async def cancel(

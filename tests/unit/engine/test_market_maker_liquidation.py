@@ -10,11 +10,20 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from opensqt.engine.live import EXIT_PRICE_BAND, LIQUIDATION_REASON, MarketMakerAgent
-from opensqt.model import Order, OrderStatus, OrderUpdate, Position, PositionUpdate, Side, TimeInForce
+from opensqt.engine.live import EXIT_PRICE_BAND, LIQUIDATION_REASON, STALE_POSITION_MS, MarketMakerAgent
+from opensqt.model import (
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    PositionUpdate,
+    Side,
+    TimeInForce,
+    TradingStateKind,
+)
 from opensqt.telemetry import ServiceMetrics
 from tests.unit.engine.test_market_maker_agent import buys, running
-from tests.unit.engine.test_market_maker_reconcile import Venue, new_store, tick
+from tests.unit.engine.test_market_maker_reconcile import Fixed, Venue, new_store, tick
 
 D = Decimal
 MARK = "2998.00"
@@ -28,7 +37,13 @@ def update(size: str, mark: str, liquidation: str, ms: int = 5_000) -> PositionU
     return PositionUpdate(event_id=f"pos-{ms}", position=position)
 
 
-async def settle() -> None:
+async def settle(agent: MarketMakerAgent | None = None) -> None:
+    """Let the agent's exit task (if any) and everything it started run out."""
+    for _ in range(200):
+        await asyncio.sleep(0)
+    task = agent._exit_task if agent is not None else None
+    if task is not None:
+        await task
     for _ in range(200):
         await asyncio.sleep(0)
 
@@ -67,7 +82,7 @@ async def test_a_position_near_liquidation_is_closed_through_its_slots_and_buys_
         venue.gateway.placed.clear()
         # liquidation 2750: 8.3% below the mark, under the 10% threshold
         await agent.on_position(update(str(size), MARK, "2750.00"))
-        await settle()
+        await settle(agent)
         assert venue.core.open_orders("acct") == []  # buys and take-profits cancelled
         assert venue.core.position("acct", "sim", "ETHUSDT").size == 0
         exits = venue.gateway.placed
@@ -99,7 +114,7 @@ async def test_a_position_far_from_liquidation_is_left_alone() -> None:
         open_before = sorted(o.client_order_id for o in venue.core.open_orders("acct"))
         await agent.on_position(update(str(size), MARK, "2000.00"))  # 33% away
         await agent.on_position(update("0", MARK, "0"))  # nothing to measure
-        await settle()
+        await settle(agent)
         assert sorted(o.client_order_id for o in venue.core.open_orders("acct")) == open_before
         assert agent.reducing_reason == ""
 
@@ -112,7 +127,7 @@ async def test_a_shared_position_or_a_guard_turned_off_does_not_act() -> None:
         async with running(agent):
             size = await long_with_inventory(venue, agent)
             await agent.on_position(update(str(size), MARK, "2990.00"))
-            await settle()
+            await settle(agent)
             assert venue.core.position("acct", "sim", "ETHUSDT").size == size
             assert agent.reducing_reason == ""
 
@@ -141,11 +156,76 @@ async def test_what_an_ioc_leaves_is_closed_by_the_next_update_still_too_close()
 
         gateway.place = thin_book  # type: ignore[method-assign]
         await agent.on_position(update(str(size), MARK, "2750.00", ms=5_000))
-        await settle()
+        await settle(agent)
         left = venue.core.position("acct", "sim", "ETHUSDT").size
         assert 0 < left < size, (left, size, expired_once)  # one slot's close expired, the others filled
         await agent.on_position(update(str(left), "2997.00", "2750.00", ms=7_000))
-        await settle()
+        await settle(agent)
         assert venue.core.position("acct", "sim", "ETHUSDT").size == 0
         assert all(s.position_qty == 0 for s in agent._slots.slots.values())
         assert agent.emergency_exits == 2
+
+
+async def test_only_the_latest_update_is_acted_on() -> None:
+    """Updates that queue up while the agent is busy: one exit, at the newest mark."""
+    venue = Venue()
+    agent = venue.agent(new_store())
+    async with running(agent):
+        size = await long_with_inventory(venue, agent)
+        venue.gateway.placed.clear()
+        async with agent._turn:  # an evaluation is under way
+            for mark, ms in (("2998.00", 5_000), ("2996.00", 6_000), ("2990.00", 7_000)):
+                await agent.on_position(update(str(size), mark, "2750.00", ms=ms))
+            await settle()
+        await settle(agent)
+        assert agent.emergency_exits == 1
+        limit = (D("2990.00") * (1 - EXIT_PRICE_BAND)).quantize(D("0.01"), rounding="ROUND_DOWN")
+        assert {o.price for o in venue.gateway.placed} == {limit}
+        assert venue.core.position("acct", "sim", "ETHUSDT").size == 0
+
+
+async def test_what_the_venue_holds_beyond_the_slots_is_closed_too() -> None:
+    venue = Venue()
+    agent = venue.agent(new_store())
+    async with running(agent):
+        in_slots = await long_with_inventory(venue, agent)
+        venue.manual("someone-1", Side.BUY, "3010.00")  # takes at once: the venue holds more
+        size = venue.core.position("acct", "sim", "ETHUSDT").size
+        assert size == in_slots + D("0.010")
+        venue.gateway.placed.clear()
+        await agent.on_position(update(str(size), MARK, "2750.00", ms=5_000))
+        await settle(agent)
+        assert venue.core.position("acct", "sim", "ETHUSDT").size == 0
+        rest = [o for o in venue.gateway.placed if o.client_order_id == f"{agent.name}-liq-5000"]
+        assert [(o.side, o.quantity, o.reduce_only, o.time_in_force) for o in rest] == [
+            (Side.SELL, D("0.010"), True, TimeInForce.IOC)
+        ]
+        assert all(s.position_qty == 0 for s in agent._slots.slots.values())
+
+
+async def test_under_halted_nothing_is_sent_but_the_agent_turns_reduce_only() -> None:
+    venue = Venue()
+    agent = venue.agent(new_store())
+    async with running(agent):
+        size = await long_with_inventory(venue, agent)
+        agent._trading_state = Fixed(TradingStateKind.HALTED)  # type: ignore[assignment]
+        venue.gateway.placed.clear()
+        await agent.on_position(update(str(size), MARK, "2750.00"))
+        await settle(agent)
+        assert venue.gateway.placed == []
+        assert agent.emergency_exits == 0
+        assert agent.reducing_reason.startswith(LIQUIDATION_REASON)
+        assert venue.core.position("acct", "sim", "ETHUSDT").size == size
+
+
+async def test_a_stale_update_is_not_acted_on() -> None:
+    venue = Venue()
+    agent = venue.agent(new_store())
+    async with running(agent):
+        size = await long_with_inventory(venue, agent)
+        venue.clock.advance(STALE_POSITION_MS + 10_000)
+        await agent.on_position(update(str(size), MARK, "2750.00", ms=5_000))  # replayed at a restart
+        await settle(agent)
+        assert agent.emergency_exits == 0
+        assert agent.reducing_reason == ""
+        assert venue.core.position("acct", "sim", "ETHUSDT").size == size

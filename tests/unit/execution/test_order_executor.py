@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -19,7 +20,7 @@ from opensqt.errors import (
 from opensqt.execution.gate import TradingStateGate
 from opensqt.execution.order_executor import IN_FLIGHT_POLL_S, Claim, MarkClaim, OrderExecutor
 from opensqt.execution.retry import BackoffPolicy
-from opensqt.model import Order, OrderStatus, OrderType, Side, TradingState, TradingStateKind
+from opensqt.model import MarketType, Order, OrderStatus, OrderType, Side, TradingState, TradingStateKind
 from tests.support.sim_exchange import BTC, Fault, SimExchange
 
 
@@ -661,6 +662,20 @@ async def test_reducing_allows_reduce_only_orders_only() -> None:
     with pytest.raises(TradingHalted):
         await executor.place(limit("open-1"))
     assert venue.create_calls == 0
+
+
+async def test_reducing_refuses_a_spot_buy_whatever_its_flag_says() -> None:
+    venue = SimExchange()
+    gate = TradingStateGate(TradingState(TradingStateKind.REDUCING, "crash", version=1))
+    executor, _, _ = make(venue, gate=gate)
+    spot_buy = replace(limit("spot-1", reduce_only=True), market_type=MarketType.SPOT)
+    with pytest.raises(TradingHalted):  # the spot venue never sees the flag: it would add
+        await executor.place(spot_buy)
+    assert venue.create_calls == 0
+    margin_buy = replace(spot_buy, client_order_id="margin-1", market_type=MarketType.MARGIN)
+    with pytest.raises(InvalidOrder):  # the gate lets a margin buy-back through (the sim refuses it)
+        await executor.place(margin_buy)
+    assert venue.create_calls == 1
 
 
 async def test_a_halt_during_backoff_stops_the_retry() -> None:
