@@ -97,11 +97,13 @@ async def start_market_makers(
             PRICE, PRICE.subject(venue=settings.market_venue, symbol=mm.symbol), agent.on_price
         )
         if mm.liquidation_threshold and not agent.position_shared:  # the liquidation guard
+            # new updates only: the last one stored may be hours old (its mark long gone); the
+            # monitor publishes the position again whenever its mark or liquidation price moves
             await runtime.bus.subscribe(
                 POSITION,
                 POSITION.subject(account=settings.account, symbol=mm.symbol),
                 agent.on_position,
-                deliver_policy=DeliverPolicy.LAST,
+                deliver_policy=DeliverPolicy.NEW,
             )
         runtime.spawn(agent.run(), f"agent-{mm.name}")
         if mm.position_check_seconds and not agent.position_shared:

@@ -88,10 +88,6 @@ EXIT_PRICE_BAND = Decimal("0.02")
 """An emergency exit's IOC limits lie this far through the mark price (a fraction of it): they
 take what the book offers within 2%, and no worse, in a market that may be falling fast."""
 
-STALE_POSITION_MS = 60_000
-"""A position update older than this (on the venue's clock) is not acted on: a replay of the
-last one at a restart, or one held up in an outage, shows a mark that has moved since."""
-
 LIQUIDATION_REASON = "liquidation guard"
 """The start of the reducing reason the liquidation guard sets (one reason, however often it trips)."""
 
@@ -533,7 +529,15 @@ class MarketMakerAgent:
         self._wake.set()
 
     async def run(self) -> None:
-        """Evaluate the latest price whenever something changed, until cancelled."""
+        """Evaluate the latest price whenever something changed, until cancelled (an emergency
+        exit under way is cancelled with it)."""
+        try:
+            await self._run()
+        finally:
+            if self._exit_task is not None and not self._exit_task.done():
+                self._exit_task.cancel()
+
+    async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -578,13 +582,6 @@ class MarketMakerAgent:
         distance = liquidation_distance(position)
         if distance is None or distance >= self._liquidation_threshold:
             return
-        age_ms = self._decision_ms() - position.updated_ms
-        if position.updated_ms and age_ms > STALE_POSITION_MS:  # a replay after a restart, say
-            log.warning(
-                "liquidation_guard_stale_update", agent=self.name, age_ms=age_ms,
-                mark=str(position.mark_price), liquidation=str(position.liquidation_price),
-            )  # fmt: skip
-            return
         side = "long" if position.size > 0 else "short"
         log.error(
             "liquidation_guard_tripped", agent=self.name, symbol=position.symbol, side=side,
@@ -616,54 +613,78 @@ class MarketMakerAgent:
     async def _exit(self, position: Position) -> None:
         """Cancel every working order of the grid, close each slot's inventory with a
         reduce-only IOC limit ``EXIT_PRICE_BAND`` through the mark (under the slot's next
-        client id: its fills land in the slot), then what the venue holds beyond the slots
-        (a drift, a slot whose order could not be ended) with one more."""
+        client id: its fills land in the slot), then read the venue and close what it holds
+        beyond the slots (a drift, a slot whose order could not be ended) with one more."""
         if self._trading_state.current_kind() is TradingStateKind.HALTED:
             log.error("emergency_exit_halted", agent=self.name, note="HALTED: the executor would refuse it")
             return
         self.emergency_exits += 1
         if self._metrics is not None:
             self._metrics.liquidation_exits.labels(self.name).inc()
-        await _all(
-            [
-                self._cancel(CancelOrder(slot.slot_price, slot.client_order_id, CancelReason.REDUCING))
-                for slot in list(self._slots.slots.values())
-                if slot.has_order
-            ]
-        )
+        cancels = [
+            self._cancel(CancelOrder(slot.slot_price, slot.client_order_id, CancelReason.REDUCING))
+            for slot in list(self._slots.slots.values())
+            if slot.has_order
+        ]
+        try:
+            await _all(cancels)
+        except Exception as exc:  # the slots whose order is still on go without a close below
+            log.error("emergency_exit_cancel_failed", agent=self.name, error=f"{type(exc).__name__}: {exc}")
         mark = position.mark_price
         codec = (self._strategy or Strategy(self._config, self._instrument)).codec
         closes: list[Coroutine[Any, Any, None]] = []
-        closing = ZERO  # signed inventory the slot closes take
-        for slot in list(self._slots.slots.values()):
-            if slot.position_qty == 0 or slot.has_order:  # an order a cancel did not end stays
-                continue
-            side = Side.SELL if slot.position_qty > 0 else Side.BUY
-            try:
+        try:
+            for slot in list(self._slots.slots.values()):
+                if slot.position_qty == 0 or slot.has_order:  # an order a cancel did not end stays
+                    continue
+                side = Side.SELL if slot.position_qty > 0 else Side.BUY
                 client_order_id = codec.encode(slot.slot_price, side, slot.cycle)
-                send = await self._request_exit(
-                    slot.slot_price, side, abs(slot.position_qty), mark, client_order_id
-                )
-                closes.append(send)
-            except Exception as exc:  # this slot stays as it is; the venue's remainder goes below
-                log.error("emergency_exit_not_requested", agent=self.name, slot=str(slot.slot_price),
-                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-                continue
-            closing += slot.position_qty
-        await _all(closes)
-        rest = position.size - closing  # the venue's, beyond what the slots close
+                try:
+                    closes.append(
+                        await self._request_exit(
+                            slot.slot_price, side, abs(slot.position_qty), mark, client_order_id
+                        )
+                    )
+                except Exception as exc:  # this slot stays as it is; the venue's rest goes below
+                    log.error("emergency_exit_not_requested", agent=self.name, slot=str(slot.slot_price),
+                              error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            sending, closes = closes, []
+            await _all(sending)
+        except Exception as exc:
+            log.error("emergency_exit_close_failed", agent=self.name, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            for unsent in closes:  # cancelled before they were sent: they stay PENDING, re-sent later
+                unsent.close()
+        await self._exit_rest(mark)
+
+    async def _exit_rest(self, mark: Decimal) -> None:
+        """Close what the venue holds beyond the slots' inventory, read now (after the slots'
+        closes were answered): one reduce-only IOC, not a slot's."""
+        if self._account_source is None:
+            return
+        try:
+            snapshot = await self._account_source.account_snapshot(self._instrument.symbol)
+        except OpenSQTError as exc:
+            log.error("emergency_exit_unread", agent=self.name, error=str(exc))
+            return
+        if snapshot.position is None or snapshot.position == 0:
+            return
+        held = sum((slot.position_qty for slot in self._slots.slots.values()), ZERO)
+        rest = snapshot.position - held
         qty = self._instrument.round_qty(abs(rest))
-        if qty > 0 and qty >= self._instrument.min_qty and (rest > 0) == (position.size > 0):
-            side = Side.SELL if rest > 0 else Side.BUY
-            client_order_id = f"{self.name}-liq-{position.updated_ms or self._decision_ms()}"
-            order = self._exit_order(side, qty, mark, client_order_id)
-            log.warning("emergency_exit_order", agent=self.name, client_order_id=client_order_id,
-                        side=side.value, qty=str(qty), price=str(order.price), slots=False)  # fmt: skip
-            try:
-                await self._gateway.place(order)  # not a slot's: reduce-only, it cannot overshoot
-            except OpenSQTError as exc:
-                log.error("emergency_exit_refused", agent=self.name, client_order_id=client_order_id,
-                          error=str(exc))  # fmt: skip
+        if qty == 0 or qty < self._instrument.min_qty or (rest > 0) != (snapshot.position > 0):
+            return
+        side = Side.SELL if rest > 0 else Side.BUY
+        client_order_id = f"{self.name}-liq-{self._decision_ms()}"
+        order = self._exit_order(side, qty, mark, client_order_id)
+        log.warning("emergency_exit_order", agent=self.name, client_order_id=client_order_id,
+                    side=side.value, qty=str(qty), price=str(order.price), slots=False)  # fmt: skip
+        try:
+            await self._gateway.place(order)  # reduce-only: it cannot take the position past flat
+        except OpenSQTError as exc:
+            log.error(
+                "emergency_exit_refused", agent=self.name, client_order_id=client_order_id, error=str(exc)
+            )
 
     def _exit_order(self, side: Side, qty: Decimal, mark: Decimal, client_order_id: str) -> Order:
         through = mark * (1 - EXIT_PRICE_BAND) if side is Side.SELL else mark * (1 + EXIT_PRICE_BAND)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Awaitable, Mapping
@@ -82,6 +83,7 @@ RECV_WINDOW_MARGIN_MS = 2_000
 
 #: Orders asked for per page of :meth:`CcxtExchange.fetch_recent_orders` (Binance's allOrders
 #: answers at most 1000).
+FUNDING_INTERVALS_RETRY_S = 60.0
 FUNDING_INTERVALS_REFRESH_S = 3_600.0
 """The perpetuals' funding intervals are read at start and again this often (a venue may move a
 symbol from 8 h to 4 h in a volatile market)."""
@@ -187,6 +189,7 @@ class CcxtExchange:
         # (time.monotonic); a symbol the venue does not list pays every default_funding_interval_hours
         self._funding_hours: dict[str, int] = {}
         self._funding_hours_read = -math.inf
+        self._funding_refresh: asyncio.Task[None] | None = None
 
     @property
     def client(self) -> Any:
@@ -255,7 +258,10 @@ class CcxtExchange:
             return
         try:
             raw: dict[str, Any] = await self._call(self._ex.fetch_funding_intervals())
-        except OpenSQTError as exc:
+        except OpenSQTError as exc:  # asked again in a minute, not an hour
+            self._funding_hours_read = (
+                time.monotonic() - FUNDING_INTERVALS_REFRESH_S + FUNDING_INTERVALS_RETRY_S
+            )
             log.warning("funding_intervals_unread", venue=self.venue, error=str(exc)[:300],
                         default_hours=self.config.default_funding_interval_hours)  # fmt: skip
             return
@@ -545,8 +551,11 @@ class CcxtExchange:
         message.
         """
         raw = await self._call(self._ex.watch_mark_price(self._u(symbol)))
-        if time.monotonic() - self._funding_hours_read >= FUNDING_INTERVALS_REFRESH_S:
-            await self._read_funding_intervals()  # venues change a symbol's interval at times
+        due = time.monotonic() - self._funding_hours_read >= FUNDING_INTERVALS_REFRESH_S
+        if due and (self._funding_refresh is None or self._funding_refresh.done()):
+            # venues change a symbol's interval at times; read in the background (a watcher
+            # away on a REST call would miss the stream's messages meanwhile)
+            self._funding_refresh = asyncio.create_task(self._read_funding_intervals())
         info = raw.get("info") or {}
         return FundingRate(
             symbol=symbol,
@@ -567,6 +576,8 @@ class CcxtExchange:
         return [self._order(r) for r in raws]
 
     async def close(self) -> None:
+        if self._funding_refresh is not None and not self._funding_refresh.done():
+            self._funding_refresh.cancel()
         try:
             await self._ex.close()
         except Exception as exc:  # closing must not fail a shutdown

@@ -47,7 +47,7 @@ from opensqt.execution.retry import BackoffPolicy
 from opensqt.model import MarketType, Order, OrderStatus, Side
 from opensqt.telemetry import get_logger
 
-__all__ = ["CancelResult", "Claim", "MarkClaim", "OrderExecutor", "SubmitMarks"]
+__all__ = ["CancelResult", "Claim", "MarkClaim", "OrderExecutor", "SubmitMarks", "reduces"]
 
 log = get_logger(__name__)
 

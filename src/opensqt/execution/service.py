@@ -25,7 +25,7 @@ from opensqt.clock import Clock
 from opensqt.errors import ExchangeUnavailable, InvalidArgument, NotFound, OpenSQTError
 from opensqt.execution import workflows
 from opensqt.execution.gate import TradingStateGate
-from opensqt.execution.order_executor import OrderExecutor
+from opensqt.execution.order_executor import OrderExecutor, reduces
 from opensqt.execution.snapshot import read_account
 from opensqt.execution.validation import OrderDraft, validate_order
 from opensqt.model import (
@@ -211,7 +211,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         order = validate_order(
             _draft(request), self.instruments, venue=self.venue, account=self.account, field_prefix=prefix
         )
-        self.gate.check(reduce_only=order.reduce_only)
+        self.gate.check(reduce_only=reduces(order))
         return order
 
     async def _journaled_send(self, order: Order) -> workflows.StepResult:
