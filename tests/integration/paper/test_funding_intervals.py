@@ -14,27 +14,30 @@ import pytest
 from opensqt.exchange.ccxt_adapter import CcxtExchange
 from opensqt.model import MarketType
 from opensqt.paper import PaperExchange
-from opensqt.paper.settings import MarketSettings, PerpSettings, SpotSettings
+from opensqt.paper.settings import MarketSettings
 from opensqt.paper.sources import ManualSource
 from tests.integration.paper.conftest import Admin, adapter_for, next_update, paper_settings
 
 pytestmark = pytest.mark.integration
 
-MARKETS = [
-    MarketSettings(symbol="BTCUSDT", base="BTC", start_price=Decimal("30000")),
-    MarketSettings(
-        symbol="ETHUSDT",
-        base="ETH",
-        start_price=Decimal("2000"),
-        spot=SpotSettings(step_size=Decimal("0.0001"), min_qty=Decimal("0.0001")),
-        perp=PerpSettings(tick_size=Decimal("0.01"), funding_interval_hours=4),
-    ),
-]
+
+def four_hourly_eth(state_file: Path) -> list[MarketSettings]:
+    """The default markets, ETHUSDT's perpetual paying every 4 hours."""
+    markets = paper_settings(state_file).markets
+    return [
+        m.model_copy(update={"perp": m.perp.model_copy(update={"funding_interval_hours": 4})})
+        if m.symbol == "ETHUSDT" and m.perp is not None
+        else m
+        for m in markets
+    ]
 
 
 @pytest.fixture
 async def four_hourly(tmp_path: Path) -> AsyncIterator[tuple[CcxtExchange, Admin]]:
-    paper = PaperExchange(paper_settings(tmp_path / "paper.sqlite", markets=MARKETS), source=ManualSource())
+    state_file = tmp_path / "paper.sqlite"
+    paper = PaperExchange(
+        paper_settings(state_file, markets=four_hourly_eth(state_file)), source=ManualSource()
+    )
     await paper.start()
     adapter = adapter_for(paper, MarketType.PERPETUAL)
     try:
