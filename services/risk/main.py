@@ -17,7 +17,7 @@ from opensqt.risk.service import RiskServicer, TradingStateController
 from opensqt.runtime import ServiceRuntime
 from opensqt.telemetry import configure_logging
 from opensqt.transport.grpc_server import ServiceBinding
-from opensqt.transport.subjects import CANDLE, POSITION
+from opensqt.transport.subjects import AGENT_ALERT, CANDLE, POSITION
 from opensqt.v1 import risk_pb2_grpc
 
 from .settings import RiskSettings
@@ -55,6 +55,10 @@ async def run(
         await runtime.bus.subscribe(CANDLE, candles, monitor.on_candle)
         await runtime.bus.subscribe(
             POSITION, POSITION.pattern(), monitor.on_position, durable="risk-positions"
+        )
+        # the agents' own alerts (reduce-only after a drift, a liquidation exit) join risk's
+        await runtime.bus.subscribe(
+            AGENT_ALERT, AGENT_ALERT.pattern(), monitor.on_agent_alert, durable="risk-agent-alerts"
         )
         servicer = RiskServicer(controller)
         await runtime.serve(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 
 from nats.js.api import DeliverPolicy
@@ -17,12 +18,13 @@ from opensqt.engine.service import AgentRegistry, StrategyServicer
 from opensqt.eventloop import run_event_loop
 from opensqt.grid.manager import RedisSlotStore, SlotManager
 from opensqt.grid.strategy import Strategy
-from opensqt.model import Instrument
+from opensqt.model import Instrument, RiskAlert
 from opensqt.runtime import ServiceRuntime
 from opensqt.telemetry import configure_logging, get_logger
+from opensqt.transport.bus import EventBus
 from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.grpc_server import ServiceBinding
-from opensqt.transport.subjects import FUNDING, ORDER, POSITION, PRICE, RISK_STATE
+from opensqt.transport.subjects import AGENT_ALERT, FUNDING, ORDER, POSITION, PRICE, RISK_STATE
 from opensqt.v1 import strategy_pb2_grpc
 
 from .settings import StrategySettings
@@ -78,6 +80,7 @@ async def start_market_makers(
             # owns_position=false says so for traders this process cannot see
             position_shared=traders.count(mm.symbol) > 1 or not mm.owns_position,
             liquidation_threshold=mm.liquidation_threshold,
+            alerts=functools.partial(_publish_alert, runtime.bus, mm.name),
         )
         try:
             await agent.start()  # reconciles with the venue before it takes prices or order updates
@@ -109,6 +112,11 @@ async def start_market_makers(
         if mm.position_check_seconds and not agent.position_shared:
             runtime.spawn(agent.watch_position(mm.position_check_seconds), f"position-{mm.name}")
         log.info("agent_started", agent=mm.name, symbol=mm.symbol, slots=len(slots.slots))
+
+
+async def _publish_alert(bus: EventBus, agent: str, alert: RiskAlert) -> None:
+    """An agent's own alert, for risk to keep with its own (JetStream: it survives a risk restart)."""
+    await bus.publish(AGENT_ALERT, AGENT_ALERT.subject(agent=agent), alert, msg_id=alert.alert_id)
 
 
 async def start_arbitrage_bots(

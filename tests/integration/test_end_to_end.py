@@ -29,7 +29,7 @@ from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.redis_keys import GRID_SLOTS
 from opensqt.transport.subjects import POSITION
 from opensqt.transport.tls import TlsFiles
-from opensqt.v1 import strategy_pb2, strategy_pb2_grpc
+from opensqt.v1 import events_pb2, risk_pb2, risk_pb2_grpc, strategy_pb2, strategy_pb2_grpc
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -242,6 +242,16 @@ async def test_a_position_near_liquidation_is_exited_through_the_slots_and_buys_
         )
     (agent,) = status.agents
     assert agent.reducing_reason.startswith("liquidation guard"), agent.reducing_reason
+
+    async def alerted() -> Any:  # the agent's own alert, kept by risk with its own
+        async with secure_channel(f"127.0.0.1:{run.c.ports['risk'].api}", operator) as channel:
+            reply = await risk_pb2_grpc.RiskServiceStub(channel).ListAlerts(risk_pb2.ListAlertsRequest())
+        mine = [a for a in reply.alerts if a.alert_id.startswith("mm1-liquidation-")]
+        return mine or None
+
+    (alert,) = await until(alerted, "the agent's alert in risk's list")
+    assert alert.kind == events_pb2.ALERT_KIND_LIQUIDATION
+    assert "reduce-only: liquidation guard" in alert.message
     # the market moves on: the grid, reduce-only, places no buy
     for price in ("29650.0", "29850.0", "29750.0"):
         await run.price(price)

@@ -24,7 +24,7 @@ moved past its limit) is closed by the next update that is still too close.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -49,6 +49,8 @@ from opensqt.grid.manager import SlotManager
 from opensqt.grid.reconcile import ReconcileReport
 from opensqt.grid.strategy import CancelOrder, CancelReason, PlaceOrder, Strategy
 from opensqt.model import (
+    AlertKind,
+    AlertSeverity,
     Instrument,
     InventorySlot,
     Leg,
@@ -59,6 +61,7 @@ from opensqt.model import (
     Position,
     PositionUpdate,
     PriceChange,
+    RiskAlert,
     Side,
     TimeInForce,
     TradingStateKind,
@@ -117,6 +120,7 @@ class MarketMakerAgent:
         position_shared: bool = False,
         reconcile_retry_delays: Sequence[float] = (0.5, 1.0, 2.0),
         liquidation_threshold: Decimal = Decimal("0.10"),
+        alerts: Callable[[RiskAlert], Awaitable[None]] | None = None,
     ) -> None:
         self.name = config.agent
         self.symbols: tuple[str, ...] = (instrument.symbol,)
@@ -138,6 +142,9 @@ class MarketMakerAgent:
         self._liquidation_threshold = liquidation_threshold  # 0: the guard is off
         self._danger: Position | None = None  # the latest update too close to liquidation
         self._exit_task: asyncio.Task[None] | None = None
+        # where the agent's own alerts go (the strategy service publishes them for risk to keep)
+        self._alerts = alerts
+        self._alerting: set[asyncio.Task[None]] = set()
         # evaluations and emergency exits take turns: an exit must not race a decision's orders
         self._turn = asyncio.Lock()
         self.emergency_exits = 0
@@ -234,10 +241,32 @@ class MarketMakerAgent:
         if report is None:
             self._reduce_only(f"reconciliation at start failed ({error}); check the slots, then Resume")
 
-    def _reduce_only(self, reason: str) -> None:
-        if reason not in self.reducing_reason:
-            self.reducing_reason = f"{self.reducing_reason} | {reason}" if self.reducing_reason else reason
+    def _reduce_only(self, reason: str, kind: AlertKind = AlertKind.AGENT_REDUCING) -> None:
+        if reason in self.reducing_reason:
+            return
+        self.reducing_reason = f"{self.reducing_reason} | {reason}" if self.reducing_reason else reason
         log.error("agent_reduce_only", agent=self.name, reason=reason)
+        if self._alerts is None:
+            return
+        now = self._clock.now_ms()
+        alert = RiskAlert(
+            alert_id=f"{self.name}-{kind.value.lower()}-{now}-{len(self._alerting)}",
+            kind=kind,
+            severity=AlertSeverity.CRITICAL,
+            message=f"agent {self.name} on {self._instrument.symbol} is reduce-only: {reason}",
+            symbols=(self._instrument.symbol,),
+            created_ms=now,
+        )
+        task = asyncio.create_task(self._alert(alert))
+        self._alerting.add(task)
+        task.add_done_callback(self._alerting.discard)
+
+    async def _alert(self, alert: RiskAlert) -> None:
+        assert self._alerts is not None
+        try:
+            await self._alerts(alert)
+        except Exception as exc:  # the reduce-only state stands; the log and GetStatus show it
+            log.error("agent_alert_not_published", agent=self.name, alert_id=alert.alert_id, error=str(exc))
 
     def _decision_ms(self) -> int:
         """Now on the venue's clock (as far as the latest tick tells; else this host's)."""
@@ -305,7 +334,7 @@ class MarketMakerAgent:
                 f"{report.local_position} ({report.drift_ratio:.1%}); check the account, then Resume"
             )
             log.error("reconcile_drift_alert", agent=self.name, reason=reason)
-            self._reduce_only(reason)
+            self._reduce_only(reason, AlertKind.POSITION_DRIFT)
         return report
 
     async def _read_account(self) -> AccountSnapshot | None:
@@ -401,7 +430,8 @@ class MarketMakerAgent:
                 late_total += late if order.side is Side.BUY else -late
                 self._reduce_only(
                     f"stray order {order.client_order_id} filled {late} after the venue was read, "
-                    "before its cancel; no slot counts it: check the account, then Resume"
+                    "before its cancel; no slot counts it: check the account, then Resume",
+                    AlertKind.POSITION_DRIFT,
                 )
         return late_total
 
@@ -450,7 +480,8 @@ class MarketMakerAgent:
             self._reduce_only(
                 f"position drift while running: the venue holds {reading.exchange_position}, the "
                 f"slots {reading.local_position} ({reading.ratio:.1%}) on two checks in a row; "
-                "check the account, then Resume"
+                "check the account, then Resume",
+                AlertKind.POSITION_DRIFT,
             )
             self._wake.set()  # working opening orders go now, not at the next price
         elif not verdict.acknowledged:
@@ -592,7 +623,8 @@ class MarketMakerAgent:
             self._reduce_only(
                 f"{LIQUIDATION_REASON}: {side} {abs(position.size)} at mark {position.mark_price} was "
                 f"{distance * 100:.2f}% from liquidation {position.liquidation_price} (threshold "
-                f"{self._liquidation_threshold * 100:.2f}%); exiting the position: check, then Resume"
+                f"{self._liquidation_threshold * 100:.2f}%); exiting the position: check, then Resume",
+                AlertKind.LIQUIDATION,
             )
         self._danger = position
         if self._exit_task is None or self._exit_task.done():

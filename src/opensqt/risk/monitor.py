@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from opensqt.model import AlertKind, Candle, PositionUpdate, TradingStateKind
+from opensqt.model import AlertKind, Candle, PositionUpdate, RiskAlert, TradingStateKind
 from opensqt.risk.crash import CrashDetector
 from opensqt.risk.liquidation import LiquidationGuard
 from opensqt.risk.service import TradingStateController
@@ -51,6 +51,7 @@ class RiskMonitor:
         self.crash_triggers = 0
         self.recoveries = 0
         self.liquidation_alerts = 0
+        self.agent_alerts = 0
 
     async def on_candle(self, candle: Candle, ctx: EventContext) -> None:
         decision = self.detector.on_candle(candle)
@@ -92,6 +93,12 @@ class RiskMonitor:
                 self.recoveries += 1
         else:
             log.info("recovery_not_applied", state=current.state.value, set_by=current.set_by)
+
+    async def on_agent_alert(self, alert: RiskAlert, ctx: EventContext) -> None:
+        """An agent's own alert: kept and published with risk's (ListAlerts, RISK_ALERT)."""
+        self.agent_alerts += 1
+        log.warning("agent_alert", alert_id=alert.alert_id, kind=alert.kind.value, message=alert.message)
+        await self._controller.record_alert(alert)
 
     async def on_position(self, update: PositionUpdate, ctx: EventContext) -> None:
         decision = self.guard.on_position_update(update.position)

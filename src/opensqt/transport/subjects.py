@@ -27,6 +27,7 @@ from opensqt.transport import codec
 from opensqt.v1 import events_pb2, resources_pb2
 
 __all__ = [
+    "AGENT_ALERT",
     "CANDLE",
     "EVENT_KINDS",
     "EXECUTION",
@@ -198,6 +199,19 @@ RISK_ALERT: EventKind[RiskAlert] = EventKind(
     stream="OPENSQT_RISK",
 )
 
+AGENT_ALERT: EventKind[RiskAlert] = EventKind(
+    "agent_alert",
+    PREFIX + ".strategy.alert.{agent}",
+    events_pb2.RiskAlert,
+    codec.risk_alert_to_proto,
+    codec.risk_alert_from_proto,
+    Delivery.JETSTREAM,
+    owner="strategy",
+    stream="OPENSQT_STRATEGY",
+)
+"""An agent's own alert (it turned reduce-only: a position drift, a liquidation exit, a
+reconciliation that failed). Risk keeps it with its own alerts and re-publishes it on RISK_ALERT."""
+
 EVENT_KINDS: tuple[EventKind[Any], ...] = (
     PRICE,
     CANDLE,
@@ -207,6 +221,7 @@ EVENT_KINDS: tuple[EventKind[Any], ...] = (
     POSITION,
     RISK_STATE,
     RISK_ALERT,
+    AGENT_ALERT,
 )
 
 
@@ -233,4 +248,5 @@ STREAMS: tuple[StreamSpec, ...] = (
         max_age_seconds=30 * 86400,
         max_msgs_per_subject=10_000,
     ),
+    StreamSpec("OPENSQT_STRATEGY", (PREFIX + ".strategy.alert.>",), max_age_seconds=30 * 86400),
 )

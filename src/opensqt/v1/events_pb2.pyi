@@ -31,6 +31,7 @@ class AlertKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALERT_KIND_POSITION_DRIFT: _ClassVar[AlertKind]
     ALERT_KIND_OPERATOR: _ClassVar[AlertKind]
     ALERT_KIND_FEED_STALE: _ClassVar[AlertKind]
+    ALERT_KIND_AGENT_REDUCING: _ClassVar[AlertKind]
 TRADING_STATE_KIND_UNSPECIFIED: TradingStateKind
 TRADING_STATE_KIND_ACTIVE: TradingStateKind
 TRADING_STATE_KIND_REDUCING: TradingStateKind
@@ -46,6 +47,7 @@ ALERT_KIND_LIQUIDATION: AlertKind
 ALERT_KIND_POSITION_DRIFT: AlertKind
 ALERT_KIND_OPERATOR: AlertKind
 ALERT_KIND_FEED_STALE: AlertKind
+ALERT_KIND_AGENT_REDUCING: AlertKind
 
 class PriceChange(_message.Message):
     __slots__ = ("venue", "symbol", "price", "bid", "ask", "exchange_ms", "received_ms", "sequence")

@@ -12,11 +12,14 @@ from decimal import Decimal
 
 from opensqt.engine.live import EXIT_PRICE_BAND, LIQUIDATION_REASON, MarketMakerAgent
 from opensqt.model import (
+    AlertKind,
+    AlertSeverity,
     Order,
     OrderStatus,
     OrderUpdate,
     Position,
     PositionUpdate,
+    RiskAlert,
     Side,
     TimeInForce,
     TradingStateKind,
@@ -231,3 +234,24 @@ async def test_a_stale_size_in_the_update_sends_nothing_beyond_the_slots() -> No
         assert not [o for o in venue.gateway.placed if "-liq-" in o.client_order_id]
         assert venue.core.position("acct", "sim", "ETHUSDT").size == 0
         assert all(s.position_qty == 0 for s in agent._slots.slots.values())
+
+
+async def test_the_agent_raises_its_own_alert_once() -> None:
+    venue = Venue()
+    agent = venue.agent(new_store())
+    raised: list[RiskAlert] = []
+
+    async def alerts(alert: RiskAlert) -> None:
+        raised.append(alert)
+
+    agent._alerts = alerts
+    async with running(agent):
+        size = await long_with_inventory(venue, agent)
+        await agent.on_position(update(str(size), MARK, "2750.00", ms=5_000))
+        await settle(agent)
+        await agent.on_position(update("0.001", MARK, "2750.00", ms=6_000))  # still too close
+        await settle(agent)
+    assert [(a.kind, a.severity, a.symbols) for a in raised] == [
+        (AlertKind.LIQUIDATION, AlertSeverity.CRITICAL, ("ETHUSDT",))
+    ]
+    assert raised[0].message.startswith(f"agent {agent.name} on ETHUSDT is reduce-only: liquidation guard")

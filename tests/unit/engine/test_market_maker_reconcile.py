@@ -24,6 +24,7 @@ from opensqt.grid import ClientOrderIdCodec
 from opensqt.grid import slots as slot_ops
 from opensqt.grid.manager import InMemorySlotStore, SlotManager
 from opensqt.model import (
+    AlertKind,
     InventorySlot,
     Order,
     OrderStatus,
@@ -31,6 +32,7 @@ from opensqt.model import (
     OrderUpdate,
     PositionStatus,
     PriceChange,
+    RiskAlert,
     Side,
     TimeInForce,
     TradingStateKind,
@@ -276,8 +278,16 @@ async def test_a_large_position_drift_makes_the_agent_reduce_only_until_resumed(
     venue.manual("manual-1", Side.BUY, "3003.50", qty="0.100")  # someone bought on the account
     venue.sweep(D("3003.50"))
     agent = venue.agent(store)
+    raised: list[RiskAlert] = []
+
+    async def alerts(alert: RiskAlert) -> None:
+        raised.append(alert)
+
+    agent._alerts = alerts
     async with running(agent):
         assert agent.reducing_reason.startswith("position drift at start: the venue holds 0.100")
+        await asyncio.sleep(0)
+        assert [a.kind for a in raised] == [AlertKind.POSITION_DRIFT]  # for risk to keep
         await tick(agent, "3010.00")  # three levels up: a trailing grid would buy higher
         assert ("place", "BUY", "accepted") not in venue.gateway.calls
         agent.resume()
