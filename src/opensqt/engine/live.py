@@ -16,9 +16,10 @@ order update in flight on either) makes the agent reduce-only too.
 Liquidation guard (behaviour.md §4): a position update of the grid's symbol whose mark price is
 closer to its liquidation price than ``liquidation_threshold`` (a fraction of the mark) makes the
 agent reduce-only and exits the position at once, through its slots so every fill stays
-accounted: every working order is cancelled, then each slot's inventory is closed with a
-reduce-only IOC limit at ``EXIT_PRICE_BAND`` through the mark. What an IOC leaves (the market
-moved past its limit) is closed by the next update that is still too close.
+accounted: every working order is cancelled, each slot's inventory is closed with a
+reduce-only IOC limit at ``EXIT_PRICE_BAND`` through the mark, and what the venue then holds
+beyond the slots with one more. What an IOC leaves (the market moved past its limit) is closed
+by the next update that is still too close.
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ class MarketMakerAgent:
         # where the agent's own alerts go (the strategy service publishes them for risk to keep)
         self._alerts = alerts
         self._alerting: set[asyncio.Task[None]] = set()
+        self._alerts_raised = 0  # numbers the alert ids
         # evaluations and emergency exits take turns: an exit must not race a decision's orders
         self._turn = asyncio.Lock()
         self.emergency_exits = 0
@@ -249,8 +251,9 @@ class MarketMakerAgent:
         if self._alerts is None:
             return
         now = self._clock.now_ms()
+        self._alerts_raised += 1
         alert = RiskAlert(
-            alert_id=f"{self.name}-{kind.value.lower()}-{now}-{len(self._alerting)}",
+            alert_id=f"{self.name}-{kind.value.lower()}-{now}-{self._alerts_raised}",
             kind=kind,
             severity=AlertSeverity.CRITICAL,
             message=f"agent {self.name} on {self._instrument.symbol} is reduce-only: {reason}",
@@ -664,29 +667,25 @@ class MarketMakerAgent:
             log.error("emergency_exit_cancel_failed", agent=self.name, error=f"{type(exc).__name__}: {exc}")
         mark = position.mark_price
         codec = (self._strategy or Strategy(self._config, self._instrument)).codec
-        closes: list[Coroutine[Any, Any, None]] = []
-        try:
-            for slot in list(self._slots.slots.values()):
-                if slot.position_qty == 0 or slot.has_order:  # an order a cancel did not end stays
-                    continue
-                side = Side.SELL if slot.position_qty > 0 else Side.BUY
-                client_order_id = codec.encode(slot.slot_price, side, slot.cycle)
-                try:
-                    closes.append(
-                        await self._request_exit(
-                            slot.slot_price, side, abs(slot.position_qty), mark, client_order_id
-                        )
+        requested: list[tuple[Order, int]] = []  # each slot's exit, PENDING in its slot
+        for slot in list(self._slots.slots.values()):
+            if slot.position_qty == 0 or slot.has_order:  # an order a cancel did not end stays
+                continue
+            side = Side.SELL if slot.position_qty > 0 else Side.BUY
+            client_order_id = codec.encode(slot.slot_price, side, slot.cycle)
+            try:
+                requested.append(
+                    await self._request_exit(
+                        slot.slot_price, side, abs(slot.position_qty), mark, client_order_id
                     )
-                except Exception as exc:  # this slot stays as it is; the venue's rest goes below
-                    log.error("emergency_exit_not_requested", agent=self.name, slot=str(slot.slot_price),
-                              error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-            sending, closes = closes, []
-            await _all(sending)
-        except Exception as exc:
+                )
+            except Exception as exc:  # this slot stays as it is; the venue's rest goes below
+                log.error("emergency_exit_not_requested", agent=self.name, slot=str(slot.slot_price),
+                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        try:
+            await _all([self._send(order, decided_ms=decided_ms) for order, decided_ms in requested])
+        except Exception as exc:  # a PENDING exit is re-sent like any slot order
             log.error("emergency_exit_close_failed", agent=self.name, error=f"{type(exc).__name__}: {exc}")
-        finally:
-            for unsent in closes:  # cancelled before they were sent: they stay PENDING, re-sent later
-                unsent.close()
         await self._exit_rest(mark)
 
     async def _exit_rest(self, mark: Decimal) -> None:
@@ -728,8 +727,8 @@ class MarketMakerAgent:
 
     async def _request_exit(
         self, slot_price: Decimal, side: Side, qty: Decimal, mark: Decimal, client_order_id: str
-    ) -> Coroutine[Any, Any, None]:
-        """Record a slot's exit order as PENDING; returns its send."""
+    ) -> tuple[Order, int]:
+        """Record a slot's exit order as PENDING; returns it and when it was decided."""
         order = self._exit_order(side, qty, mark, client_order_id)
         decided_ms = self._decision_ms()
         await self._slots.request_order(
@@ -738,7 +737,7 @@ class MarketMakerAgent:
         )  # fmt: skip
         log.warning("emergency_exit_order", agent=self.name, client_order_id=client_order_id,
                     side=side.value, qty=str(qty), price=str(order.price), slots=True)  # fmt: skip
-        return self._send(order, decided_ms=decided_ms)
+        return order, decided_ms
 
     # --- decisions -------------------------------------------------------------------------
 

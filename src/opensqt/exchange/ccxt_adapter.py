@@ -81,17 +81,24 @@ class CcxtVenueConfig:
 #: at most a quarter of the timeout).
 RECV_WINDOW_MARGIN_MS = 2_000
 
-#: Orders asked for per page of :meth:`CcxtExchange.fetch_recent_orders` (Binance's allOrders
-#: answers at most 1000).
-FUNDING_INTERVALS_RETRY_S = 60.0
 FUNDING_INTERVALS_REFRESH_S = 3_600.0
 """The perpetuals' funding intervals are read at start and again this often (a venue may move a
 symbol from 8 h to 4 h in a volatile market)."""
+FUNDING_INTERVALS_RETRY_S = 60.0
+"""After a failed read of the funding intervals, the next one is this much later."""
 
+#: Orders asked for per page of :meth:`CcxtExchange.fetch_recent_orders` (Binance's allOrders
+#: answers at most 1000).
 RECENT_ORDERS_PAGE_SIZE = 1_000
 #: Pages :meth:`CcxtExchange.fetch_recent_orders` reads at most; a longer listing is cut (and
 #: logged) rather than holding the caller for an unbounded number of requests.
 RECENT_ORDERS_MAX_PAGES = 20
+
+
+def _hours(interval: Any) -> int:
+    """Hours of a ccxt funding interval such as ``"4h"``; 0 when it is absent or unreadable."""
+    text = str(interval or "")
+    return int(text[:-1]) if text.endswith("h") and text[:-1].isdigit() else 0
 
 
 def rewrite_urls(urls: Any, rest_url: str | None, ws_url: str | None) -> Any:
@@ -268,9 +275,9 @@ class CcxtExchange:
         hours: dict[str, int] = {}
         for unified, entry in raw.items():
             market = self._ex.markets.get(unified)
-            interval = str((entry or {}).get("interval") or "")
-            if market and interval.endswith("h") and interval[:-1].isdigit() and int(interval[:-1]) > 0:
-                hours[str(market["id"])] = int(interval[:-1])
+            every = _hours((entry or {}).get("interval"))
+            if market and every:
+                hours[str(market["id"])] = every
         self._funding_hours = hours
         for symbol, instrument in self._instruments.items():
             wanted = self.funding_interval_hours(symbol)
@@ -466,8 +473,7 @@ class CcxtExchange:
 
     def _funding(self, raw: Mapping[str, Any]) -> FundingRate:
         market = self._ex.markets.get(raw.get("symbol"))
-        interval = str(raw.get("interval") or "")
-        hours = int(interval[:-1]) if interval.endswith("h") and interval[:-1].isdigit() else 0
+        hours = _hours(raw.get("interval"))
         symbol = str(market["id"]) if market else str(raw.get("symbol"))
         return FundingRate(
             symbol=symbol,

@@ -72,16 +72,15 @@ _SET_STATE_LUA = """
 local rank = {ACTIVE = 0, REDUCING = 1, HALTED = 2}
 local held = redis.call('HMGET', KEYS[1], 'version', 'state', 'reason', 'set_by', 'updated_ms')
 local guard = ARGV[5]
+local refused = false
 if guard == 'escalate' then
   local current = held[2] and rank[held[2]] or (held[2] and 2 or 0)
-  local others = current > 0 and held[4] ~= ARGV[3]
-  if rank[ARGV[1]] <= current or others then
-    return {0, held[1] or '0', held[2] or 'ACTIVE', held[3] or '', held[4] or '', held[5] or '0'}
-  end
+  refused = rank[ARGV[1]] <= current or (current > 0 and held[4] ~= ARGV[3])
 elseif guard == 'version' then
-  if (held[1] or '0') ~= ARGV[6] then
-    return {0, held[1] or '0', held[2] or 'ACTIVE', held[3] or '', held[4] or '', held[5] or '0'}
-  end
+  refused = (held[1] or '0') ~= ARGV[6]
+end
+if refused then
+  return {0, held[1] or '0', held[2] or 'ACTIVE', held[3] or '', held[4] or '', held[5] or '0'}
 end
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'set_by', ARGV[3], 'updated_ms', ARGV[4])
@@ -93,6 +92,19 @@ StateGuard = Literal["", "escalate", "version"]
 
 def _text(raw: dict[bytes, bytes], name: str) -> str:
     return raw.get(name.encode(), b"").decode()
+
+
+def _state(state_name: str, reason: str, set_by: str, updated_ms: str, version: str) -> TradingState:
+    """The trading state from its stored fields; HALTED for a state that cannot be read."""
+    try:
+        state = TradingStateKind(state_name)
+    except ValueError:
+        # Never trade on a state we cannot read.
+        log.error("trading_state_unreadable", state=state_name)
+        return TradingState(state=TradingStateKind.HALTED, reason=f"unreadable state {state_name!r}")
+    return TradingState(
+        state=state, reason=reason, set_by=set_by, updated_ms=int(updated_ms or 0), version=int(version or 0)
+    )
 
 
 class TradingStateStore:
@@ -109,20 +121,7 @@ class TradingStateStore:
         )
         if not raw or not raw.get(b"state"):
             return TradingState(state=TradingStateKind.ACTIVE, reason="never set", version=0)
-        state_name = _text(raw, "state")
-        try:
-            state = TradingStateKind(state_name)
-        except ValueError:
-            # Never trade on a state we cannot read.
-            log.error("trading_state_unreadable", state=state_name)
-            return TradingState(state=TradingStateKind.HALTED, reason=f"unreadable state {state_name!r}")
-        return TradingState(
-            state=state,
-            reason=_text(raw, "reason"),
-            set_by=_text(raw, "set_by"),
-            updated_ms=int(_text(raw, "updated_ms") or 0),
-            version=int(_text(raw, "version") or 0),
-        )
+        return _state(*(_text(raw, name) for name in ("state", "reason", "set_by", "updated_ms", "version")))
 
     async def set(self, state: TradingStateKind, *, reason: str, set_by: str, now_ms: int) -> TradingState:
         """Write a new state atomically; returns it with its new version."""
@@ -147,21 +146,10 @@ class TradingStateStore:
         answer = await self._set_state(
             keys=[key], args=[state.value, reason, set_by, str(now_ms), guard, str(expected_version)]
         )
-        written, version, held_state, held_reason, held_by, updated_ms = (
+        written, version, state_name, held_reason, held_by, updated_ms = (
             item.decode() if isinstance(item, bytes) else str(item) for item in answer
         )
-        try:
-            kind = TradingStateKind(held_state)
-        except ValueError:  # never trade on a state we cannot read
-            kind = TradingStateKind.HALTED
-        held = TradingState(
-            state=kind,
-            reason=held_reason,
-            set_by=held_by,
-            updated_ms=int(updated_ms or 0),
-            version=int(version or 0),
-        )
-        return written == "1", held
+        return written == "1", _state(state_name, held_reason, held_by, updated_ms, version)
 
     async def audit(self, *, action: str, identity: str, reason: str, now_ms: int, **extra: Any) -> None:
         """Append an operator action to the audit log (capped at about 100,000 entries)."""
