@@ -195,6 +195,39 @@ def cpu_seconds(c: LocalConstellation) -> dict[str, tuple[float, float]]:
     return used
 
 
+def host_cpu() -> str:
+    """The CPU model and how many cores this process may use (hosts of one kind differ)."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {len(os.sched_getaffinity(0))} cores"
+
+
+def cpu_ticks() -> list[int]:
+    """The whole machine's CPU time so far, by state (the ``cpu`` line of /proc/stat: user, nice,
+    system, idle, iowait, irq, softirq, steal, ...), in clock ticks; empty where unreadable."""
+    try:
+        return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return []
+
+
+def busy_and_steal(before: list[int], after: list[int]) -> str:
+    """How busy the machine was between two :func:`cpu_ticks`, and how much the hypervisor took."""
+    delta = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(delta[:8])
+    if len(delta) < 8 or total <= 0:
+        return "machine load unknown"
+    idle = delta[3] + delta[4]
+    busy, stolen = 100 * (total - idle) / total, 100 * delta[7] / total
+    return f"cores {busy:.0f}% busy, {stolen:.1f}% stolen by the hypervisor"
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -296,7 +329,7 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
             lag_before = {n: scrape(c.ports[n].metrics) for n in LAG_SERVICES}
             applied_ms: dict[str, float] = {}  # new buy's client id -> the venue's price change
             client_ms: dict[str, float] = {}  # the same, when this client began the admin POST
-            cpu_before, tick_phase = cpu_seconds(c), time.monotonic()
+            cpu_before, machine_before, tick_phase = cpu_seconds(c), cpu_ticks(), time.monotonic()
             for _ in range(ticks):
                 tick_started = time.monotonic()
                 price += 100
@@ -311,7 +344,7 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
                 # (a place and a cancel per tick): an order never waits for a token here
                 await asyncio.sleep(max(0.05, tick_started + TICK_PERIOD_S - time.monotonic()))
             tick_phase = time.monotonic() - tick_phase
-            cpu_after = cpu_seconds(c)
+            cpu_after, machine_after = cpu_seconds(c), cpu_ticks()
             after = scrape(executor_metrics)
             lags = {n: loop_lags(lag_before[n], scrape(c.ports[n].metrics)) for n in LAG_SERVICES}
             place = 'opensqt_grpc_request_seconds_{}{{method="/opensqt.v1.ExecutorService/PlaceOrder"}}'
@@ -386,6 +419,7 @@ async def main(ticks: int, halts: int, burst: int, trace_export: bool = True) ->
 
         print(f"constellation as processes on loopback, mTLS ({ticks} ticks, {halts} halts, 3 executors)")
         print(f"  machine reference: a fixed pure-Python loop took {speed_ms:.0f} ms (lower is faster)")
+        print(f"  machine: {host_cpu()}; while ticking, {busy_and_steal(machine_before, machine_after)}")
         if tick_to_order:
             report("tick-to-order", tick_to_order)
         print(f"  {'':<34} ({ticks - len(tick_to_order)} ticks without a new order)")
