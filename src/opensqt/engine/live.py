@@ -25,6 +25,7 @@ by the next update that is still too close.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -84,6 +85,12 @@ log = get_logger(__name__)
 
 HELD_LOOKUP_EVERY_MS = 30_000
 """A PENDING opening order held while the agent alone reduces is looked up at most this often."""
+
+RESEND_BACKOFF_MS = (100, 2_000)
+"""After a send of a slot's order failed without an answer (or was held by the trading state),
+it is re-sent no sooner than this: the first wait, doubled per failure up to the second. A
+re-send runs inside an evaluation, so an executor that fails every call (restarting, a bug)
+must not cost every price tick a round trip per PENDING order."""
 
 LOOKUPS_PER_CHECK = 5
 """A position check looks up at most this many slot orders the venue does not list."""
@@ -153,6 +160,9 @@ class MarketMakerAgent:
         self._reconcile_retry_delays = tuple(reconcile_retry_delays)
         self._watch = PositionWatch()
         self._held_lookups: dict[str, int] = {}  # client id -> when a held order was looked up
+        # client id of a PENDING order whose last send failed -> (not re-sent before, last wait,
+        # the trading state as this agent saw it when the executor held the order, else None)
+        self._resend_after: dict[str, tuple[int, int, TradingStateKind | None]] = {}
         self._config = config
         self._instrument = instrument
         self._slots = slots
@@ -861,14 +871,19 @@ class MarketMakerAgent:
         the slot moves on to its next cycle, and the next evaluation decides again with a fresh
         id. ``resend``: the order was left PENDING, so it may be at the venue already.
         """
+        failed_before = self._resend_after.pop(order.client_order_id, None)
         try:
             placed = await self._gateway.place(order)
         except PostOnlyRejected:
             await self._slots.record_post_only_reject(order.client_order_id)
             return
         except Retryable as exc:
-            # Left PENDING: the next evaluation re-sends it with the same client id (idempotent).
-            log.warning("order_send_retry_later", client_order_id=order.client_order_id, error=str(exc))
+            # Left PENDING: a later evaluation re-sends it with the same client id (idempotent).
+            wait_ms = self._back_off(
+                order.client_order_id, failed_before, getattr(exc, "retry_after_s", None)
+            )
+            log.warning("order_send_retry_later", client_order_id=order.client_order_id, error=str(exc),
+                        retry_in_ms=wait_ms)  # fmt: skip
             return
         except InsufficientFunds as exc:
             if cancels_to_follow:
@@ -888,7 +903,9 @@ class MarketMakerAgent:
                 # A re-sent order may be at the venue already, and the executor's gate answers
                 # before it looks the id up: it stays PENDING until the state lets it through
                 # (or its update arrives on the order stream).
-                log.info("order_resend_held", client_order_id=order.client_order_id, reason=str(exc))
+                wait_ms = self._back_off(order.client_order_id, failed_before, held=True)
+                log.info("order_resend_held", client_order_id=order.client_order_id, reason=str(exc),
+                         retry_in_ms=wait_ms)  # fmt: skip
                 return
             await self._refused(order, str(exc))
             return
@@ -897,6 +914,20 @@ class MarketMakerAgent:
             return
         if await self._apply_answer(order, placed, decided_ms):
             self.orders_sent += 1
+
+    def _back_off(self, client_order_id: str, failed_before: tuple[int, int, TradingStateKind | None] | None,
+                  retry_after_s: float | None = None, *, held: bool = False) -> int:  # fmt: skip
+        """Hold the PENDING order's next send back (RESEND_BACKOFF_MS, or as long as the
+        executor asked for); returns the wait in ms. ``held``: the executor's trading state
+        refused it; the wait ends early once this agent sees trading turn ACTIVE from the state
+        it saw then."""
+        first, longest = RESEND_BACKOFF_MS
+        wait_ms = first if failed_before is None else min(longest, 2 * failed_before[1])
+        if retry_after_s is not None and retry_after_s > 0:
+            wait_ms = max(wait_ms, math.ceil(retry_after_s * 1000))
+        seen = self._trading_state.current_kind() if held else None
+        self._resend_after[client_order_id] = (self._clock.now_ms() + wait_ms, wait_ms, seen)
+        return wait_ms
 
     async def _apply_answer(self, order: Order, answer: Order, decided_ms: int) -> bool:
         """The venue's view of ``order`` (a send's answer, a lookup): acknowledge and apply it.
@@ -939,8 +970,18 @@ class MarketMakerAgent:
         )  # fmt: skip
 
     async def _resend_pending(self) -> None:
+        now = self._clock.now_ms()
+        waiting = self._resend_after
+        if waiting:  # forget orders no longer PENDING (answered through the order stream)
+            pending_ids = {slot.client_order_id for slot in self._slots.pending()}
+            self._resend_after = {cid: wait for cid, wait in waiting.items() if cid in pending_ids}
+        active = TradingStateKind.ACTIVE
+        lifted = self._trading_state.current_kind() is active
         for slot in self._slots.pending():
             if slot.order_side is not None and slot.client_order_id:
+                wait = self._resend_after.get(slot.client_order_id)
+                if wait is not None and now < wait[0] and not (lifted and wait[2] not in (None, active)):
+                    continue
                 order = self._slot_order(slot)
                 if self.reducing_reason and _opens(slot, order.side):
                     # This agent alone reduces: the executor, trading ACTIVE, would place it.

@@ -16,9 +16,9 @@ from decimal import Decimal
 from opensqt.backtest.ledger import CoreVenue, Ledger
 from opensqt.clock import TestClock
 from opensqt.engine.base import OrderRefused
-from opensqt.engine.live import MarketMakerAgent
+from opensqt.engine.live import RESEND_BACKOFF_MS, MarketMakerAgent
 from opensqt.engine.service import AgentRegistry, StrategyServicer
-from opensqt.errors import InsufficientFunds
+from opensqt.errors import InsufficientFunds, Retryable, TradingHalted
 from opensqt.exchange import FeeSchedule, MarketRules, MatchingCore
 from opensqt.grid.manager import InMemorySlotStore, SlotManager
 from opensqt.model import (
@@ -75,6 +75,27 @@ class CoreGateway:
 class Active:
     def current_kind(self) -> TradingStateKind:
         return TradingStateKind.ACTIVE
+
+
+class FlakyGateway(CoreGateway):
+    """The executor as it fails: ``failing`` places answer UNAVAILABLE (nothing placed);
+    under ``halted`` an opening order is refused at the gate, as the executor's would be."""
+
+    def __init__(self, venue: CoreVenue, clock: TestClock) -> None:
+        super().__init__(venue, clock)
+        self.failing = False
+        self.halted = False
+        self.attempts: list[str] = []  # client ids of every place, in order
+
+    async def place(self, order: Order) -> Order:
+        self.attempts.append(order.client_order_id)
+        if self.halted and not order.reduce_only:
+            await round_trip()
+            raise TradingHalted("trading state is REDUCING: only reduce-only orders are accepted")
+        if self.failing:
+            await round_trip()
+            raise Retryable("executor unavailable")
+        return await super().place(order)
 
 
 Built = tuple[MarketMakerAgent, CoreGateway, MatchingCore, TestClock]
@@ -215,3 +236,84 @@ async def test_get_status_reports_the_working_orders_exposure_and_last_event() -
     assert D(status.exposure) == top.quantity * D("3004.00")  # at the latest price the agent saw
     assert status.last_event_ms == clock.now_ms()
     assert status.realized_pnl == ""
+
+
+async def test_a_pending_order_whose_send_failed_is_resent_with_a_growing_wait_not_on_every_tick() -> None:
+    async with four_buys(balance="10000") as (agent, _, core, clock):
+        flaky = FlakyGateway(CoreVenue(core, "acct", Ledger(), default_venue="sim"), clock)
+        agent._gateway = flaky
+        flaky.failing = True
+        await tick(agent, "3006.00")  # the new near buy fails: PENDING
+        (client_id,) = set(flaky.attempts)
+        first, longest = RESEND_BACKOFF_MS
+
+        def sends() -> int:
+            return flaky.attempts.count(client_id)
+
+        # every tick evaluates, but within the wait the PENDING order is not sent again
+        for price in ("3006.10", "3006.20", "3006.30"):
+            await tick(agent, price)
+        assert sends() == 1
+        clock.advance(first)
+        await tick(agent, "3006.40")
+        assert sends() == 2  # the wait is over: sent again, same client id, failed again
+        clock.advance(2 * first - 1)
+        await tick(agent, "3006.50")
+        assert sends() == 2  # the wait doubled
+        clock.advance(1)
+        await tick(agent, "3006.60")
+        assert sends() == 3
+        for _ in range(10):  # the wait stops growing at its longest
+            clock.advance(longest)
+            await tick(agent, "3006.70")
+        assert sends() == 13
+        flaky.failing = False
+        clock.advance(longest)
+        await tick(agent, "3006.80")
+        assert sends() == 14
+        assert client_id in {o.client_order_id for o in core.open_orders("acct")}
+        assert agent._resend_after == {}
+
+
+class Switchable:
+    """The trading state as the strategy follows it (from risk's broadcasts)."""
+
+    def __init__(self) -> None:
+        self.kind = TradingStateKind.ACTIVE
+
+    def current_kind(self) -> TradingStateKind:
+        return self.kind
+
+
+async def test_a_resend_held_by_reducing_waits_and_goes_at_once_when_trading_is_active_again() -> None:
+    async with four_buys(balance="10000") as (agent, _, core, clock):
+        flaky = FlakyGateway(CoreVenue(core, "acct", Ledger(), default_venue="sim"), clock)
+        state = Switchable()
+        agent._gateway, agent._trading_state = flaky, state
+        flaky.failing = True
+        await tick(agent, "3006.00")  # the new near buy fails: PENDING
+        (client_id,) = set(flaky.attempts)
+
+        def sends() -> int:
+            return flaky.attempts.count(client_id)
+
+        # the executors turned REDUCING before the strategy heard: the resend is held, and
+        # waits like any failed send
+        flaky.failing, flaky.halted = False, True
+        clock.advance(RESEND_BACKOFF_MS[0])
+        await tick(agent, "3006.10")
+        assert sends() == 2
+        await tick(agent, "3006.20")
+        assert sends() == 2
+        # the strategy hears REDUCING; the next resend is held too
+        state.kind = TradingStateKind.REDUCING
+        clock.advance(2 * RESEND_BACKOFF_MS[0])
+        await tick(agent, "3006.30")
+        assert sends() == 3
+        await tick(agent, "3006.40")
+        assert sends() == 3
+        # trading ACTIVE again: the held order goes at once, not after its wait
+        flaky.halted, state.kind = False, TradingStateKind.ACTIVE
+        await tick(agent, "3006.50")
+        assert sends() == 4
+        assert client_id in {o.client_order_id for o in core.open_orders("acct")}
