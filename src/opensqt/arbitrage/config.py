@@ -65,6 +65,10 @@ class ArbitrageConfig:
         max_data_age_ms: a leg's data older than this is stale and gates funding decisions.
         liquidation_threshold: distance to liquidation below which a leg is closed at once (0.10).
         dust_qty: base quantity below which a leg counts as flat and a net exposure as neutral.
+        unknown_order_settle_ms: after a plan failed with an order whose outcome could not be
+            learned, how long the legs wait before their hedge is checked (20 s): the executor
+            may still be sending that order, and its fill would arrive on the order stream. It
+            should exceed the executor's venue timeout plus its look-up margin.
     """
 
     agent: str
@@ -84,6 +88,7 @@ class ArbitrageConfig:
     max_data_age_ms: int = 60_000
     liquidation_threshold: Decimal = Decimal("0.10")
     dust_qty: Decimal = Decimal("0.0001")
+    unknown_order_settle_ms: int = 20_000
 
     def __post_init__(self) -> None:
         self._check_agent()
@@ -129,6 +134,10 @@ class ArbitrageConfig:
             raise ValueError(f"liquidation_threshold must be in (0, 1), got {self.liquidation_threshold}")
         if self.dust_qty <= 0:
             raise ValueError(f"dust_qty must be greater than zero, got {self.dust_qty}")
+        if self.unknown_order_settle_ms < 0:
+            raise ValueError(
+                f"unknown_order_settle_ms must not be negative, got {self.unknown_order_settle_ms}"
+            )
 
     def _check_agent(self) -> None:
         if not self.agent or not _AGENT_RE.match(self.agent):

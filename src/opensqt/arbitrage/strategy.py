@@ -33,12 +33,17 @@ Rules (see ``behaviour.md`` §3 and the liquidation guard of §4):
   plan is in flight, the emergency exit waits for it and follows at once.
 
 Leg sizes: position updates re-sync the legs (authoritative) except while a plan is in flight,
-when the plan owns them; the plan's fills are applied when its result arrives.
+when the plan owns them; the plan's fills are applied when its result arrives, or the legs as
+recorded (every fill of the agent's orders, from the plan and from the order stream) replace
+them (:meth:`Strategy.on_execution_result` with ``legs``, :meth:`Strategy.sync_legs`).
 
-After a restart (:meth:`Strategy.after_restart`): a process killed mid-plan may leave one leg
-filled and its hedge not. Once both legs have a price and no plan is in flight, the legs are
-checked once: delta-neutral (``|spot + perp| < dust_qty``) or flat, they are kept and managed as
-usual; otherwise both are closed to flat (an ``EXIT`` sized to the legs, with a fresh sequence id).
+Hedge check: a process killed mid-plan, a plan that failed, or a fill the strategy did not expect
+(an order of a failed plan that filled after all) may leave one leg filled and its hedge not.
+The legs are then checked once, when both legs have a price and no plan is in flight (after a
+plan failed with an order whose outcome is unknown, not before ``unknown_order_settle_ms``):
+delta-neutral (``|spot + perp| < dust_qty``) or flat, they are kept and managed as usual;
+otherwise both are closed to flat (an ``EXIT`` sized to the legs, with a fresh sequence id).
+Until then funding updates and the basis are not evaluated.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from opensqt.arbitrage.plans import (
     Done,
     EntryPlan,
     ExitPlan,
+    Outcome,
     PlanError,
     build_entry_plan,
 )
@@ -155,7 +161,8 @@ class StrategyState:
         toxic_readings: consecutive toxic basis readings.
         last_basis_check_ms: when the basis was last read.
         emergency_leg: the leg key of a liquidation emergency waiting for the plan in flight.
-        restart_check: the legs came from a restart and are still to be checked for a hedge.
+        hedge_check: why the legs are still to be checked for a hedge ("" when they are not).
+        hedge_check_after_ms: not checked before this time.
     """
 
     legs: LegBook
@@ -169,7 +176,8 @@ class StrategyState:
     toxic_readings: int = 0
     last_basis_check_ms: int = 0
     emergency_leg: str | None = None
-    restart_check: bool = False
+    hedge_check: str = ""
+    hedge_check_after_ms: int = 0
 
 
 class Strategy:
@@ -194,7 +202,8 @@ class Strategy:
         ``last_sequence_id`` is the last plan known to have run (a cut plan's), so new plans never
         reuse its client order ids even when the clock reads earlier.
         """
-        return cls(config, StrategyState(legs=legs, last_sequence_id=last_sequence_id, restart_check=True))
+        state = StrategyState(legs=legs, last_sequence_id=last_sequence_id, hedge_check="after a restart")
+        return cls(config, state)
 
     @property
     def config(self) -> ArbitrageConfig:
@@ -245,6 +254,11 @@ class Strategy:
             return Decision(
                 Action.IGNORE, f"sequence {self._state.in_flight_sequence} in flight; funding update skipped"
             )
+        if self._state.hedge_check:
+            return Decision(
+                Action.IGNORE,
+                f"legs to be checked for a hedge {self._state.hedge_check}; funding update skipped",
+            )
         stale = self._stale_reason(now_ms, funding.time_ms)
         if stale:
             return Decision(Action.IGNORE, stale)
@@ -277,9 +291,11 @@ class Strategy:
             if price_ms < self._state.perp_price_ms:
                 return Decision(Action.IGNORE, f"perp price from {price_ms} is older than the one held")
             self._state = replace(self._state, perp_price=update.price, perp_price_ms=price_ms)
-        restart = self._check_after_restart(now_ms)
-        if restart is not None:
-            return restart
+        checked = self._check_hedge(now_ms)
+        if checked is not None:
+            return checked
+        if self._state.hedge_check:
+            return Decision(Action.IGNORE, f"legs to be checked for a hedge {self._state.hedge_check}")
         return self._check_basis(now_ms)
 
     def on_position(self, update: PositionUpdate | Position, now_ms: int) -> Decision:
@@ -317,24 +333,43 @@ class Strategy:
             )
         return self._exit(Action.EMERGENCY_EXIT, reason, now_ms, spot_first=key == self._config.spot_key)
 
-    def on_execution_result(self, done: Done, now_ms: int) -> Decision:
-        """Take a plan's result: apply its fills to the legs and end the single flight."""
+    def on_execution_result(
+        self, done: Done, now_ms: int, *, legs: LegBook | None = None, orders_unknown: bool = False
+    ) -> Decision:
+        """Take a plan's result: apply its fills to the legs and end the single flight.
+
+        ``legs``: the legs as recorded (every fill of the agent's orders, however it was
+        learned); they replace the plan's fills, and when they differ from them (a fill outside
+        the plan) the hedge is checked. A ``FAILED`` plan has its hedge checked too; with
+        ``orders_unknown`` (an order's outcome could not be learned) not before
+        ``unknown_order_settle_ms``.
+        """
         in_flight = self._state.in_flight_sequence
         if done.sequence_id != in_flight:
             return Decision(
                 Action.IGNORE, f"result for sequence {done.sequence_id}, but the one in flight is {in_flight}"
             )
-        legs = self._state.legs
+        planned = self._state.legs
         for fill in done.fills:
-            legs = legs.apply_fill(fill if fill.time_ms else replace(fill, time_ms=now_ms))
+            planned = planned.apply_fill(fill if fill.time_ms else replace(fill, time_ms=now_ms))
+        recorded = planned if legs is None else self._checked_legs(legs)
+        hedge_check, after_ms = self._state.hedge_check, self._state.hedge_check_after_ms
+        if done.outcome is Outcome.FAILED:
+            hedge_check = "after a failed plan"
+            if orders_unknown:
+                after_ms = max(after_ms, now_ms + self._config.unknown_order_settle_ms)
+        elif not hedge_check and self._sizes(recorded) != self._sizes(planned):
+            hedge_check = "after a fill outside the plan"
         emergency_leg = self._state.emergency_leg
         self._state = replace(
             self._state,
-            legs=legs,
+            legs=recorded,
             in_flight_sequence=None,
             toxic_readings=0,
             last_basis_check_ms=0,
             emergency_leg=None,
+            hedge_check=hedge_check,
+            hedge_check_after_ms=after_ms if hedge_check else 0,
         )
         summary = f"sequence {done.sequence_id} {done.outcome.value}: {done.reason}"
         if emergency_leg is not None and not self.is_flat():
@@ -344,7 +379,34 @@ class Strategy:
                 now_ms,
                 spot_first=emergency_leg == self._config.spot_key,
             )
+        checked = self._check_hedge(now_ms)
+        if checked is not None:
+            return replace(checked, reason=f"{summary}; {checked.reason}")
         return Decision(Action.HOLD, summary)
+
+    def sync_legs(self, legs: LegBook, now_ms: int) -> Decision:
+        """Follow the legs as recorded after a fill the strategy did not make (an order of an
+        earlier plan that filled late); ignored while a plan is in flight (it owns the legs and
+        takes them with its result). A change arms the hedge check."""
+        if self._state.in_flight_sequence is not None:
+            return Decision(
+                Action.IGNORE, f"sequence {self._state.in_flight_sequence} in flight; legs follow its result"
+            )
+        recorded = self._checked_legs(legs)
+        if self._sizes(recorded) == self._sizes(self._state.legs):
+            self._state = replace(self._state, legs=recorded)
+            return Decision(Action.IGNORE, "legs unchanged")
+        self._state = replace(
+            self._state,
+            legs=recorded,
+            hedge_check=self._state.hedge_check or "after a fill outside a plan",
+        )
+        checked = self._check_hedge(now_ms)
+        if checked is not None:
+            return checked
+        return Decision(
+            Action.HOLD, f"legs changed outside a plan; hedge to be checked {self._state.hedge_check}"
+        )
 
     # -- rules ----------------------------------------------------------------------------------
 
@@ -399,23 +461,36 @@ class Strategy:
             return self._exit(Action.EXIT, f"{reason} < exit {_show(exit_apr)}", now_ms)
         return Decision(Action.HOLD, f"{reason} >= exit {_show(exit_apr)}")
 
-    def _check_after_restart(self, now_ms: int) -> Decision | None:
-        """The one-time hedge check of legs loaded after a restart; ``None`` until it is due
-        (both leg prices known, no plan in flight)."""
+    def _check_hedge(self, now_ms: int) -> Decision | None:
+        """The one-time hedge check of the legs (see the module's docstring); ``None`` until it
+        is due (both leg prices known, no plan in flight, its wait over)."""
         state = self._state
-        if not state.restart_check or state.in_flight_sequence is not None:
+        why = state.hedge_check
+        if not why or state.in_flight_sequence is not None or now_ms < state.hedge_check_after_ms:
             return None
         if state.spot_price_ms <= 0 or state.perp_price_ms <= 0:
             return None
-        self._state = replace(state, restart_check=False)
+        self._state = replace(state, hedge_check="", hedge_check_after_ms=0)
         config = self._config
         spot_size, perp_size = state.legs.size(config.spot_key), state.legs.size(config.perp_key)
         described = f"spot {spot_size}, perp {perp_size}"
         if self.is_flat():
-            return Decision(Action.HOLD, f"legs flat after a restart ({described})")
+            return Decision(Action.HOLD, f"legs flat {why} ({described})")
         if state.legs.is_delta_neutral(config.dust_qty):
-            return Decision(Action.HOLD, f"legs hedged after a restart: {described}; kept")
-        return self._exit(Action.EXIT, f"legs unhedged after a restart: {described}; closing both", now_ms)
+            return Decision(Action.HOLD, f"legs hedged {why}: {described}; kept")
+        return self._exit(Action.EXIT, f"legs unhedged {why}: {described}; closing both", now_ms)
+
+    def _checked_legs(self, legs: LegBook) -> LegBook:
+        keys = {leg.key for leg in legs.legs}
+        if keys != {self._config.spot_key, self._config.perp_key} or legs.agent != self._config.agent:
+            raise ValueError(
+                f"legs {sorted(keys)} of agent {legs.agent!r} do not match the config "
+                f"({self._config.spot_key}, {self._config.perp_key} of {self._config.agent!r})"
+            )
+        return legs
+
+    def _sizes(self, legs: LegBook) -> tuple[Decimal, Decimal]:
+        return legs.size(self._config.spot_key), legs.size(self._config.perp_key)
 
     def _check_basis(self, now_ms: int) -> Decision:
         config = self._config

@@ -18,8 +18,12 @@ Legs (Redis, :class:`~opensqt.arbitrage.manager.LegManager`):
   plan is in flight, and at start from the last snapshot on the position stream.
 
 Every plan handed out by the strategy is answered exactly once: with its outcome, ``ABORTED``
-when the trading state or a pause refuses it, ``FAILED`` when the executors' answers could not
-be learned (the legs then follow the venue).
+when the trading state or a pause refuses it, ``FAILED`` when a step could not be run or its
+order's outcome could not be learned. The strategy then takes the legs as recorded in Redis
+(the plan's fills and any the order stream brought) and checks their hedge: an unhedged leg is
+closed (after a wait when an order's outcome is unknown, so a late fill is counted first). A
+fill that arrives on the order stream while no plan runs (an order of a failed plan that filled
+after all) is given to the strategy the same way.
 
 Crash recovery (:mod:`opensqt.arbitrage.journal`): each step is recorded in the plan journal
 before its order is sent, and the record is cleared when the plan's Done is taken. A record found
@@ -313,10 +317,14 @@ class ArbitrageAgent:
         """Count a final order of this agent on its leg (once per client order id)."""
         order = update.order
         fill = fill_of_own_order(order, self.name, self._leg_keys)
-        if fill is not None:
-            self.last_event_ms = self._clock.now_ms()
-        if fill is not None:
-            await self._record_fill(fill, order.client_order_id, source="order_stream")
+        if fill is None:
+            return
+        now = self.last_event_ms = self._clock.now_ms()
+        changed = await self._record_fill(fill, order.client_order_id, source="order_stream")
+        if changed and self._strategy is not None and not self._strategy.in_flight:
+            # a fill no plan reported (a failed plan's order that filled after all): the
+            # strategy follows the recorded legs and checks their hedge
+            self._take(self._strategy.sync_legs(self._leg_book(), now))
 
     # --- decisions -------------------------------------------------------------------------
 
@@ -355,24 +363,33 @@ class ArbitrageAgent:
                 attributes={"agent": self.name, "action": action.value, "workflow": plan.workflow_id},
             ):
                 log.info("plan_started", agent=self.name, action=action.value, workflow=plan.workflow_id)
-                done = await self._execute(plan)
+                done, unknown = await self._execute(plan)
                 self._count_outcome(done.outcome)
                 log.info("plan_done", agent=self.name, workflow=plan.workflow_id,
                          outcome=done.outcome.value, reason=done.reason)  # fmt: skip
                 await self._forget_plan(plan)
-                self._take(self.strategy.on_execution_result(done, self._clock.now_ms()))
+                result = self.strategy.on_execution_result(
+                    done, self._clock.now_ms(), legs=self._leg_book(), orders_unknown=unknown
+                )
+                self._take(result)
 
     # --- execution -------------------------------------------------------------------------
 
-    async def _execute(self, plan: Plan) -> Done:
-        """Drive ``plan`` to its end. Never raises (but for cancellation): a failure is FAILED."""
+    def _leg_book(self) -> LegBook:
+        """The agent's two legs as recorded (Redis): every fill of its orders, counted once."""
+        legs = tuple(self._legs.legs[key] for key in (self._config.spot_key, self._config.perp_key))
+        return LegBook(self.name, legs)
+
+    async def _execute(self, plan: Plan) -> tuple[Done, bool]:
+        """Drive ``plan`` to its end; also whether an order's outcome could not be learned.
+        Never raises (but for cancellation): a failure is FAILED."""
         results: list[StepResult] = []
         fills: list[Fill] = []
         try:
             while True:
                 following = plan.next_step(results)
                 if isinstance(following, Done):
-                    return following
+                    return following, False
                 step = following
                 delay = retry_delay_s(step.attempt)
                 if delay:
@@ -393,12 +410,13 @@ class ArbitrageAgent:
         except Exception as exc:
             log.error("plan_failed", agent=self.name, workflow=plan.workflow_id, error=str(exc),
                       steps=len(results))  # fmt: skip
-            return Done(
+            done = Done(
                 plan.sequence_id,
                 Outcome.FAILED,
                 f"{type(exc).__name__}: {exc} after {len(results)} step(s); legs follow the venue",
                 tuple(fills),
             )
+            return done, isinstance(exc, StepUnknownError)
 
     @staticmethod
     def _fill(step: OrderStep, result: StepResult, reference_price: Decimal) -> Fill:
@@ -444,7 +462,12 @@ class ArbitrageAgent:
         except OpenSQTError as exc:
             raise StepUnknownError(f"{step.client_order_id}: sends and lookup failed ({exc})") from exc
         if found is None:
-            return step_result(step, None, "the executor stayed unavailable; the order was never placed")
+            # Not proof it was never placed: the executor's workflow for this client id may
+            # still be sending it. The plan stops here (a next step, or a retry under a new id,
+            # could double it); a late fill arrives on the order stream.
+            raise StepUnknownError(
+                f"{step.client_order_id}: every send failed and the venue does not list it yet"
+            )
         return step_result(step, await self._settle(gateway, found))
 
     async def _settle(self, gateway: PlanGateway, order: Order) -> Order:
@@ -470,18 +493,20 @@ class ArbitrageAgent:
                 current = found
         return current
 
-    async def _record_fill(self, fill: Fill, client_order_id: str, *, source: str) -> None:
+    async def _record_fill(self, fill: Fill, client_order_id: str, *, source: str) -> bool:
+        """Apply ``fill`` to its leg once (by client order id); whether it changed the leg."""
         instrument = self._config.spot if fill.venue == self._config.spot.venue else self._config.perp
         change = await self._legs.apply_fill(
             fill, event_id=client_order_id, market_type=instrument.market_type
         )
         if not change.changed or change.after is None:
-            return
+            return False
         if self._metrics is not None:
             self._metrics.fills.labels(fill.side.value).inc()
         log.info("leg_fill_recorded", agent=self.name, leg=fill.key, client_order_id=client_order_id,
                  side=fill.side.value, qty=str(fill.quantity), price=str(fill.price),
                  size=str(change.after.size), source=source)  # fmt: skip
+        return True
 
     def _count_order(self, result: str) -> None:
         if self._metrics is not None:

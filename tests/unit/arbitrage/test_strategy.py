@@ -587,7 +587,7 @@ def test_a_difference_below_dust_counts_as_hedged_after_a_restart() -> None:
     s = restarted("0.02005", "-0.020")  # |net| 0.00005 < dust 0.0001
     prices(s, T0)
     assert not s.in_flight
-    assert s.state.restart_check is False
+    assert s.state.hedge_check == ""
 
 
 def test_flat_legs_after_a_restart_need_nothing_and_trade_as_usual() -> None:
@@ -608,10 +608,10 @@ def test_the_restart_check_waits_for_the_plan_in_flight() -> None:
     assert emergency.action is Action.EMERGENCY_EXIT
     assert emergency.plan is not None
     assert s.on_price(perp_price("50010", T0 + 1), T0 + 1).plan is None
-    assert s.state.restart_check is True
+    assert s.state.hedge_check == "after a restart"
     # the emergency exit filled nothing (refused): the legs are still unhedged, so the check runs
-    s.on_execution_result(Done(emergency.plan.sequence_id, Outcome.ABORTED, "refused"), T0 + 2)
-    decision = s.on_price(perp_price("50010", T0 + 3), T0 + 3)
+    # as soon as the plan's result is in (both prices are known)
+    decision = s.on_execution_result(Done(emergency.plan.sequence_id, Outcome.ABORTED, "refused"), T0 + 2)
     assert decision.action is Action.EXIT
     assert "legs unhedged after a restart" in decision.reason
 
@@ -637,7 +637,7 @@ def test_the_restart_exit_uses_a_fresh_sequence_id_after_the_cut_plan() -> None:
 
 def test_a_strategy_not_built_after_a_restart_never_runs_the_check() -> None:
     unhedged = restarted("0.02", "0").state
-    s = Strategy(make_config(), dataclasses.replace(unhedged, restart_check=False))
+    s = Strategy(make_config(), dataclasses.replace(unhedged, hedge_check=""))
     prices(s, T0)
     assert not s.in_flight
 
@@ -670,3 +670,61 @@ def test_the_strategy_imports_no_io_transport_or_clock_module() -> None:
             else:
                 continue
             assert not roots & forbidden, f"{source.name} imports {roots & forbidden}"
+
+
+# -- legs that changed outside a plan ------------------------------------------------------------
+
+
+def book(s: Strategy, spot: str, perp: str) -> LegBook:
+    """The legs as recorded (Redis), with the given signed sizes."""
+    sizes = {SPOT_KEY: Decimal(spot), PERP_KEY: Decimal(perp)}
+    return LegBook(
+        s.config.agent, tuple(dataclasses.replace(leg, size=sizes[leg.key]) for leg in s.state.legs.legs)
+    )
+
+
+def test_a_late_fill_outside_a_plan_is_followed_and_an_unhedged_leg_closed() -> None:
+    s = opened()  # 0.02 / -0.02
+    decision = s.sync_legs(book(s, "0.02", "-0.03"), T0 + 2)  # a late perp fill of an earlier plan
+    assert decision.action is Action.EXIT
+    assert "after a fill outside a plan" in decision.reason
+    assert exit_sizes(decision) == (Decimal("0.02"), Decimal("-0.03"))
+
+
+def test_legs_that_did_not_change_arm_nothing_and_a_plan_in_flight_keeps_its_legs() -> None:
+    s = opened()
+    assert s.sync_legs(book(s, "0.02", "-0.02"), T0 + 2).action is Action.IGNORE
+    assert s.state.hedge_check == ""
+    decision = s.on_funding(funding("-0.0003", NEXT + PERIOD_MS), T0 + 3)  # the exit is in flight
+    assert decision.action is Action.EXIT
+    assert s.sync_legs(book(s, "0", "0"), T0 + 4).action is Action.IGNORE
+    assert s.state.legs.size(SPOT_KEY) == Decimal("0.02")
+
+
+def test_a_result_whose_recorded_legs_differ_from_its_fills_checks_the_hedge() -> None:
+    s = strategy()
+    prices(s, T0)
+    decision = s.on_funding(funding("0.0003", NEXT), T0)
+    assert isinstance(decision.plan, EntryPlan)
+    _, done = run_plan(decision.plan)  # both legs 0.02
+    # the order stream also brought a perp fill of an order no plan reported
+    result = s.on_execution_result(done, T0 + 1, legs=book(s, "0.02", "-0.025"))
+    assert result.action is Action.EXIT
+    assert "after a fill outside the plan" in result.reason
+
+
+def test_a_failed_plan_with_an_unknown_order_waits_before_the_hedge_check() -> None:
+    s = strategy()
+    prices(s, T0)
+    decision = s.on_funding(funding("0.0003", NEXT), T0)
+    assert decision.plan is not None
+    failed = Done(decision.plan.sequence_id, Outcome.FAILED, "StepUnknownError: lost answer")
+    held = s.on_execution_result(failed, T0 + 1, legs=book(s, "0.02", "0"), orders_unknown=True)
+    assert held.action is Action.HOLD
+    settle = s.config.unknown_order_settle_ms
+    prices(s, T0 + settle)
+    assert not s.in_flight  # still waiting: the order's fill may yet arrive
+    assert s.on_funding(funding("0.0003", NEXT + PERIOD_MS), T0 + settle).action is Action.IGNORE
+    decision = s.on_price(perp_price("50010", T0 + 1 + settle), T0 + 1 + settle)
+    assert decision.action is Action.EXIT
+    assert "after a failed plan" in decision.reason

@@ -18,7 +18,7 @@ from opensqt.arbitrage.plans import EntryPlan
 from opensqt.clock import TestClock
 from opensqt.engine.arbitrage_live import ArbitrageAgent
 from opensqt.engine.service import AgentFigures
-from opensqt.errors import InsufficientFunds
+from opensqt.errors import InsufficientFunds, Retryable
 from opensqt.model import (
     FundingUpdate,
     MarketType,
@@ -344,3 +344,119 @@ async def test_figures_show_the_net_of_the_legs_at_the_perp_price_and_the_last_e
     figures = rig.agent.figures()
     assert figures.exposure == 0  # long spot, short perp: hedged
     assert figures.last_event_ms == rig.clock.now_ms()
+
+
+# --- a plan that failed: the strategy follows the recorded legs and checks their hedge ------------
+
+
+class LossyVenue(Venue):
+    """A venue behind an executor whose answers get lost: a step in ``lose`` is placed (and
+    fills) but its sender hears only an ambiguous failure, and a look-up does not list it yet."""
+
+    def __init__(self, price: str) -> None:
+        super().__init__(price)
+        self.lose: set[str] = set()
+        self.broken: set[str] = set()  # steps whose send raises a bug, not an OpenSQT error
+
+    async def place(self, order: Order) -> Order:
+        step = order.client_order_id.rsplit("-", 1)[1]
+        if step in self.broken:
+            self.sends.append(order.client_order_id)
+            raise RuntimeError("executor client bug")
+        placed = await super().place(order)
+        if step in self.lose:
+            raise Retryable("deadline exceeded: the answer was lost")
+        return placed
+
+    async def get_order(self, symbol: str, client_order_id: str) -> Order | None:
+        if client_order_id.rsplit("-", 1)[1] in self.lose:
+            return None
+        return await super().get_order(symbol, client_order_id)
+
+
+async def lossy_agent() -> tuple[ArbitrageAgent, LossyVenue, LossyVenue, TestClock, asyncio.Task[None]]:
+    clock = TestClock(T0)
+    spot, perp = LossyVenue("50000"), LossyVenue("50010")
+    config = make_config(order_base_qty=D("0.02"))
+    agent = ArbitrageAgent(
+        config=config,
+        legs=LegManager(InMemoryLegStore(AGENT), dust=config.dust_qty),
+        spot_gateway=spot,
+        perp_gateway=perp,
+        clock=clock,
+        trading_state=State(),
+        settle_timeout_s=0.1,
+        send_attempts=1,
+    )
+    await agent.start()
+    return agent, spot, perp, clock, asyncio.create_task(agent.run())
+
+
+async def settled(agent: ArbitrageAgent) -> None:
+    """Until no plan is in flight or queued (real time: a failed send waits 0.5 s to retry)."""
+    for _ in range(300):
+        await asyncio.sleep(0.01)
+        if not agent.strategy.in_flight and agent._plans.empty():
+            return
+    raise AssertionError("the plan did not finish")
+
+
+async def tick(agent: ArbitrageAgent, now: int) -> None:
+    await agent.on_price(spot_tick("50000", now), CTX)
+    await agent.on_price(perp_tick("50010", now), CTX)
+
+
+async def test_a_spot_order_whose_outcome_is_unknown_stops_the_plan_and_its_late_fill_is_closed() -> None:
+    agent, spot, perp, clock, task = await lossy_agent()
+    try:
+        spot.lose.add("es0")
+        await tick(agent, clock.now_ms())
+        await agent.on_funding(FundingUpdate(funding("0.001", T0 + 8 * 3_600_000, time_ms=T0)), CTX)
+        await settled(agent)
+        # the entry's spot order filled, but its sender never learned it: no perp hedge is sent
+        # on a guess (nor a sale of spot it does not know it has)
+        assert agent.plans_done == {"FAILED": 1}
+        assert perp.sends == []
+        assert [cid.rsplit("-", 1)[1] for cid in spot.sends] == ["es0"]
+        # the order stream brings the fill: the legs and the strategy follow it
+        (filled,) = spot.orders.values()
+        await agent.on_order_update(OrderUpdate(event_id="monitor-es0", order=filled))
+        assert await agent_legs(agent) == {SPOT_KEY: D("0.02"), PERP_KEY: D(0)}
+        assert agent.strategy.state.legs.size(SPOT_KEY) == D("0.02")
+        # no new entry meanwhile, and the unhedged spot waits for the executor's horizon
+        clock.advance(1_000)
+        await tick(agent, clock.now_ms())
+        await agent.on_funding(
+            FundingUpdate(funding("0.001", T0 + 16 * 3_600_000, time_ms=clock.now_ms())), CTX
+        )
+        await settled(agent)
+        assert agent.plans_started == 1
+        clock.advance(agent.strategy.config.unknown_order_settle_ms)
+        await tick(agent, clock.now_ms())
+        await settled(agent)
+        # then it is closed: sold back once, the perp never touched
+        assert await agent_legs(agent) == {SPOT_KEY: D(0), PERP_KEY: D(0)}
+        assert [cid.rsplit("-", 1)[1] for cid in spot.sends] == ["es0", "xs0"]
+        assert perp.sends == []
+        assert agent.plans_done == {"FAILED": 1, "EXITED": 1}
+    finally:
+        task.cancel()
+
+
+async def test_a_plan_that_fails_after_the_spot_filled_closes_the_spot_at_once() -> None:
+    agent, spot, perp, clock, task = await lossy_agent()
+    try:
+        perp.broken.add("ep0")  # the hedge's send fails with a bug: the plan stops, FAILED
+        await tick(agent, clock.now_ms())
+        await agent.on_funding(FundingUpdate(funding("0.001", T0 + 8 * 3_600_000, time_ms=T0)), CTX)
+        await settled(agent)
+        assert await agent_legs(agent) == {SPOT_KEY: D(0), PERP_KEY: D(0)}
+        assert [cid.rsplit("-", 1)[1] for cid in spot.sends] == ["es0", "xs0"]
+        assert agent.plans_done == {"FAILED": 1, "EXITED": 1}
+        assert not agent.strategy.state.hedge_check
+    finally:
+        task.cancel()
+
+
+async def agent_legs(agent: ArbitrageAgent) -> dict[str, Decimal]:
+    return {leg.key: leg.size for leg in await agent.legs()}
