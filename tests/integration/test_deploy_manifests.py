@@ -184,6 +184,9 @@ def k8s_environment(
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = str(item["value"])
+        ref = item.get("valueFrom", {}).get("configMapKeyRef")
+        if ref is not None:
+            env[item["name"]] = find(resources, "ConfigMap", ref["name"])["data"][ref["key"]]
     files: dict[str, str] = {}
     secrets_dir = env.get("OPENSQT_SECRETS_DIR")
     if secrets_dir is not None:
@@ -771,6 +774,11 @@ def test_every_secret_and_config_map_a_pod_needs_is_produced_by_the_overlay(over
                 if ref is not None and not ref.get("optional"):
                     assert ref["name"] in produced, f"{where}: {ref}"
                     assert ref["key"] in secret_contents(resources, ref["name"]), f"{where}: {ref}"
+                ref = item.get("valueFrom", {}).get("configMapKeyRef")
+                if ref is not None and not ref.get("optional"):
+                    assert ref["name"] in config_maps, f"{where}: {ref}"
+                    data = find(resources, "ConfigMap", ref["name"]).get("data", {})
+                    assert ref["key"] in data, f"{where}: {ref}"
 
 
 @requires_kubectl
@@ -780,6 +788,70 @@ def test_production_takes_every_secret_from_the_external_secret_store() -> None:
     assert by_kind(resources, "ExternalSecret")
     images = {c["image"] for w in workloads(resources) for c in containers(w)}
     assert all(not image.startswith(f"{APP_IMAGE}:") for image in images), "prod pulls from a registry"
+
+
+# === what is traded is watched ==================================================================
+
+
+def assert_traded_symbols_are_watched(where: str, services: list[tuple[str, ServiceSettings]]) -> None:
+    """Every symbol an agent trades or risk's crash detector scores is published by a monitor of
+    that venue, and the strategy and risk listen on the venue names the monitors publish under."""
+    watched: dict[str, set[str]] = {}
+    for name, settings in services:
+        if name == "monitor":
+            venue = settings.venue.name  # type: ignore[attr-defined]
+            watched.setdefault(venue, set()).update(settings.symbols)  # type: ignore[attr-defined]
+    assert watched, f"{where}: no monitor"
+    for venue, symbols in watched.items():
+        assert symbols, f"{where}: the monitor of {venue} watches no symbol (OPENSQT_SYMBOLS)"
+    executors = {s.venue.name for n, s in services if n == "executor"}  # type: ignore[attr-defined]
+    for name, settings in services:
+        if name == "strategy":
+            market = settings.market_venue  # type: ignore[attr-defined]
+            assert market in watched, f"{where}: strategy follows venue {market}, monitors publish {watched}"
+            assert market in executors, f"{where}: strategy trades on {market}, executors serve {executors}"
+            for mm in settings.market_makers:  # type: ignore[attr-defined]
+                assert mm.symbol in watched[market], f"{where}: {mm.name} trades {mm.symbol}, not watched"
+            bots = settings.arbitrage_bots  # type: ignore[attr-defined]
+            spot = settings.spot_market_venue  # type: ignore[attr-defined]
+            for bot in bots:
+                assert bot.perp in watched[market], f"{where}: {bot.name}'s perpetual is not watched"
+                assert bot.symbol in watched.get(spot, set()), f"{where}: {bot.name}'s spot leg on {spot}"
+        if name == "risk":
+            crash = settings.crash  # type: ignore[attr-defined]
+            assert crash.venue in watched, f"{where}: crash detector on {crash.venue}, monitors {watched}"
+            unwatched = set(crash.symbols) - watched[crash.venue]
+            assert not unwatched, f"{where}: crash symbols {sorted(unwatched)} get no candles"
+
+
+@requires_kubectl
+@pytest.mark.parametrize("overlay", sorted(OVERLAYS))
+def test_every_traded_symbol_is_watched_on_the_venue_the_strategy_follows(
+    overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, services = k8s_services(overlay, tmp_path, monkeypatch)
+    assert_traded_symbols_are_watched(overlay, [(s.name, s.settings) for s in services])
+
+
+def test_compose_watches_every_traded_symbol_on_the_venue_the_strategy_follows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = [
+        (name, load_settings(name, compose_environment(service), {}, tmp_path / name, monkeypatch))
+        for name, service in compose_app_services().items()
+    ]
+    assert_traded_symbols_are_watched("compose", services)
+
+
+def test_compose_publishes_each_service_probe_port_for_plaintext_health_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README's `grpcurl -plaintext 127.0.0.1:8083 grpc.health.v1.Health/Check` works under compose.
+    for name, service in compose_app_services().items():
+        settings = load_settings(name, compose_environment(service), {}, tmp_path / name, monkeypatch)
+        published = {str(p) for p in service.get("ports", [])}
+        port = settings.grpc.probe_port
+        assert f"127.0.0.1:{port}:{port}" in published, f"compose {name}: probe port {port} not published"
 
 
 # === compose and Kubernetes agree ===============================================================
