@@ -93,6 +93,9 @@ class ArbitrageBotSettings(BaseModel):
     max_data_age_ms: int = 60_000
     liquidation_threshold: Decimal = Decimal("0.10")
     dust_qty: Decimal = Decimal("0.0001")
+    # After a plan failed with an order whose outcome is unknown, the wait before the legs'
+    # hedge is checked (longer than the executor's venue timeout plus its look-up margin).
+    unknown_order_settle_ms: int = 20_000
 
     @property
     def perp(self) -> str:
@@ -126,6 +129,7 @@ class ArbitrageBotSettings(BaseModel):
             max_data_age_ms=self.max_data_age_ms,
             liquidation_threshold=self.liquidation_threshold,
             dust_qty=self.dust_qty,
+            unknown_order_settle_ms=self.unknown_order_settle_ms,
         )
 
 

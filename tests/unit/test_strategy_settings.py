@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from opensqt_services.strategy.settings import StrategySettings
+from tests.unit.arbitrage import PERP, SPOT
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +30,18 @@ def test_arbitrage_bots_come_from_a_json_list(monkeypatch: pytest.MonkeyPatch) -
     (bot,) = settings.arbitrage_bots
     assert (bot.name, bot.perp, bot.order_quote_notional) == ("arb1", "BTCUSDT", Decimal(500))
     assert (settings.spot_market_venue, settings.spot_executor_address) == ("paper-spot", "127.0.0.1:50055")
+    assert bot.unknown_order_settle_ms == 20_000
+
+
+def test_the_wait_for_an_unknown_orders_fill_reaches_the_agents_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bots(
+        monkeypatch,
+        {"name": "arb1", "symbol": "BTCUSDT", "order_base_qty": "0.01", "unknown_order_settle_ms": 5000},
+    )
+    (bot,) = StrategySettings().arbitrage_bots
+    assert bot.arbitrage_config(SPOT, PERP).unknown_order_settle_ms == 5000
 
 
 @pytest.mark.parametrize(
@@ -42,6 +55,10 @@ def test_arbitrage_bots_come_from_a_json_list(monkeypatch: pytest.MonkeyPatch) -
         ({"name": "arb1", "symbol": "BTCUSDT", "order_base_qty": "0.01", "leverage": 3}, "leverage"),
         ({"name": "a" * 21, "symbol": "BTCUSDT", "order_base_qty": "0.01"}, "at most 20 characters"),
         ({"name": "arb.1", "symbol": "BTCUSDT", "order_base_qty": "0.01"}, "name"),
+        (
+            {"name": "arb1", "symbol": "BTCUSDT", "order_base_qty": "0.01", "unknown_order_settle_ms": -1},
+            "unknown_order_settle_ms must not be negative",
+        ),
     ],
 )
 def test_a_bad_bot_is_refused_with_a_message_that_names_the_problem(

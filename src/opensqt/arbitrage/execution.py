@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from opensqt.arbitrage.legs import Fill
 from opensqt.arbitrage.plans import OrderStep, StepKind, StepResult
-from opensqt.arbitrage.strategy import Action
+from opensqt.arbitrage.strategy import Action, plan_refusal
 from opensqt.model.enums import TradingStateKind
 from opensqt.model.money import ZERO
 from opensqt.model.resources import Order
@@ -38,8 +38,6 @@ __all__ = [
 
 REDUCING_STEPS = frozenset({StepKind.EXIT_PERP, StepKind.EXIT_SPOT, StepKind.COMPENSATE_SPOT})
 """Steps that only shrink exposure (sent reduce-only)."""
-
-_ENTRIES = frozenset({Action.ENTER_POSITIVE, Action.ENTER_NEGATIVE})
 
 
 def order_for_step(step: OrderStep, account: str = "") -> Order:
@@ -66,23 +64,9 @@ def step_result(step: OrderStep, order: Order | None, error: str = "") -> StepRe
 
 
 def refusal(action: Action, trading_state: TradingStateKind, *, paused: bool) -> str:
-    """Why a decision's plan may not run now, or ``""`` when it may.
-
-    Entries need ACTIVE and an agent that is not paused. Exits may run while REDUCING; an
-    emergency (liquidation) exit runs even when the agent is paused. HALTED refuses everything
-    (the executors would refuse the orders anyway).
-    """
-    if trading_state is TradingStateKind.HALTED:
-        return "trading state HALTED: no orders"
-    if action in _ENTRIES:
-        if trading_state is not TradingStateKind.ACTIVE:
-            return f"trading state {trading_state.value}: no new positions"
-        if paused:
-            return "agent paused: no new positions"
-        return ""
-    if paused and action is not Action.EMERGENCY_EXIT:
-        return "agent paused"
-    return ""
+    """Why a decision's plan may not run now, or ``""`` when it may (the strategy's own gate,
+    :func:`~opensqt.arbitrage.strategy.plan_refusal`, checked again before a plan is queued)."""
+    return plan_refusal(action, trading_state, paused=paused)
 
 
 def agent_of(client_order_id: str) -> str:

@@ -44,6 +44,11 @@ plan failed with an order whose outcome is unknown, not before ``unknown_order_s
 delta-neutral (``|spot + perp| < dust_qty``) or flat, they are kept and managed as usual;
 otherwise both are closed to flat (an ``EXIT`` sized to the legs, with a fresh sequence id).
 Until then funding updates and the basis are not evaluated.
+
+The gate (:meth:`Strategy.set_gate`, :func:`plan_refusal`): the trading state and the agent's
+pause, as the agent last saw them. A plan they would refuse is not handed out: the decision is a
+``HOLD`` that ``waits`` and nothing is used up (a funding period stays unhandled, a hedge check
+stays armed), so the same decision comes again on a later event once the gate allows it.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ from opensqt.arbitrage.plans import (
     PlanError,
     build_entry_plan,
 )
+from opensqt.model.enums import TradingStateKind
 from opensqt.model.events import FundingUpdate, PositionUpdate, PriceChange
 from opensqt.model.money import ZERO
 from opensqt.model.resources import FundingRate, Position
@@ -76,6 +82,7 @@ __all__ = [
     "basis",
     "funding_apr",
     "liquidation_distance",
+    "plan_refusal",
 ]
 
 SPOT_FUNDING_RATE = ZERO
@@ -135,17 +142,42 @@ class Action(StrEnum):
     EMERGENCY_EXIT = "EMERGENCY_EXIT"
 
 
+_ENTRIES = frozenset({Action.ENTER_POSITIVE, Action.ENTER_NEGATIVE})
+
+
+def plan_refusal(action: Action, trading_state: TradingStateKind, *, paused: bool) -> str:
+    """Why a decision's plan may not run now, or ``""`` when it may.
+
+    Entries need ACTIVE and an agent that is not paused. Exits may run while REDUCING; an
+    emergency (liquidation) exit runs even when the agent is paused. HALTED refuses everything
+    (the executors would refuse the orders anyway).
+    """
+    if trading_state is TradingStateKind.HALTED:
+        return "trading state HALTED: no orders"
+    if action in _ENTRIES:
+        if trading_state is not TradingStateKind.ACTIVE:
+            return f"trading state {trading_state.value}: no new positions"
+        if paused:
+            return "agent paused: no new positions"
+        return ""
+    if paused and action is not Action.EMERGENCY_EXIT:
+        return "agent paused"
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The answer to one event: an action, why, and the plan to execute (if any).
 
     An ``EMERGENCY_EXIT`` without a plan means the exit is deferred until the plan in flight
-    completes.
+    completes. ``waits``: a plan was due, but the gate refuses it now (the action is ``HOLD``);
+    it is decided again on a later event.
     """
 
     action: Action
     reason: str
     plan: EntryPlan | ExitPlan | None = None
+    waits: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,16 +226,30 @@ class Strategy:
                 f"({config.spot_key}, {config.perp_key} of {config.agent!r})"
             )
         self._state = state
+        self._gate: tuple[TradingStateKind, bool] = (TradingStateKind.ACTIVE, False)
 
     @classmethod
-    def after_restart(cls, config: ArbitrageConfig, legs: LegBook, *, last_sequence_id: int = 0) -> Strategy:
-        """A strategy resuming with ``legs`` as loaded after a (re)start, armed to check them once.
+    def after_restart(
+        cls, config: ArbitrageConfig, legs: LegBook, *, last_sequence_id: int = 0, check_after_ms: int = 0
+    ) -> Strategy:
+        """A strategy resuming with ``legs`` as loaded after a (re)start, armed to check them once
+        (not before ``check_after_ms``: a cut plan's order that could not be resolved may still
+        fill, and its fill arrives on the order stream).
 
         ``last_sequence_id`` is the last plan known to have run (a cut plan's), so new plans never
         reuse its client order ids even when the clock reads earlier.
         """
-        state = StrategyState(legs=legs, last_sequence_id=last_sequence_id, hedge_check="after a restart")
+        state = StrategyState(
+            legs=legs,
+            last_sequence_id=last_sequence_id,
+            hedge_check="after a restart",
+            hedge_check_after_ms=check_after_ms,
+        )
         return cls(config, state)
+
+    def set_gate(self, trading_state: TradingStateKind, *, paused: bool) -> None:
+        """The trading state and pause the next decisions obey (see :func:`plan_refusal`)."""
+        self._gate = (trading_state, paused)
 
     @property
     def config(self) -> ArbitrageConfig:
@@ -266,14 +312,19 @@ class Strategy:
         if interval <= 0:
             return Decision(Action.IGNORE, "funding update without a funding interval")
 
+        handled = self._state.last_handled_funding_ms
         self._state = replace(self._state, last_handled_funding_ms=funding.next_funding_ms)
         spread = funding.rate - SPOT_FUNDING_RATE
         apr = funding_apr(spread, interval)
         described = f"rate {_show(funding.rate)} per {interval}h = APR {_show(apr)}"
         direction = self.direction()
         if direction is None:
-            return self._decide_entry(apr, described, now_ms)
-        return self._decide_exit_on_funding(direction, apr, described, now_ms)
+            decision = self._decide_entry(apr, described, now_ms)
+        else:
+            decision = self._decide_exit_on_funding(direction, apr, described, now_ms)
+        if decision.waits:  # the period is not used up: decided again once the gate allows
+            self._state = replace(self._state, last_handled_funding_ms=handled)
+        return decision
 
     def on_price(self, update: PriceChange, now_ms: int) -> Decision:
         """Record a leg's price; with a position open, read the basis for the toxic-basis rule."""
@@ -430,6 +481,9 @@ class Strategy:
             reason = f"flat; {described} < -{against}: short spot on margin, long perp"
         else:
             return Decision(Action.HOLD, f"flat; |{described}| <= {against}")
+        waiting = self._waiting(action, reason)
+        if waiting is not None:
+            return waiting
         sequence_id = self._next_sequence_id(now_ms)
         try:
             plan = build_entry_plan(
@@ -478,7 +532,10 @@ class Strategy:
             return Decision(Action.HOLD, f"legs flat {why} ({described})")
         if state.legs.is_delta_neutral(config.dust_qty):
             return Decision(Action.HOLD, f"legs hedged {why}: {described}; kept")
-        return self._exit(Action.EXIT, f"legs unhedged {why}: {described}; closing both", now_ms)
+        decision = self._exit(Action.EXIT, f"legs unhedged {why}: {described}; closing both", now_ms)
+        if decision.waits:  # still armed: checked again on a later event
+            self._state = replace(self._state, hedge_check=why)
+        return decision
 
     def _checked_legs(self, legs: LegBook) -> LegBook:
         keys = {leg.key for leg in legs.legs}
@@ -527,6 +584,9 @@ class Strategy:
         return self._exit(Action.EXIT, reason, now_ms)
 
     def _exit(self, action: Action, reason: str, now_ms: int, *, spot_first: bool = False) -> Decision:
+        waiting = self._waiting(action, reason)
+        if waiting is not None:
+            return waiting
         config = self._config
         sequence_id = self._next_sequence_id(now_ms)
         try:
@@ -563,6 +623,14 @@ class Strategy:
         if funding_ms and now_ms - funding_ms > limit:
             return f"funding update is {now_ms - funding_ms} ms old (limit {limit})"
         return ""
+
+    def _waiting(self, action: Action, reason: str) -> Decision | None:
+        """A ``HOLD`` that waits when the gate refuses ``action``'s plan now, else ``None``."""
+        trading_state, paused = self._gate
+        refused = plan_refusal(action, trading_state, paused=paused)
+        if not refused:
+            return None
+        return Decision(Action.HOLD, f"{reason}; {action.value} waits: {refused}", waits=True)
 
     def _next_sequence_id(self, now_ms: int) -> int:
         """Strictly increasing and at least ``now_ms``, so ids stay unique across a lost state."""

@@ -190,14 +190,17 @@ class ArbitrageAgent:
         log.info("agent_resumed", agent=self.name)
         held, self._held_funding = self._held_funding, None
         if held is not None and self._strategy is not None:
-            self._take(self._strategy.on_funding(held, self._clock.now_ms()))
+            self._take(self.strategy.on_funding(held, self._clock.now_ms()))
 
     # --- start -----------------------------------------------------------------------------
 
     @property
     def strategy(self) -> Strategy:
+        """The decision core, its gate set to the trading state and pause as they are now (so
+        it hands out no plan they would refuse)."""
         if self._strategy is None:
             raise RuntimeError(f"agent {self.name} has not started")
+        self._strategy.set_gate(self._trading_state.current_kind(), paused=self.paused)
         return self._strategy
 
     async def start(self) -> None:
@@ -208,14 +211,20 @@ class ArbitrageAgent:
         spot = await self._legs.ensure_leg(config.spot.venue, config.spot.symbol, config.spot.market_type)
         perp = await self._legs.ensure_leg(config.perp.venue, config.perp.symbol, config.perp.market_type)
         last_sequence_id = 0
+        check_after_ms = 0
         record = await self._journal.load()
         if record is not None:
             last_sequence_id = record.sequence_id
-            await self._recover(record)
+            if not await self._recover(record):
+                # an order of the cut plan may still fill: its fill comes on the order stream
+                check_after_ms = self._clock.now_ms() + config.unknown_order_settle_ms
         spot = self._legs.leg(spot.key) or spot
         perp = self._legs.leg(perp.key) or perp
         self._strategy = Strategy.after_restart(
-            config, LegBook(self.name, (spot, perp)), last_sequence_id=last_sequence_id
+            config,
+            LegBook(self.name, (spot, perp)),
+            last_sequence_id=last_sequence_id,
+            check_after_ms=check_after_ms,
         )
         log.info(
             "arbitrage_agent_loaded",
@@ -226,8 +235,9 @@ class ArbitrageAgent:
             perp_size=str(perp.size),
         )
 
-    async def _recover(self, record: PlanRecord) -> None:
-        """Resolve every step of a cut plan by its client order id and count its fills once."""
+    async def _recover(self, record: PlanRecord) -> bool:
+        """Resolve every step of a cut plan by its client order id and count its fills once;
+        whether every step was resolved."""
         log.warning("plan_recovering", agent=self.name, workflow=record.workflow_id,
                     steps=[recorded.step.client_order_id for recorded in record.steps])  # fmt: skip
         unresolved: list[str] = []
@@ -250,9 +260,10 @@ class ArbitrageAgent:
             # kept for the next start; the order stream still reports their fills meanwhile
             log.error("plan_recovery_incomplete", agent=self.name, workflow=record.workflow_id,
                       unresolved=unresolved)  # fmt: skip
-            return
+            return False
         await self._journal.clear()
         log.info("plan_recovered", agent=self.name, workflow=record.workflow_id, steps=len(record.steps))
+        return True
 
     async def _resolve_step(self, step: OrderStep) -> StepResult:
         """What a step of a cut plan executed, once its order is final.
@@ -324,7 +335,7 @@ class ArbitrageAgent:
         if changed and self._strategy is not None and not self._strategy.in_flight:
             # a fill no plan reported (a failed plan's order that filled after all): the
             # strategy follows the recorded legs and checks their hedge
-            self._take(self._strategy.sync_legs(self._leg_book(), now))
+            self._take(self.strategy.sync_legs(self._leg_book(), now))
 
     # --- decisions -------------------------------------------------------------------------
 

@@ -139,14 +139,37 @@ async def test_high_funding_enters_long_spot_short_perp(rig: Rig) -> None:
     assert rig.agent.plans_done == {"ENTERED": 1}
 
 
-async def test_an_entry_while_reducing_is_answered_aborted_and_sends_nothing(rig: Rig) -> None:
+async def test_an_entry_while_reducing_waits_sends_nothing_and_goes_once_trading_is_active(rig: Rig) -> None:
     rig.state.kind = TradingStateKind.REDUCING
     await rig.prices()
     await rig.funding("0.001")
     await rig.idle()
     assert rig.spot.sends == rig.perp.sends == []
-    assert rig.agent.plans_done == {"ABORTED": 1}
-    assert not rig.agent.strategy.in_flight
+    assert rig.agent.plans_started == 0
+    assert "ENTER_POSITIVE waits: trading state REDUCING" in rig.agent.last_decision
+    # the funding period was not used up: once trading is ACTIVE the next price enters
+    rig.state.kind = TradingStateKind.ACTIVE
+    await rig.prices()
+    await rig.idle()
+    assert await rig.legs() == {SPOT_KEY: D("0.02"), PERP_KEY: D("-0.02")}
+
+
+async def test_a_funding_exit_while_halted_waits_and_runs_after_the_halt(rig: Rig) -> None:
+    await rig.prices()
+    await rig.funding("0.001")
+    await rig.idle()
+    rig.state.kind = TradingStateKind.HALTED
+    await rig.funding("-0.001", period=2)  # the carry flipped: an exit is due, HALTED refuses it
+    await rig.idle()
+    await rig.prices()
+    await rig.idle()
+    assert await rig.legs() == {SPOT_KEY: D("0.02"), PERP_KEY: D("-0.02")}
+    assert rig.agent.plans_started == 1
+    rig.state.kind = TradingStateKind.ACTIVE  # Resume: the same funding update exits now
+    await rig.prices()
+    await rig.idle()
+    assert await rig.legs() == {SPOT_KEY: D(0), PERP_KEY: D(0)}
+    assert rig.agent.plans_done == {"ENTERED": 1, "EXITED": 1}
 
 
 async def test_funding_before_prices_is_evaluated_when_both_prices_arrive(rig: Rig) -> None:
