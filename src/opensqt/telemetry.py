@@ -262,6 +262,19 @@ class ServiceMetrics:
             ["agent"],
             registry=r,
         )
+        self.arbitrage_plans = Counter(
+            "opensqt_arbitrage_plans_total",
+            "Plans an arbitrage bot ran, by outcome (ENTERED, ABORTED, COMPENSATED, EXITED, PARTIAL, FAILED)",
+            ["agent", "outcome"],
+            registry=r,
+        )
+        self.arbitrage_leg_size = Gauge(
+            "opensqt_arbitrage_leg_size",
+            "An arbitrage bot's recorded leg size in base units, signed (leg: spot or perp); "
+            "spot + perp is its unhedged exposure",
+            ["agent", "leg"],
+            registry=r,
+        )
         self.state_propagation = Histogram(
             "opensqt_trading_state_propagation_seconds",
             "Time from a trading-state decision to every live executor's acknowledgement",

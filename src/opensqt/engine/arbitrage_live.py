@@ -226,6 +226,7 @@ class ArbitrageAgent:
             last_sequence_id=last_sequence_id,
             check_after_ms=check_after_ms,
         )
+        self._show_legs()
         log.info(
             "arbitrage_agent_loaded",
             agent=self.name,
@@ -322,6 +323,7 @@ class ArbitrageAgent:
         if not strategy.in_flight:
             # a plan in flight owns the legs; its fills are applied as they come
             await self._legs.resync([position])
+            self._show_legs()
         self._take(strategy.on_position(update, self._clock.now_ms()))
 
     async def on_order_update(self, update: OrderUpdate, ctx: EventContext | None = None) -> None:
@@ -512,6 +514,7 @@ class ArbitrageAgent:
         )
         if not change.changed or change.after is None:
             return False
+        self._show_legs()
         if self._metrics is not None:
             self._metrics.fills.labels(fill.side.value).inc()
         log.info("leg_fill_recorded", agent=self.name, leg=fill.key, client_order_id=client_order_id,
@@ -525,3 +528,14 @@ class ArbitrageAgent:
 
     def _count_outcome(self, outcome: Outcome) -> None:
         self.plans_done[outcome.value] = self.plans_done.get(outcome.value, 0) + 1
+        if self._metrics is not None:
+            self._metrics.arbitrage_plans.labels(self.name, outcome.value).inc()
+
+    def _show_legs(self) -> None:
+        """The recorded leg sizes as gauges (spot + perp is the unhedged exposure)."""
+        if self._metrics is None:
+            return
+        for leg, key in (("spot", self._config.spot_key), ("perp", self._config.perp_key)):
+            recorded = self._legs.leg(key)
+            if recorded is not None:
+                self._metrics.arbitrage_leg_size.labels(self.name, leg).set(float(recorded.size))

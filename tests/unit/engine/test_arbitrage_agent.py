@@ -28,6 +28,7 @@ from opensqt.model import (
     Side,
     TradingStateKind,
 )
+from opensqt.telemetry import ServiceMetrics
 from opensqt.transport.bus import EventContext
 from tests.unit.arbitrage import AGENT, PERP_VENUE, SPOT_VENUE, SYMBOL, T0, funding, make_config
 from tests.unit.arbitrage import perp_price as perp_tick
@@ -483,3 +484,41 @@ async def test_a_plan_that_fails_after_the_spot_filled_closes_the_spot_at_once()
 
 async def agent_legs(agent: ArbitrageAgent) -> dict[str, Decimal]:
     return {leg.key: leg.size for leg in await agent.legs()}
+
+
+async def test_plan_outcomes_and_leg_sizes_are_exported_as_metrics() -> None:
+    clock = TestClock(T0)
+    spot, perp = Venue("50000"), Venue("50010")
+    config = make_config(order_base_qty=D("0.02"))
+    metrics = ServiceMetrics("strategy")
+    agent = ArbitrageAgent(
+        config=config,
+        legs=LegManager(InMemoryLegStore(AGENT), dust=config.dust_qty),
+        spot_gateway=spot,
+        perp_gateway=perp,
+        clock=clock,
+        trading_state=State(),
+        metrics=metrics,
+        settle_timeout_s=0.1,
+    )
+    await agent.start()
+    task = asyncio.create_task(agent.run())
+
+    def sample(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, {"agent": AGENT, **labels})
+
+    try:
+        assert sample("opensqt_arbitrage_leg_size", leg="spot") == 0
+        await tick(agent, T0)
+        await agent.on_funding(FundingUpdate(funding("0.001", T0 + 8 * 3_600_000, time_ms=T0)), CTX)
+        await settled(agent)
+        assert sample("opensqt_arbitrage_plans_total", outcome="ENTERED") == 1
+        assert sample("opensqt_arbitrage_leg_size", leg="spot") == 0.02
+        assert sample("opensqt_arbitrage_leg_size", leg="perp") == -0.02
+        await agent.on_funding(FundingUpdate(funding("-0.001", T0 + 16 * 3_600_000, time_ms=T0)), CTX)
+        await settled(agent)
+        assert sample("opensqt_arbitrage_plans_total", outcome="EXITED") == 1
+        assert sample("opensqt_arbitrage_leg_size", leg="spot") == 0
+        assert sample("opensqt_arbitrage_leg_size", leg="perp") == 0
+    finally:
+        task.cancel()
