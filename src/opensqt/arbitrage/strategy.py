@@ -74,6 +74,7 @@ from opensqt.model.money import ZERO
 from opensqt.model.resources import FundingRate, Position
 
 __all__ = [
+    "FAILED_PLAN_BACKOFF_MS",
     "SPOT_FUNDING_RATE",
     "Action",
     "Decision",
@@ -89,6 +90,10 @@ SPOT_FUNDING_RATE = ZERO
 """Spot pays no funding; the spread is the perp's rate minus this."""
 
 _HOURS_PER_YEAR = Decimal(365 * 24)
+
+FAILED_PLAN_BACKOFF_MS = 1_000
+"""After the second FAILED plan in a row the hedge check waits this long, doubling with each
+further failure (up to ``unknown_order_settle_ms``); the first failure's check runs at once."""
 
 
 def funding_apr(rate: Decimal, interval_hours: int) -> Decimal:
@@ -195,6 +200,7 @@ class StrategyState:
         emergency_leg: the leg key of a liquidation emergency waiting for the plan in flight.
         hedge_check: why the legs are still to be checked for a hedge ("" when they are not).
         hedge_check_after_ms: not checked before this time.
+        failed_plans: plans in a row that ended FAILED (each one's hedge check waits longer).
     """
 
     legs: LegBook
@@ -210,6 +216,7 @@ class StrategyState:
     emergency_leg: str | None = None
     hedge_check: str = ""
     hedge_check_after_ms: int = 0
+    failed_plans: int = 0
 
 
 class Strategy:
@@ -405,10 +412,15 @@ class Strategy:
             planned = planned.apply_fill(fill if fill.time_ms else replace(fill, time_ms=now_ms))
         recorded = planned if legs is None else self._checked_legs(legs)
         hedge_check, after_ms = self._state.hedge_check, self._state.hedge_check_after_ms
+        failed_plans = 0
         if done.outcome is Outcome.FAILED:
+            failed_plans = self._state.failed_plans + 1
             hedge_check = "after a failed plan"
-            if orders_unknown:
-                after_ms = max(after_ms, now_ms + self._config.unknown_order_settle_ms)
+            settle = self._config.unknown_order_settle_ms
+            # a failure that repeats (Redis or an executor down) must not loop: the first check
+            # is at once, each next one waits twice as long, up to the wait for an unknown order
+            wait = min(settle, FAILED_PLAN_BACKOFF_MS << (failed_plans - 2)) if failed_plans > 1 else 0
+            after_ms = max(after_ms, now_ms + (settle if orders_unknown else wait))
         elif not hedge_check and self._sizes(recorded) != self._sizes(planned):
             hedge_check = "after a fill outside the plan"
         emergency_leg = self._state.emergency_leg
@@ -421,6 +433,7 @@ class Strategy:
             emergency_leg=None,
             hedge_check=hedge_check,
             hedge_check_after_ms=after_ms if hedge_check else 0,
+            failed_plans=failed_plans,
         )
         summary = f"sequence {done.sequence_id} {done.outcome.value}: {done.reason}"
         if emergency_leg is not None and not self.is_flat():

@@ -39,6 +39,7 @@ or flat legs are kept, unhedged ones are closed (:meth:`Strategy.after_restart`)
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
@@ -86,6 +87,16 @@ class PlanGateway(Protocol):
 
 class StepUnknownError(OpenSQTError):
     """What a step's order did could not be learned (the executor stayed unreachable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """How a plan ended: its result, whether an order's outcome could not be learned (a step
+    raised after its order may have been sent), and whether every fill reached the legs."""
+
+    done: Done
+    orders_unknown: bool = False
+    fills_recorded: bool = True
 
 
 class ArbitrageAgent:
@@ -319,12 +330,12 @@ class ArbitrageAgent:
         position = update.position
         if position_key(position) not in self._leg_keys:
             return
-        strategy = self.strategy
-        if not strategy.in_flight:
+        if not self.strategy.in_flight:
             # a plan in flight owns the legs; its fills are applied as they come
             await self._legs.resync([position])
             self._show_legs()
-        self._take(strategy.on_position(update, self._clock.now_ms()))
+        # the gate as it is after the await (an emergency exit must see the state of now)
+        self._take(self.strategy.on_position(update, self._clock.now_ms()))
 
     async def on_order_update(self, update: OrderUpdate, ctx: EventContext | None = None) -> None:
         """Count a final order of this agent on its leg (once per client order id)."""
@@ -376,13 +387,18 @@ class ArbitrageAgent:
                 attributes={"agent": self.name, "action": action.value, "workflow": plan.workflow_id},
             ):
                 log.info("plan_started", agent=self.name, action=action.value, workflow=plan.workflow_id)
-                done, unknown = await self._execute(plan)
+                ended = await self._execute(plan)
+                done = ended.done
                 self._count_outcome(done.outcome)
                 log.info("plan_done", agent=self.name, workflow=plan.workflow_id,
                          outcome=done.outcome.value, reason=done.reason)  # fmt: skip
                 await self._forget_plan(plan)
+                # A fill the legs could not record (Redis) is only in the plan's result: the
+                # strategy then applies the result's fills itself, and the order stream's copy
+                # brings Redis up to date once it can.
+                legs = self._leg_book() if ended.fills_recorded else None
                 result = self.strategy.on_execution_result(
-                    done, self._clock.now_ms(), legs=self._leg_book(), orders_unknown=unknown
+                    done, self._clock.now_ms(), legs=legs, orders_unknown=ended.orders_unknown
                 )
                 self._take(result)
 
@@ -393,16 +409,16 @@ class ArbitrageAgent:
         legs = tuple(self._legs.legs[key] for key in (self._config.spot_key, self._config.perp_key))
         return LegBook(self.name, legs)
 
-    async def _execute(self, plan: Plan) -> tuple[Done, bool]:
-        """Drive ``plan`` to its end; also whether an order's outcome could not be learned.
-        Never raises (but for cancellation): a failure is FAILED."""
+    async def _execute(self, plan: Plan) -> _Ended:
+        """Drive ``plan`` to its end. Never raises (but for cancellation): a failure is FAILED."""
         results: list[StepResult] = []
         fills: list[Fill] = []
+        sending = recording = False
         try:
             while True:
                 following = plan.next_step(results)
                 if isinstance(following, Done):
-                    return following, False
+                    return _Ended(following)
                 step = following
                 delay = retry_delay_s(step.attempt)
                 if delay:
@@ -412,24 +428,31 @@ class ArbitrageAgent:
                 await self._journal.record_step(
                     plan.workflow_id, plan.sequence_id, RecordedStep(len(results), step, reference)
                 )
+                sending = True
                 result = await self._run_step(step)
+                sending = False
                 results.append(result)
                 if result.filled_qty > 0:
                     fill = self._fill(step, result, reference)
                     fills.append(fill)
+                    recording = True
                     await self._record_fill(fill, step.client_order_id, source="plan")
+                    recording = False
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.error("plan_failed", agent=self.name, workflow=plan.workflow_id, error=str(exc),
-                      steps=len(results))  # fmt: skip
+                      steps=len(results), order_unknown=sending, fill_unrecorded=recording)  # fmt: skip
             done = Done(
                 plan.sequence_id,
                 Outcome.FAILED,
                 f"{type(exc).__name__}: {exc} after {len(results)} step(s); legs follow the venue",
                 tuple(fills),
             )
-            return done, isinstance(exc, StepUnknownError)
+            # Whatever a step raised once its order may have been sent (a look-up or cancel
+            # that failed while settling it, an answer that could not be read), that order's
+            # outcome is unknown.
+            return _Ended(done, orders_unknown=sending, fills_recorded=not recording)
 
     @staticmethod
     def _fill(step: OrderStep, result: StepResult, reference_price: Decimal) -> Fill:

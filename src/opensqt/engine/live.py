@@ -919,8 +919,8 @@ class MarketMakerAgent:
                   retry_after_s: float | None = None, *, held: bool = False) -> int:  # fmt: skip
         """Hold the PENDING order's next send back (RESEND_BACKOFF_MS, or as long as the
         executor asked for); returns the wait in ms. ``held``: the executor's trading state
-        refused it; the wait ends early once this agent sees trading turn ACTIVE from the state
-        it saw then."""
+        refused it; the wait ends early once this agent sees a less strict state than it saw
+        then (HALTED -> REDUCING lets a close through, -> ACTIVE everything)."""
         first, longest = RESEND_BACKOFF_MS
         wait_ms = first if failed_before is None else min(longest, 2 * failed_before[1])
         if retry_after_s is not None and retry_after_s > 0:
@@ -975,12 +975,12 @@ class MarketMakerAgent:
         if waiting:  # forget orders no longer PENDING (answered through the order stream)
             pending_ids = {slot.client_order_id for slot in self._slots.pending()}
             self._resend_after = {cid: wait for cid, wait in waiting.items() if cid in pending_ids}
-        active = TradingStateKind.ACTIVE
-        lifted = self._trading_state.current_kind() is active
+        strictness = _STRICTNESS[self._trading_state.current_kind()]
         for slot in self._slots.pending():
             if slot.order_side is not None and slot.client_order_id:
                 wait = self._resend_after.get(slot.client_order_id)
-                if wait is not None and now < wait[0] and not (lifted and wait[2] not in (None, active)):
+                eased = wait is not None and wait[2] is not None and strictness < _STRICTNESS[wait[2]]
+                if wait is not None and now < wait[0] and not eased:
                     continue
                 order = self._slot_order(slot)
                 if self.reducing_reason and _opens(slot, order.side):
@@ -1023,6 +1023,9 @@ class MarketMakerAgent:
             return
         if order is not None and order.status.is_final:
             await self._slots.apply_order_update(order)
+
+
+_STRICTNESS = {TradingStateKind.ACTIVE: 0, TradingStateKind.REDUCING: 1, TradingStateKind.HALTED: 2}
 
 
 def _opens(slot: InventorySlot, side: Side) -> bool:

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from opensqt.arbitrage.execution import order_for_step
 from opensqt.arbitrage.journal import InMemoryPlanJournal, RecordedStep
 from opensqt.arbitrage.manager import InMemoryLegStore, LegManager
 from opensqt.arbitrage.plans import EntryPlan
+from opensqt.arbitrage.strategy import FAILED_PLAN_BACKOFF_MS
 from opensqt.clock import TestClock
 from opensqt.engine.arbitrage_live import ArbitrageAgent
 from opensqt.engine.service import AgentFigures
@@ -467,17 +469,126 @@ async def test_a_spot_order_whose_outcome_is_unknown_stops_the_plan_and_its_late
         task.cancel()
 
 
-async def test_a_plan_that_fails_after_the_spot_filled_closes_the_spot_at_once() -> None:
+class FlakyJournal(InMemoryPlanJournal):
+    """The plan journal over a Redis that fails: the records after the first ``good`` raise."""
+
+    def __init__(self, good: int, failures: int = 1_000) -> None:
+        super().__init__(AGENT)
+        self.good, self.failures, self.records = good, failures, 0
+
+    async def record_step(self, workflow_id: str, sequence_id: int, recorded: RecordedStep) -> None:
+        self.records += 1
+        if self.records > self.good and self.failures > 0:
+            self.failures -= 1
+            await asyncio.sleep(0)
+            raise ConnectionError("redis: connection refused")
+        await super().record_step(workflow_id, sequence_id, recorded)
+
+
+async def test_a_plan_that_fails_before_the_hedge_is_sent_closes_the_spot_at_once() -> None:
     agent, spot, perp, clock, task = await lossy_agent()
+    agent._journal = FlakyJournal(good=1, failures=1)  # the perp step's record fails, once
     try:
-        perp.broken.add("ep0")  # the hedge's send fails with a bug: the plan stops, FAILED
         await tick(agent, clock.now_ms())
         await agent.on_funding(FundingUpdate(funding("0.001", T0 + 8 * 3_600_000, time_ms=T0)), CTX)
         await settled(agent)
+        assert perp.sends == []  # never sent: nothing unknown, so no wait
         assert await agent_legs(agent) == {SPOT_KEY: D(0), PERP_KEY: D(0)}
         assert [cid.rsplit("-", 1)[1] for cid in spot.sends] == ["es0", "xs0"]
         assert agent.plans_done == {"FAILED": 1, "EXITED": 1}
         assert not agent.strategy.state.hedge_check
+    finally:
+        task.cancel()
+
+
+async def test_a_step_that_raised_after_its_send_counts_as_unknown_and_waits() -> None:
+    agent, spot, perp, clock, task = await lossy_agent()
+    try:
+        perp.broken.add("ep0")  # the hedge's send raises a bug: it may have reached the venue
+        await tick(agent, clock.now_ms())
+        await agent.on_funding(FundingUpdate(funding("0.001", T0 + 8 * 3_600_000, time_ms=T0)), CTX)
+        await settled(agent)
+        assert agent.plans_done == {"FAILED": 1}
+        assert [cid.rsplit("-", 1)[1] for cid in spot.sends] == ["es0"]  # not sold back yet
+        clock.advance(agent.strategy.config.unknown_order_settle_ms)
+        await tick(agent, clock.now_ms())
+        await settled(agent)
+        assert await agent_legs(agent) == {SPOT_KEY: D(0), PERP_KEY: D(0)}
+        assert agent.plans_done == {"FAILED": 1, "EXITED": 1}
+    finally:
+        task.cancel()
+
+
+async def test_plans_that_keep_failing_are_retried_with_a_growing_wait_not_in_a_loop() -> None:
+    agent, spot, perp, clock, task = await lossy_agent()
+    agent._journal = FlakyJournal(good=1)  # the spot entry goes; every record after it fails
+    try:
+        await tick(agent, clock.now_ms())
+        await agent.on_funding(FundingUpdate(funding("0.001", T0 + 8 * 3_600_000, time_ms=T0)), CTX)
+        await settled(agent)
+        # the entry failed before its hedge; its hedge check ran at once and failed too
+        assert agent.plans_done == {"FAILED": 2}
+        for _ in range(5):
+            await tick(agent, clock.now_ms())
+            await settled(agent)
+        assert agent.plans_done == {"FAILED": 2}  # waiting, not looping
+        clock.advance(FAILED_PLAN_BACKOFF_MS)
+        await tick(agent, clock.now_ms())
+        await settled(agent)
+        assert agent.plans_done == {"FAILED": 3}
+        clock.advance(FAILED_PLAN_BACKOFF_MS)  # the wait doubled
+        await tick(agent, clock.now_ms())
+        await settled(agent)
+        assert agent.plans_done == {"FAILED": 3}
+        assert [cid.rsplit("-", 1)[1] for cid in spot.sends] == ["es0"]
+        assert perp.sends == []
+    finally:
+        task.cancel()
+
+
+class FlakyLegs(LegManager):
+    """Legs in a Redis that refuses the next ``failures`` writes of a fill."""
+
+    failures = 0
+
+    async def apply_fill(self, fill: Fill, *, event_id: str, market_type: MarketType) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("redis: connection refused")
+        return await super().apply_fill(fill, event_id=event_id, market_type=market_type)
+
+
+async def test_a_fill_the_legs_could_not_record_still_counts_for_the_strategy() -> None:
+    agent, spot, perp, clock, task = await lossy_agent()
+    legs = FlakyLegs(agent._legs._store, dust=agent.strategy.config.dust_qty)
+    await legs.load()
+    agent._legs = legs
+    original = legs.apply_fill
+    perp_writes = 0
+
+    async def failing_on_the_perp(fill: Fill, *, event_id: str, market_type: MarketType) -> Any:
+        nonlocal perp_writes
+        if fill.venue == PERP_VENUE:
+            perp_writes += 1
+            legs.failures = 1 if perp_writes == 1 else 0  # the plan's write fails, the stream's not
+        return await original(fill, event_id=event_id, market_type=market_type)
+
+    legs.apply_fill = failing_on_the_perp  # type: ignore[method-assign]
+    try:
+        await tick(agent, clock.now_ms())
+        await agent.on_funding(FundingUpdate(funding("0.001", T0 + 8 * 3_600_000, time_ms=T0)), CTX)
+        await settled(agent)
+        # both legs filled; Redis missed the perp's fill, the strategy did not: hedged, kept
+        assert agent.plans_done == {"FAILED": 1}
+        assert agent.strategy.state.legs.size(PERP_KEY) == D("-0.02")
+        assert [cid.rsplit("-", 1)[1] for cid in spot.sends] == ["es0"]
+        # the order stream's copy brings Redis up to date
+        (hedge,) = perp.orders.values()
+        await agent.on_order_update(OrderUpdate(event_id="monitor-ep0", order=hedge))
+        assert await agent_legs(agent) == {SPOT_KEY: D("0.02"), PERP_KEY: D("-0.02")}
+        await tick(agent, clock.now_ms())
+        await settled(agent)
+        assert agent.plans_done == {"FAILED": 1}
     finally:
         task.cancel()
 
