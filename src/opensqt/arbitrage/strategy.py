@@ -91,9 +91,10 @@ SPOT_FUNDING_RATE = ZERO
 
 _HOURS_PER_YEAR = Decimal(365 * 24)
 
-FAILED_PLAN_BACKOFF_MS = 1_000
-"""After the second FAILED plan in a row the hedge check waits this long, doubling with each
-further failure (up to ``unknown_order_settle_ms``); the first failure's check runs at once."""
+FAILED_PLAN_BACKOFF_MS = (1_000, 16_000)
+"""After the second FAILED plan in a row the hedge check waits the first figure, doubling with
+each further failure up to the second; the first failure's check runs at once. A check that
+finds the legs flat or hedged, or any plan that does not fail, starts the count again."""
 
 
 def funding_apr(rate: Decimal, interval_hours: int) -> Decimal:
@@ -416,11 +417,13 @@ class Strategy:
         if done.outcome is Outcome.FAILED:
             failed_plans = self._state.failed_plans + 1
             hedge_check = "after a failed plan"
-            settle = self._config.unknown_order_settle_ms
             # a failure that repeats (Redis or an executor down) must not loop: the first check
-            # is at once, each next one waits twice as long, up to the wait for an unknown order
-            wait = min(settle, FAILED_PLAN_BACKOFF_MS << (failed_plans - 2)) if failed_plans > 1 else 0
-            after_ms = max(after_ms, now_ms + (settle if orders_unknown else wait))
+            # is at once, each next one waits twice as long
+            first, longest = FAILED_PLAN_BACKOFF_MS
+            wait = min(longest, first << (failed_plans - 2)) if failed_plans > 1 else 0
+            if orders_unknown:
+                wait = max(wait, self._config.unknown_order_settle_ms)
+            after_ms = max(after_ms, now_ms + wait)
         elif not hedge_check and self._sizes(recorded) != self._sizes(planned):
             hedge_check = "after a fill outside the plan"
         emergency_leg = self._state.emergency_leg
@@ -542,8 +545,10 @@ class Strategy:
         spot_size, perp_size = state.legs.size(config.spot_key), state.legs.size(config.perp_key)
         described = f"spot {spot_size}, perp {perp_size}"
         if self.is_flat():
+            self._state = replace(self._state, failed_plans=0)
             return Decision(Action.HOLD, f"legs flat {why} ({described})")
         if state.legs.is_delta_neutral(config.dust_qty):
+            self._state = replace(self._state, failed_plans=0)
             return Decision(Action.HOLD, f"legs hedged {why}: {described}; kept")
         decision = self._exit(Action.EXIT, f"legs unhedged {why}: {described}; closing both", now_ms)
         if decision.waits:  # still armed: checked again on a later event

@@ -91,12 +91,11 @@ class StepUnknownError(OpenSQTError):
 
 @dataclass(frozen=True, slots=True)
 class _Ended:
-    """How a plan ended: its result, whether an order's outcome could not be learned (a step
-    raised after its order may have been sent), and whether every fill reached the legs."""
+    """How a plan ended: its result, and whether an order's outcome could not be learned (a step
+    raised after its order may have been sent)."""
 
     done: Done
     orders_unknown: bool = False
-    fills_recorded: bool = True
 
 
 class ArbitrageAgent:
@@ -168,6 +167,8 @@ class ArbitrageAgent:
         self.last_decision = ""
         self.last_event_ms = 0
         self._perp_price: Decimal | None = None
+        # client order id -> a fill of a plan's step that Redis refused (retried after the plan)
+        self._unrecorded: dict[str, Fill] = {}
 
     # --- AgentHandle -----------------------------------------------------------------------
 
@@ -238,6 +239,9 @@ class ArbitrageAgent:
             check_after_ms=check_after_ms,
         )
         self._show_legs()
+        if self._metrics is not None:
+            for outcome in Outcome:  # every series from 0, so a first FAILED shows in increase()
+                self._metrics.arbitrage_plans.labels(self.name, outcome.value)
         log.info(
             "arbitrage_agent_loaded",
             agent=self.name,
@@ -332,8 +336,16 @@ class ArbitrageAgent:
             return
         if not self.strategy.in_flight:
             # a plan in flight owns the legs; its fills are applied as they come
-            await self._legs.resync([position])
-            self._show_legs()
+            try:
+                await self._legs.resync([position])
+            except Exception as exc:  # the liquidation guard below must still run
+                log.error("leg_resync_failed", agent=self.name, leg=position_key(position),
+                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            else:
+                # the venue's position holds those fills: applying them again would count twice
+                key = position_key(position)
+                self._unrecorded = {cid: f for cid, f in self._unrecorded.items() if f.key != key}
+                self._show_legs()
         # the gate as it is after the await (an emergency exit must see the state of now)
         self._take(self.strategy.on_position(update, self._clock.now_ms()))
 
@@ -345,6 +357,7 @@ class ArbitrageAgent:
             return
         now = self.last_event_ms = self._clock.now_ms()
         changed = await self._record_fill(fill, order.client_order_id, source="order_stream")
+        self._unrecorded.pop(order.client_order_id, None)  # Redis has it now
         if changed and self._strategy is not None and not self._strategy.in_flight:
             # a fill no plan reported (a failed plan's order that filled after all): the
             # strategy follows the recorded legs and checks their hedge
@@ -393,27 +406,39 @@ class ArbitrageAgent:
                 log.info("plan_done", agent=self.name, workflow=plan.workflow_id,
                          outcome=done.outcome.value, reason=done.reason)  # fmt: skip
                 await self._forget_plan(plan)
-                # A fill the legs could not record (Redis) is only in the plan's result: the
-                # strategy then applies the result's fills itself, and the order stream's copy
-                # brings Redis up to date once it can.
-                legs = self._leg_book() if ended.fills_recorded else None
+                await self._record_pending()
                 result = self.strategy.on_execution_result(
-                    done, self._clock.now_ms(), legs=legs, orders_unknown=ended.orders_unknown
+                    done, self._clock.now_ms(), legs=self._leg_book(), orders_unknown=ended.orders_unknown
                 )
                 self._take(result)
 
     # --- execution -------------------------------------------------------------------------
 
     def _leg_book(self) -> LegBook:
-        """The agent's two legs as recorded (Redis): every fill of its orders, counted once."""
+        """The agent's two legs as recorded (Redis): every fill of its orders, counted once, and
+        the fills Redis could not record yet."""
         legs = tuple(self._legs.legs[key] for key in (self._config.spot_key, self._config.perp_key))
-        return LegBook(self.name, legs)
+        book = LegBook(self.name, legs)
+        for fill in self._unrecorded.values():
+            book = book.apply_fill(fill)
+        return book
+
+    async def _record_pending(self) -> None:
+        """Try again to record the fills Redis refused (each once, by client order id)."""
+        for client_order_id, fill in list(self._unrecorded.items()):
+            try:
+                await self._record_fill(fill, client_order_id, source="retry")
+            except Exception as exc:
+                log.error("leg_fill_not_recorded", agent=self.name, client_order_id=client_order_id,
+                          error=f"{type(exc).__name__}: {exc}", pending=len(self._unrecorded))  # fmt: skip
+                return
+            del self._unrecorded[client_order_id]
 
     async def _execute(self, plan: Plan) -> _Ended:
         """Drive ``plan`` to its end. Never raises (but for cancellation): a failure is FAILED."""
         results: list[StepResult] = []
         fills: list[Fill] = []
-        sending = recording = False
+        sending = False
         try:
             while True:
                 following = plan.next_step(results)
@@ -435,14 +460,15 @@ class ArbitrageAgent:
                 if result.filled_qty > 0:
                     fill = self._fill(step, result, reference)
                     fills.append(fill)
-                    recording = True
+                    # kept until Redis has it: the strategy counts it meanwhile (_leg_book)
+                    self._unrecorded[step.client_order_id] = fill
                     await self._record_fill(fill, step.client_order_id, source="plan")
-                    recording = False
+                    del self._unrecorded[step.client_order_id]
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.error("plan_failed", agent=self.name, workflow=plan.workflow_id, error=str(exc),
-                      steps=len(results), order_unknown=sending, fill_unrecorded=recording)  # fmt: skip
+                      steps=len(results), order_unknown=sending)  # fmt: skip
             done = Done(
                 plan.sequence_id,
                 Outcome.FAILED,
@@ -452,7 +478,7 @@ class ArbitrageAgent:
             # Whatever a step raised once its order may have been sent (a look-up or cancel
             # that failed while settling it, an answer that could not be read), that order's
             # outcome is unknown.
-            return _Ended(done, orders_unknown=sending, fills_recorded=not recording)
+            return _Ended(done, orders_unknown=sending)
 
     @staticmethod
     def _fill(step: OrderStep, result: StepResult, reference_price: Decimal) -> Fill:

@@ -980,6 +980,8 @@ class MarketMakerAgent:
             if slot.order_side is not None and slot.client_order_id:
                 wait = self._resend_after.get(slot.client_order_id)
                 eased = wait is not None and wait[2] is not None and strictness < _STRICTNESS[wait[2]]
+                if eased and strictness and _opens(slot, slot.order_side):
+                    eased = False  # REDUCING still refuses an opening order
                 if wait is not None and now < wait[0] and not eased:
                     continue
                 order = self._slot_order(slot)

@@ -532,11 +532,11 @@ async def test_plans_that_keep_failing_are_retried_with_a_growing_wait_not_in_a_
             await tick(agent, clock.now_ms())
             await settled(agent)
         assert agent.plans_done == {"FAILED": 2}  # waiting, not looping
-        clock.advance(FAILED_PLAN_BACKOFF_MS)
+        clock.advance(FAILED_PLAN_BACKOFF_MS[0])
         await tick(agent, clock.now_ms())
         await settled(agent)
         assert agent.plans_done == {"FAILED": 3}
-        clock.advance(FAILED_PLAN_BACKOFF_MS)  # the wait doubled
+        clock.advance(FAILED_PLAN_BACKOFF_MS[0])  # the wait doubled
         await tick(agent, clock.now_ms())
         await settled(agent)
         assert agent.plans_done == {"FAILED": 3}
@@ -589,6 +589,28 @@ async def test_a_fill_the_legs_could_not_record_still_counts_for_the_strategy() 
         await tick(agent, clock.now_ms())
         await settled(agent)
         assert agent.plans_done == {"FAILED": 1}
+    finally:
+        task.cancel()
+
+
+async def test_a_spot_fill_redis_refused_is_kept_until_recorded_and_closed_once() -> None:
+    agent, spot, perp, clock, task = await lossy_agent()
+    legs = FlakyLegs(agent._legs._store, dust=agent.strategy.config.dust_qty)
+    await legs.load()
+    agent._legs = legs
+    legs.failures = 2  # the entry's spot fill: Redis refuses it, and the retry after the plan
+    try:
+        await tick(agent, clock.now_ms())
+        await agent.on_funding(FundingUpdate(funding("0.001", T0 + 8 * 3_600_000, time_ms=T0)), CTX)
+        await settled(agent)
+        # the plan stopped before its hedge; the strategy still counted the spot it bought and
+        # closed it at once; Redis got the buy on the retry after the exit
+        assert perp.sends == []
+        assert [cid.rsplit("-", 1)[1] for cid in spot.sends] == ["es0", "xs0"]
+        assert agent.plans_done == {"FAILED": 1, "EXITED": 1}
+        assert await agent_legs(agent) == {SPOT_KEY: D(0), PERP_KEY: D(0)}
+        assert agent.strategy.state.legs.size(SPOT_KEY) == 0
+        assert agent._unrecorded == {}
     finally:
         task.cancel()
 
