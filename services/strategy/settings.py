@@ -93,6 +93,9 @@ class ArbitrageBotSettings(BaseModel):
     max_data_age_ms: int = 60_000
     liquidation_threshold: Decimal = Decimal("0.10")
     dust_qty: Decimal = Decimal("0.0001")
+    # A spot buy pays its commission in the base asset (Binance without BNB fees): spot buys are
+    # sized up by spot_taker_fee. Off when the account pays fees in BNB.
+    spot_fee_in_base: bool = True
     # After a plan failed with an order whose outcome is unknown, the wait before the legs'
     # hedge is checked (longer than the executor's venue timeout plus its look-up margin).
     unknown_order_settle_ms: int = 20_000
@@ -129,6 +132,7 @@ class ArbitrageBotSettings(BaseModel):
             max_data_age_ms=self.max_data_age_ms,
             liquidation_threshold=self.liquidation_threshold,
             dust_qty=self.dust_qty,
+            spot_fee_in_base=self.spot_fee_in_base,
             unknown_order_settle_ms=self.unknown_order_settle_ms,
         )
 

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from opensqt.arbitrage.manager import decode_leg_record
 from opensqt.exchange.settings import VenueSettings
+from opensqt.model.money import round_to_step
 from opensqt.model.state import Leg
 from opensqt.paper import PaperExchange
 from opensqt.paper.sources import ManualSource
@@ -57,6 +58,12 @@ SYMBOL = "BTCUSDT"
 AGENT = "arb1"
 SPOT_VENUE, PERP_VENUE = "paper-spot", "paper"
 ENTRY_QTY = Decimal("0.010")
+# The paper's spot commission (Binance VIP0, 0.1%), which a spot buy pays in BTC: the entry's
+# buy is sized up so that what it receives covers ENTRY_QTY, as the bot's spot_taker_fee says.
+SPOT_FEE = Decimal("0.001")
+ENTRY_BUY = round_to_step(ENTRY_QTY / (1 - SPOT_FEE), Decimal("0.00001"), mode="up")  # 0.01002
+ENTRY_HELD = ENTRY_BUY - (ENTRY_BUY * SPOT_FEE).quantize(Decimal("1e-8"))  # 0.01000998 BTC
+EXIT_SELL = round_to_step(ENTRY_HELD, Decimal("0.00001"), mode="down")  # 0.01000: on the step
 HIGH_RATE, FLIPPED_RATE = Decimal("0.001"), Decimal("-0.0005")
 
 
@@ -196,10 +203,12 @@ async def test_funding_episode_opens_hedged_legs_and_a_flip_closes_them(stack: S
     async def opened() -> bool:
         # price moves carry the mark-price stream (funding) and keep both legs' prices fresh
         await stack.price("30000.0")
-        return await stack.spot_balance() == ENTRY_QTY and await stack.perp_position() == -ENTRY_QTY
+        return await stack.spot_balance() == ENTRY_HELD and await stack.perp_position() == -ENTRY_QTY
 
     await until(opened, "long spot / short perp on the venue")
-    assert await assert_legs_match_the_venue(stack) == (ENTRY_QTY, -ENTRY_QTY)
+    # the spot leg is what the account holds, net of the commission the buy paid in BTC; the
+    # difference to the perp is below the spot's minimum notional (an untradeable residual)
+    assert await assert_legs_match_the_venue(stack) == (ENTRY_HELD, -ENTRY_QTY)
 
     # the next funding period comes with the rate flipped: the position now pays, so it closes
     await stack.admin.request(
@@ -208,12 +217,14 @@ async def test_funding_episode_opens_hedged_legs_and_a_flip_closes_them(stack: S
 
     async def closed() -> bool:
         await stack.price("30010.0")
-        return await stack.spot_balance() == 0 and await stack.perp_position() == 0
+        return await stack.spot_balance() == ENTRY_HELD - EXIT_SELL and await stack.perp_position() == 0
 
     await until(closed, "both legs flat on the venue")
-    assert await assert_legs_match_the_venue(stack) == (Decimal(0), Decimal(0))
+    # what is left of the spot is below its step (dust), and the leg says so too
+    assert await assert_legs_match_the_venue(stack) == (ENTRY_HELD - EXIT_SELL, Decimal(0))
 
-    # exactly four orders, each sent once: entry spot + perp, exit perp (reduce-only) + spot
+    # exactly four orders, each sent once: entry spot + perp, exit perp (reduce-only) + spot;
+    # the exit sells what the account holds, down to the step
     orders = await stack.orders_by_client_id()
     ours = {cid: found for cid, found in orders.items() if cid.startswith(f"{AGENT}-")}
     assert all(len(found) == 1 for found in ours.values()), ours
@@ -223,10 +234,10 @@ async def test_funding_episode_opens_hedged_legs_and_a_flip_closes_them(stack: S
     assert [
         (by_step[s]["side"], Decimal(by_step[s]["filled_qty"])) for s in ("es0", "ep0", "xp0", "xs0")
     ] == [
-        ("BUY", ENTRY_QTY),
+        ("BUY", ENTRY_BUY),
         ("SELL", ENTRY_QTY),
         ("BUY", ENTRY_QTY),
-        ("SELL", ENTRY_QTY),
+        ("SELL", EXIT_SELL),
     ]
     assert by_step["xp0"]["reduce_only"] is True
 
@@ -238,7 +249,7 @@ async def test_funding_episode_opens_hedged_legs_and_a_flip_closes_them(stack: S
             strategy_pb2.ListLegsRequest(agent=AGENT)
         )
     assert {(leg.venue, leg.symbol, Decimal(leg.size)) for leg in reply.legs} == {
-        (SPOT_VENUE, SYMBOL, Decimal(0)),
+        (SPOT_VENUE, SYMBOL, ENTRY_HELD - EXIT_SELL),
         (PERP_VENUE, SYMBOL, Decimal(0)),
     }
 

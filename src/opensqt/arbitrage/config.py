@@ -65,6 +65,10 @@ class ArbitrageConfig:
         max_data_age_ms: a leg's data older than this is stale and gates funding decisions.
         liquidation_threshold: distance to liquidation below which a leg is closed at once (0.10).
         dust_qty: base quantity below which a leg counts as flat and a net exposure as neutral.
+        spot_fee_in_base: a spot buy pays its commission in the base asset it receives (Binance
+            spot when fees are not paid in BNB; the default): every spot buy is sized up by
+            ``spot_taker_fee`` so that what it receives covers the quantity wanted. Set it off
+            when the account pays fees in BNB.
         unknown_order_settle_ms: after a plan failed with an order whose outcome could not be
             learned, how long the legs wait before their hedge is checked (20 s): the executor
             may still be sending that order, and its fill would arrive on the order stream. It
@@ -88,6 +92,7 @@ class ArbitrageConfig:
     max_data_age_ms: int = 60_000
     liquidation_threshold: Decimal = Decimal("0.10")
     dust_qty: Decimal = Decimal("0.0001")
+    spot_fee_in_base: bool = True
     unknown_order_settle_ms: int = 20_000
 
     def __post_init__(self) -> None:
@@ -178,6 +183,11 @@ class ArbitrageConfig:
     def perp_key(self) -> str:
         """The perp leg's ``venue:symbol``."""
         return f"{self.perp.venue}:{self.perp.symbol}"
+
+    @property
+    def spot_buy_fee(self) -> Decimal:
+        """The commission rate a spot buy pays in the base asset (0 when it pays elsewhere)."""
+        return self.spot_taker_fee if self.spot_fee_in_base else Decimal(0)
 
     @property
     def round_trip_fee_apr(self) -> Decimal:

@@ -18,11 +18,12 @@ it is testable without servers:
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 from opensqt.arbitrage.legs import Fill
 from opensqt.arbitrage.plans import OrderStep, StepKind, StepResult
 from opensqt.arbitrage.strategy import Action, plan_refusal
-from opensqt.model.enums import TradingStateKind
+from opensqt.model.enums import Side, TradingStateKind
 from opensqt.model.money import ZERO
 from opensqt.model.resources import Order
 
@@ -51,7 +52,8 @@ def step_result(step: OrderStep, order: Order | None, error: str = "") -> StepRe
     """What ``step`` achieved, from the venue's order (``None``: nothing was placed).
 
     The executed quantity is the venue's, capped at the step's quantity (a venue never fills
-    more than ordered; the cap keeps a malformed report from breaking the plan's replay).
+    more than ordered; the cap keeps a malformed report from breaking the plan's replay), less
+    the commission a buy paid in the base asset when the venue reported it: what the leg holds.
     """
     if order is None:
         return StepResult(step.client_order_id, ZERO, error=error or "not placed")
@@ -60,7 +62,15 @@ def step_result(step: OrderStep, order: Order | None, error: str = "") -> StepRe
     note = error
     if not note and filled < step.quantity and order.status.is_final:
         note = f"{order.status.value} with {filled} of {step.quantity} filled"
-    return StepResult(step.client_order_id, filled, price, note, order.updated_ms or order.created_ms)
+    received = max(ZERO, filled - _base_commission(order))
+    return StepResult(step.client_order_id, received, price, note, order.updated_ms or order.created_ms)
+
+
+def _base_commission(order: Order) -> Decimal:
+    """The commission ``order`` paid in the base asset it bought (0 for a sell, or unreported)."""
+    if order.side is Side.BUY and order.base_commission:
+        return order.base_commission
+    return ZERO
 
 
 def refusal(action: Action, trading_state: TradingStateKind, *, paused: bool) -> str:
@@ -92,12 +102,15 @@ def fill_of_own_order(order: Order, agent: str, leg_keys: frozenset[str]) -> Fil
         return None
     if not order.status.is_final or order.filled_qty <= 0:
         return None
+    received = order.filled_qty - _base_commission(order)
+    if received <= 0:
+        return None
     price = order.average_price if order.average_price > 0 else order.price
     return Fill(
         venue=order.venue,
         symbol=order.symbol,
         side=order.side,
-        quantity=order.filled_qty,
+        quantity=received,
         price=price if price > 0 else ZERO,
         time_ms=order.updated_ms,
     )

@@ -22,6 +22,11 @@ partially, retried with a fresh attempt until no tradeable quantity is left (nev
 Every order of every attempt has its own client order id, see :func:`client_order_id`.
 Quantities are rounded down to each instrument's step; a remainder below the instrument's minimum
 quantity or minimum notional cannot be traded and is reported as a residual.
+
+A venue that takes a buy's commission from the base asset it receives (Binance spot without
+BNB fees) leaves a spot buy short of its quantity: with ``spot_buy_fee`` (the rate) every spot
+BUY is sized up so that what it receives covers the quantity wanted (rounded up to the step),
+and a step's result reports what it received (see :func:`~opensqt.arbitrage.execution.step_result`).
 """
 
 from __future__ import annotations
@@ -315,6 +320,7 @@ class EntryPlan:
         spot_qty: planned spot quantity, on the grid of both steps.
         spot_price, perp_price: reference prices for minimum-notional checks and for fills that
             report no average price.
+        spot_buy_fee: the commission rate a spot buy pays in the base asset (0: none).
     """
 
     agent: str
@@ -325,6 +331,7 @@ class EntryPlan:
     spot_qty: Decimal
     spot_price: Decimal
     perp_price: Decimal
+    spot_buy_fee: Decimal = ZERO
 
     def __post_init__(self) -> None:
         if self.spot_price <= 0 or self.perp_price <= 0:
@@ -422,7 +429,7 @@ class EntryPlan:
             symbol=self.spot.symbol,
             market_type=self.spot_market_type,
             side=side,
-            quantity=qty,
+            quantity=_gross(self.spot, qty, self.spot_buy_fee) if side is Side.BUY else qty,
         )
 
 
@@ -437,9 +444,11 @@ def build_entry_plan(
     perp_price: Decimal,
     base_qty: Decimal | None = None,
     quote_notional: Decimal | None = None,
+    spot_buy_fee: Decimal = ZERO,
 ) -> EntryPlan:
     """Size an entry: ``base_qty``, or ``quote_notional / spot_price``, rounded down to a grid both
-    instruments accept (so a full spot fill is hedged exactly).
+    instruments accept (so a full spot fill is hedged exactly). ``spot_buy_fee``: the rate of
+    a commission a spot buy pays in the base asset (the buy is sized up by it).
 
     Raises:
         PlanError: no size or two sizes given, or the size breaks either instrument's minimums.
@@ -473,7 +482,18 @@ def build_entry_plan(
         spot_qty=qty,
         spot_price=spot_price,
         perp_price=perp_price,
+        spot_buy_fee=spot_buy_fee,
     )
+
+
+def _gross(instrument: Instrument, wanted: Decimal, fee: Decimal) -> Decimal:
+    """A buy's quantity so that, less a commission of ``fee`` in the base asset, it receives at
+    least ``wanted`` (rounded up to the step); ``wanted`` itself without such a fee."""
+    if fee <= 0:
+        return wanted
+    if not fee < 1:
+        raise PlanError(f"a commission rate must be below 1, got {fee}")
+    return round_to_step(wanted / (1 - fee), instrument.step_size, mode="up")
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,6 +521,8 @@ class ExitPlan:
     The perp closes first (reduce-only), then the spot; ``spot_first`` reverses the order (for an
     emergency on the spot leg). ``spot_price`` / ``perp_price`` are reference prices for the
     minimum-notional check (0: unknown, not checked). ``emergency`` only labels the plan.
+    ``spot_buy_fee``: the rate of a commission a spot buy pays in the base asset (a spot close
+    that buys, of a short on margin, is sized up by it so the loan is repaid).
 
     Raises:
         PlanError: neither leg has a tradeable quantity.
@@ -516,6 +538,7 @@ class ExitPlan:
     perp_price: Decimal = ZERO
     spot_first: bool = False
     emergency: bool = False
+    spot_buy_fee: Decimal = ZERO
 
     def __post_init__(self) -> None:
         _check_client_ids(self.agent, self.sequence_id, (self.spot, self.perp))
@@ -561,7 +584,9 @@ class ExitPlan:
             symbol=leg.instrument.symbol,
             market_type=leg.market_type,
             side=leg.close_side,
-            quantity=qty,
+            quantity=_gross(leg.instrument, qty, self.spot_buy_fee)
+            if leg.kind is StepKind.EXIT_SPOT and leg.close_side is Side.BUY
+            else qty,
             reduce_only=leg.reduce_only,
         )
 

@@ -512,6 +512,7 @@ class Strategy:
                 perp_price=self._state.perp_price,
                 base_qty=config.order_base_qty,
                 quote_notional=config.order_quote_notional,
+                spot_buy_fee=config.spot_buy_fee,
             )
         except PlanError as error:
             return Decision(Action.HOLD, f"{reason}; cannot enter: {error}")
@@ -619,6 +620,7 @@ class Strategy:
                 perp_price=self._state.perp_price,
                 spot_first=spot_first,
                 emergency=action is Action.EMERGENCY_EXIT,
+                spot_buy_fee=config.spot_buy_fee,
             )
         except PlanError as error:
             return Decision(Action.HOLD, f"{reason}; cannot exit: {error}")

@@ -463,7 +463,8 @@ class ArbitrageAgent:
                     # kept until Redis has it: the strategy counts it meanwhile (_leg_book)
                     self._unrecorded[step.client_order_id] = fill
                     await self._record_fill(fill, step.client_order_id, source="plan")
-                    del self._unrecorded[step.client_order_id]
+                    # (the order stream's copy may have recorded it, and retired it, meanwhile)
+                    self._unrecorded.pop(step.client_order_id, None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

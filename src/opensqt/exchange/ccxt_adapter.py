@@ -101,6 +101,28 @@ def _hours(interval: Any) -> int:
     return int(text[:-1]) if text.endswith("h") and text[:-1].isdigit() else 0
 
 
+def _base_commission(raw: Mapping[str, Any], base: str, *, stream: bool) -> Decimal | None:
+    """The commission ccxt's ``raw`` order reports in the ``base`` asset, summed; ``None`` when
+    it reports no fees (a look-up: Binance lists fills only in an order's placement answer).
+
+    An order-stream message carries its own trade's fee only: it is the order's whole
+    commission only when that trade is all the order filled (last filled = cumulative filled).
+    """
+    fees = raw.get("fees") or ([raw["fee"]] if raw.get("fee") else [])
+    if not fees or not base:
+        return None
+    if stream:
+        info = raw.get("info") or {}
+        last, cumulative = info.get("l"), info.get("z")
+        if last is None or cumulative is None or Decimal(str(last)) != Decimal(str(cumulative)):
+            return None
+    total = ZERO
+    for fee in fees:
+        if fee and fee.get("currency") == base and fee.get("cost") is not None:
+            total += _d(fee["cost"], "fee.cost")
+    return total
+
+
 def rewrite_urls(urls: Any, rest_url: str | None, ws_url: str | None) -> Any:
     """A copy of ccxt's ``urls['api']`` with every http(s) URL moved to ``rest_url`` and every
     ws(s) URL to ``ws_url`` (scheme and host replaced, path kept)."""
@@ -342,14 +364,46 @@ class CcxtExchange:
     ) -> Order:
         order_id, params = self._ref_params(client_order_id, exchange_order_id)
         raw = await self._call(self._ex.cancel_order(order_id, self._u(symbol), params))
-        return self._order(raw)
+        return await self._with_commission(self._order(raw))
 
     async def fetch_order(
         self, symbol: str, *, client_order_id: str = "", exchange_order_id: str = ""
     ) -> Order:
         order_id, params = self._ref_params(client_order_id, exchange_order_id)
         raw = await self._call(self._ex.fetch_order(order_id, self._u(symbol), params))
-        return self._order(raw)
+        return await self._with_commission(self._order(raw))
+
+    async def _with_commission(self, order: Order) -> Order:
+        """A spot or margin buy that filled, whose answer did not report its fees (Binance lists
+        fills only in the placement's answer): its base-asset commission from its trades (one
+        more request). Unchanged when the trades do not cover the whole fill."""
+        if (
+            self.config.market_type is MarketType.PERPETUAL
+            or order.side is not Side.BUY
+            or order.filled_qty <= 0
+            or order.base_commission is not None
+            or not order.exchange_order_id
+        ):
+            return order
+        params: dict[str, Any] = {"orderId": order.exchange_order_id}
+        if self.config.market_type is MarketType.MARGIN:
+            params["type"] = "margin"
+        try:
+            raws = await self._call(self._ex.fetch_my_trades(self._u(order.symbol), None, None, params))
+        except OpenSQTError as exc:  # the order itself is known: answer it, its fees unknown
+            log.warning("order_trades_unread", venue=self.venue, client_order_id=order.client_order_id,
+                        error=str(exc))  # fmt: skip
+            return order
+        base = self.instrument(order.symbol).base
+        trades = [t for t in raws if str(t.get("order") or "") == order.exchange_order_id]
+        if sum((_d(t.get("amount"), "amount") for t in trades), ZERO) != order.filled_qty:
+            return order
+        commission = ZERO
+        for trade in trades:
+            fee = trade.get("fee") or {}
+            if fee.get("currency") == base and fee.get("cost") is not None:
+                commission += _d(fee["cost"], "fee.cost")
+        return replace(order, base_commission=commission)
 
     async def fetch_open_orders(self, symbol: str = "") -> list[Order]:
         raws = await self._call(self._ex.fetch_open_orders(self._u(symbol) if symbol else None))
@@ -395,7 +449,8 @@ class CcxtExchange:
             )
         return sorted(orders.values(), key=lambda order: order.created_ms)
 
-    def _order(self, raw: Mapping[str, Any], fallback: Order | None = None) -> Order:
+    def _order(self, raw: Mapping[str, Any], fallback: Order | None = None, *, stream: bool = False) -> Order:
+        """``stream``: ``raw`` is one order-stream message, whose fee is its own trade's only."""
         unified = raw.get("symbol")
         market = self._ex.markets.get(unified) if unified else None
         symbol = str(market["id"]) if market else (fallback.symbol if fallback else str(unified))
@@ -424,6 +479,7 @@ class CcxtExchange:
             average_price=_d(raw.get("average"), "average"),
             created_ms=int(raw.get("timestamp") or 0),
             updated_ms=int(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0),
+            base_commission=_base_commission(raw, str(market["base"]) if market else "", stream=stream),
         )
 
     # --- account ---------------------------------------------------------------------------
@@ -579,7 +635,9 @@ class CcxtExchange:
         raws = await self._call(
             self._ex.watch_orders(self._u(symbol) if symbol else None, None, None, params)
         )
-        return [self._order(r) for r in raws]
+        orders = [self._order(r, stream=True) for r in raws]
+        # a buy that ended in several trades: its message carries the last trade's fee only
+        return [await self._with_commission(o) if o.status.is_final else o for o in orders]
 
     async def close(self) -> None:
         if self._funding_refresh is not None and not self._funding_refresh.done():

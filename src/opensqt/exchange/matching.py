@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from opensqt.exchange.accounts import Account, PerpPosition, apply_perp_fill
@@ -67,11 +67,18 @@ class MarketRules:
         maintenance_margin_rate: perpetuals: the maintenance margin as a fraction of the
             position's notional, used for the liquidation price.
         max_leverage: perpetuals: the highest leverage an account may set.
+        buy_fee_in_base: spot and margin: a buy pays its commission in the base asset it
+            receives (Binance's rule when fees are not paid in BNB: buying 1 BTC at 0.1% leaves
+            0.999 BTC), rounded to ``base_fee_quantum``; otherwise every fee is in the quote asset.
+        base_fee_quantum: the precision of a commission paid in the base asset (Binance keeps
+            spot balances to 8 decimals).
     """
 
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     maintenance_margin_rate: Decimal = Decimal("0.004")
     max_leverage: Decimal = Decimal(125)
+    buy_fee_in_base: bool = False
+    base_fee_quantum: Decimal = Decimal("0.00000001")
 
 
 class _Resting:
@@ -673,7 +680,9 @@ class MatchingCore:
         if market_type is MarketType.MARGIN:
             return "", ZERO
         if request.side is Side.BUY:
-            asset, needed = instrument.quote, price * qty * (_ONE + max(taker, market.rules.fees.maker, ZERO))
+            # a fee paid in the base asset comes out of what the buy receives, not the quote
+            fee_rate = ZERO if market.rules.buy_fee_in_base else max(taker, market.rules.fees.maker, ZERO)
+            asset, needed = instrument.quote, price * qty * (_ONE + fee_rate)
         else:
             asset, needed = instrument.base, qty
         free = account.free(asset)
@@ -766,6 +775,7 @@ class MatchingCore:
         instrument = market.instrument
         notional = qty * price
         fee = market.rules.fees.fee(notional, maker=maker)
+        fee_asset, fee_value = instrument.quote, fee
         if market.is_perp:
             held = account.position(market.key)
             held.size, held.entry_price, realized = apply_perp_fill(
@@ -778,11 +788,18 @@ class MatchingCore:
                 market.holders[account.account_id] = None
             else:
                 market.holders.pop(account.account_id, None)
+        elif order.side is Side.BUY and market.rules.buy_fee_in_base:
+            fee = market.rules.fees.fee(qty, maker=maker).quantize(
+                market.rules.base_fee_quantum, rounding=ROUND_HALF_UP
+            )
+            fee_asset, fee_value = instrument.base, fee * price
+            account.credit(instrument.base, qty - fee)
+            account.credit(instrument.quote, -notional)
         else:
             signed = qty if order.side is Side.BUY else -qty
             account.credit(instrument.base, signed)
             account.credit(instrument.quote, -signed * price - fee)
-        account.fees_paid += fee
+        account.fees_paid += fee_value
         filled = order.filled_qty + qty
         average = (order.filled_qty * order.average_price + notional) / filled
         status = OrderStatus.FILLED if filled == order.quantity else OrderStatus.EXPIRED
@@ -795,7 +812,7 @@ class MatchingCore:
             price=price,
             quantity=qty,
             fee=fee,
-            fee_asset=instrument.quote,
+            fee_asset=fee_asset,
             is_maker=maker,
             client_order_id=order.client_order_id,
             exchange_order_id=order.exchange_order_id,

@@ -18,7 +18,10 @@ __all__ = ["Candle", "FundingRate", "Order", "Position", "Trade"]
 class Order:
     """An order as the exchange knows it (or as it is about to be sent).
 
-    ``price`` is ``0`` for market orders. ``filled_qty`` is cumulative.
+    ``price`` is ``0`` for market orders. ``filled_qty`` is cumulative. ``base_commission`` is
+    the part of the commission taken from the base asset (a spot buy on Binance without BNB
+    fees: the buyer received ``filled_qty - base_commission``), cumulative; ``None`` when the
+    venue did not report the order's fees.
     """
 
     symbol: str
@@ -39,6 +42,7 @@ class Order:
     average_price: Decimal = ZERO
     created_ms: int = 0
     updated_ms: int = 0
+    base_commission: Decimal | None = None
 
     @property
     def remaining_qty(self) -> Decimal:

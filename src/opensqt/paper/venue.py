@@ -116,7 +116,10 @@ def _listings(markets: Iterable[MarketSettings]) -> dict[tuple[Family, str], Lis
                 spot.min_qty,
                 spot.min_notional,
             )
-            rules = MarketRules(fees=FeeSchedule(maker=spot.fees.maker, taker=spot.fees.taker))
+            # Binance spot and margin: a buy pays its commission in the base asset (no BNB fees)
+            rules = MarketRules(
+                fees=FeeSchedule(maker=spot.fees.maker, taker=spot.fees.taker), buy_fee_in_base=True
+            )
             listings[(Family.SPOT, market.symbol)] = Listing(Family.SPOT, instrument, rules, spot.max_qty)
         if market.perp is not None:
             perp = market.perp
@@ -594,7 +597,9 @@ class PaperVenue:
             self._by_client[(order.account, order.client_order_id)] = order_id
             self.order_log.append(entry)
             self.unsaved.append(entry)
-            self._emit(OrderChanged(entry, extra, listing.instrument.quote))
+            # the asset the trade's commission was paid in (a spot buy's: the base asset)
+            fee_asset = trade.fee_asset if trade is not None else listing.instrument.quote
+            self._emit(OrderChanged(entry, extra, fee_asset))
         for (account, wallet), (assets, symbols) in touched.items():
             self._emit(
                 AccountChanged(

@@ -193,6 +193,7 @@ def order_to_proto(o: Order) -> resources_pb2.Order:
         status=ORDER_STATUS.to_proto(o.status),
         created_ms=o.created_ms,
         updated_ms=o.updated_ms,
+        base_commission="" if o.base_commission is None else _w(o.base_commission),
     )
 
 
@@ -224,6 +225,9 @@ def order_from_proto(m: resources_pb2.Order, path: str = "order") -> Order:
         status=ORDER_STATUS.from_proto(m.status, f"{path}.status"),
         created_ms=m.created_ms,
         updated_ms=m.updated_ms,
+        base_commission=decode_decimal(m.base_commission, f"{path}.base_commission")
+        if m.base_commission
+        else None,
     )
 
 

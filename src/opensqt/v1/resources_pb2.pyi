@@ -89,7 +89,7 @@ class Instrument(_message.Message):
     def __init__(self, venue: _Optional[str] = ..., symbol: _Optional[str] = ..., market_type: _Optional[_Union[MarketType, str]] = ..., base: _Optional[str] = ..., quote: _Optional[str] = ..., tick_size: _Optional[str] = ..., step_size: _Optional[str] = ..., min_qty: _Optional[str] = ..., min_notional: _Optional[str] = ..., funding_interval_hours: _Optional[int] = ..., max_client_order_id_length: _Optional[int] = ...) -> None: ...
 
 class Order(_message.Message):
-    __slots__ = ("venue", "account", "symbol", "market_type", "client_order_id", "exchange_order_id", "side", "type", "time_in_force", "post_only", "reduce_only", "price", "quantity", "filled_quantity", "average_price", "status", "created_ms", "updated_ms")
+    __slots__ = ("venue", "account", "symbol", "market_type", "client_order_id", "exchange_order_id", "side", "type", "time_in_force", "post_only", "reduce_only", "price", "quantity", "filled_quantity", "average_price", "status", "created_ms", "updated_ms", "base_commission")
     VENUE_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,7 @@ class Order(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CREATED_MS_FIELD_NUMBER: _ClassVar[int]
     UPDATED_MS_FIELD_NUMBER: _ClassVar[int]
+    BASE_COMMISSION_FIELD_NUMBER: _ClassVar[int]
     venue: str
     account: str
     symbol: str
@@ -126,7 +127,8 @@ class Order(_message.Message):
     status: OrderStatus
     created_ms: int
     updated_ms: int
-    def __init__(self, venue: _Optional[str] = ..., account: _Optional[str] = ..., symbol: _Optional[str] = ..., market_type: _Optional[_Union[MarketType, str]] = ..., client_order_id: _Optional[str] = ..., exchange_order_id: _Optional[str] = ..., side: _Optional[_Union[Side, str]] = ..., type: _Optional[_Union[OrderType, str]] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., post_only: _Optional[bool] = ..., reduce_only: _Optional[bool] = ..., price: _Optional[str] = ..., quantity: _Optional[str] = ..., filled_quantity: _Optional[str] = ..., average_price: _Optional[str] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ...) -> None: ...
+    base_commission: str
+    def __init__(self, venue: _Optional[str] = ..., account: _Optional[str] = ..., symbol: _Optional[str] = ..., market_type: _Optional[_Union[MarketType, str]] = ..., client_order_id: _Optional[str] = ..., exchange_order_id: _Optional[str] = ..., side: _Optional[_Union[Side, str]] = ..., type: _Optional[_Union[OrderType, str]] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., post_only: _Optional[bool] = ..., reduce_only: _Optional[bool] = ..., price: _Optional[str] = ..., quantity: _Optional[str] = ..., filled_quantity: _Optional[str] = ..., average_price: _Optional[str] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., base_commission: _Optional[str] = ...) -> None: ...
 
 class Position(_message.Message):
     __slots__ = ("venue", "account", "symbol", "market_type", "size", "entry_price", "mark_price", "liquidation_price", "unrealized_pnl", "leverage", "updated_ms")

@@ -74,6 +74,8 @@ async def test_futures_wallet_is_deposits_plus_realized_pnl_minus_fees_plus_fund
 async def test_spot_balances_are_deposits_plus_trade_flows_minus_fees(
     paper: PaperExchange, admin: Admin
 ) -> None:
+    # Binance spot without BNB fees: a buy pays its commission in the base asset it receives,
+    # a sell in the quote asset
     await admin.open_account("spotter", "spotter-key", "spotter-secret", spot={"USDT": "10000"})
     client = make_ccxt("binance", paper, key="spotter-key", secret="spotter-secret")
     try:
@@ -81,16 +83,22 @@ async def test_spot_balances_are_deposits_plus_trade_flows_minus_fees(
         await client.create_order(SPOT, "limit", "buy", 0.1, 29000)
         await admin.price("BTCUSDT", "28999.99", family="spot")  # the buy fills as maker
         await admin.price("BTCUSDT", "29500.00", family="spot")
-        await client.create_order(SPOT, "market", "sell", 0.1, None)
+        held = (await client.fetch_balance())["BTC"]["free"]
+        await client.create_order(SPOT, "market", "sell", held, None)
         balance = await client.fetch_balance()
         trades = await client.fetch_my_trades(SPOT)
     finally:
         await client.close()
 
-    fees = Decimal("0.1") * 29000 * Decimal("0.001") + Decimal("0.1") * 29500 * Decimal("0.001")
-    expected = Decimal(10_000) - Decimal(2900) + Decimal(2950) - fees
+    bought = Decimal("0.1") - Decimal("0.1") * Decimal("0.001")  # 0.0999 BTC received
+    assert Decimal(str(held)) == bought
+    sell_fee = bought * 29500 * Decimal("0.001")
+    expected = Decimal(10_000) - Decimal(2900) + bought * 29500 - sell_fee
     free = {row["asset"]: row["free"] for row in balance["info"]["balances"]}
     assert free["USDT"] == str(expected.quantize(Decimal("1e-8")))
     assert balance["BTC"]["total"] == 0
     assert [t["takerOrMaker"] for t in trades] == ["maker", "taker"]
-    assert sum(Decimal(t["info"]["commission"]) for t in trades) == fees
+    assert [(Decimal(t["info"]["commission"]), t["info"]["commissionAsset"]) for t in trades] == [
+        (Decimal("0.0001"), "BTC"),
+        (sell_fee.quantize(Decimal("1e-8")), "USDT"),
+    ]

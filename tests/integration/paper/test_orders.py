@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +13,7 @@ from opensqt.errors import Rejected
 from opensqt.exchange.ccxt_adapter import CcxtExchange
 from opensqt.model import MarketType, Order, OrderStatus, OrderType, Side, TimeInForce
 from opensqt.paper import PaperExchange
-from tests.integration.paper.conftest import PERP, SPOT, Admin, adapter_for
+from tests.integration.paper.conftest import PERP, SPOT, Admin, adapter_for, next_update
 
 pytestmark = pytest.mark.integration
 
@@ -181,8 +182,8 @@ async def test_spot_order_is_placed_fetched_and_cancelled_by_client_id(
         await adapter.close()
 
     assert placed.status is OrderStatus.NEW
-    # a resting spot BUY locks its cost plus the highest fee
-    assert balances["USDT"].used == Decimal("290.29")
+    # a resting spot BUY locks its cost (its commission comes out of the BTC it receives)
+    assert balances["USDT"].used == Decimal("290.00")
     assert cancelled.status is OrderStatus.CANCELED
     assert fetched.status is OrderStatus.CANCELED
     state = await admin.state()
@@ -194,9 +195,11 @@ async def test_spot_market_buy_by_quote_amount_fills_and_charges_the_fee(spot: A
 
     assert order["status"] == "closed"
     assert order["filled"] == 0.01
+    assert (order["fee"]["cost"], order["fee"]["currency"]) == (0.00001, "BTC")
     balance = await spot.fetch_balance()
-    assert balance["BTC"]["total"] == 0.01
-    assert Decimal(str(balance["USDT"]["total"])) == Decimal(10_000) - Decimal(300) - Decimal("0.3")
+    # Binance spot without BNB fees: the 0.1% commission is taken from the BTC received
+    assert Decimal(str(balance["BTC"]["total"])) == Decimal("0.00999")
+    assert Decimal(str(balance["USDT"]["total"])) == Decimal(10_000) - Decimal(300)
 
 
 async def test_margin_sell_borrows_the_base_asset_and_buy_back_repays(spot: Any, admin: Admin) -> None:
@@ -210,9 +213,11 @@ async def test_margin_sell_borrows_the_base_asset_and_buy_back_repays(spot: Any,
     repaid = await spot.fetch_balance({"type": "margin"})
 
     assert borrowed["BTC"]["debt"] == 0.1
-    assert repaid["BTC"]["debt"] == 0
-    # short 0.1 from 30000 to 29000: +100, fees 3.0 + 2.9
-    assert Decimal(str(repaid["USDT"]["total"])) == Decimal(10_000) + Decimal(100) - Decimal("5.9")
+    # the buy's commission (0.1%) came out of the BTC it received: that much stays owed, as on
+    # Binance (buy the commission too to close a margin short completely)
+    assert Decimal(str(repaid["BTC"]["debt"])) == Decimal("0.0001")
+    # short 0.1 from 30000 to 29000: +100, the sell's fee 3.0 in USDT
+    assert Decimal(str(repaid["USDT"]["total"])) == Decimal(10_000) + Decimal(100) - Decimal("3.0")
 
 
 async def test_margin_borrowing_beyond_three_times_equity_is_refused(spot: Any) -> None:
@@ -229,3 +234,50 @@ async def test_spot_sell_without_the_asset_is_insufficient_funds(spot: Any, admi
         await spot.create_order(SPOT, "limit", "sell", 0.01, 31000)
 
     assert await admin.orders() == []
+
+
+def market_buy(client_id: str, qty: str) -> Order:
+    return Order(
+        symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.MARKET, quantity=Decimal(qty),
+        client_order_id=client_id,
+    )  # fmt: skip
+
+
+async def test_a_spot_buys_base_asset_commission_is_reported_by_the_placement_a_lookup_and_the_stream(
+    paper: PaperExchange, admin: Admin
+) -> None:
+    adapter = adapter_for(paper, MarketType.SPOT)
+    try:
+        await adapter.load_markets()
+        placed = await adapter.create_order(market_buy("fee-1", "0.01"))
+        looked_up = await adapter.fetch_order("BTCUSDT", client_order_id="fee-1")
+        streamed = await next_update(
+            adapter.watch_orders("BTCUSDT"), lambda: adapter.create_order(market_buy("fee-2", "0.02"))
+        )
+        sold = await adapter.create_order(replace(market_buy("fee-3", "0.01"), side=Side.SELL))
+        balances = await adapter.fetch_balances()
+    finally:
+        await adapter.close()
+
+    # 0.1% of what each buy filled, taken from the BTC it received (the placement's fills; a
+    # look-up by client id reads the order's trades; the stream's one trade is the whole fill)
+    assert (placed.filled_qty, placed.base_commission) == (Decimal("0.01"), Decimal("0.00001"))
+    assert looked_up.base_commission == Decimal("0.00001")
+    (fill,) = [o for o in streamed if o.status is OrderStatus.FILLED]
+    assert (fill.client_order_id, fill.base_commission) == ("fee-2", Decimal("0.00002"))
+    assert sold.base_commission == 0  # a sell pays in USDT
+    assert balances["BTC"].total == Decimal("0.03") - Decimal("0.00003") - Decimal("0.01")
+
+
+async def test_a_perpetual_order_reports_no_base_asset_commission(paper: PaperExchange) -> None:
+    adapter = adapter_for(paper, MarketType.PERPETUAL)
+    try:
+        await adapter.load_markets()
+        placed = await adapter.create_order(market_buy("perp-fee-1", "0.01"))
+        looked_up = await adapter.fetch_order("BTCUSDT", client_order_id="perp-fee-1")
+    finally:
+        await adapter.close()
+
+    assert placed.status is OrderStatus.FILLED
+    assert not placed.base_commission  # USDⓈ-M charges USDT
+    assert not looked_up.base_commission

@@ -46,12 +46,15 @@ PERP = Instrument(
 
 
 def make_config(**overrides: Any) -> ArbitrageConfig:
-    """A valid config: 0.02 BTC per entry, Binance VIP0 fees, 30-day holding (fee APR 0.0365)."""
+    """A valid config: 0.02 BTC per entry, Binance VIP0 fees, 30-day holding (fee APR 0.0365);
+    spot buys pay no commission in the base asset (the tests' venues charge none) unless a test
+    says so."""
     fields: dict[str, Any] = {
         "agent": AGENT,
         "spot": SPOT,
         "perp": PERP,
         "order_base_qty": Decimal("0.02"),
+        "spot_fee_in_base": False,
     }
     fields.update(overrides)
     return ArbitrageConfig(**fields)

@@ -103,6 +103,21 @@ def test_step_result_without_an_order_is_a_zero_fill_with_the_reason() -> None:
     assert (result.filled_qty, result.error) == (D(0), "InsufficientFunds: no USDT")
 
 
+def test_step_result_and_the_streams_fill_are_what_a_buy_received_after_a_base_asset_commission() -> None:
+    step = entry_spot_step()
+    order = replace(venue_order(step, "0.02"), base_commission=D("0.00002"))
+    assert step_result(step, order).filled_qty == D("0.01998")
+    fill = fill_of_own_order(order, AGENT, KEYS)
+    assert fill is not None
+    assert fill.quantity == D("0.01998")
+    # unreported fees (a look-up that could not read the trades): the executed quantity
+    assert step_result(step, venue_order(step, "0.02")).filled_qty == D("0.02")
+    # a sell's commission is never in the base asset it gives
+    _, spot_exit = exit_steps()
+    sold = replace(venue_order(spot_exit, "0.02"), base_commission=D(0))
+    assert step_result(spot_exit, sold).filled_qty == D("0.02")
+
+
 def test_step_result_never_reports_more_than_the_step_ordered() -> None:
     step = entry_spot_step()
     assert step_result(step, venue_order(step, "0.03")).filled_qty == step.quantity

@@ -459,3 +459,43 @@ def test_exit_plans_never_oversize_a_leg_and_leave_only_untradeable_dust(
     if done.outcome is Outcome.EXITED:
         assert tradeable_qty(spot, spot_size - spot_closed, SPOT_PX) == 0
         assert tradeable_qty(perp, -perp_size - perp_closed, PERP_PX) == 0
+
+
+def test_spot_buys_are_sized_up_by_a_base_asset_commission_so_the_hedge_is_whole() -> None:
+    fee = Decimal("0.001")
+    plan = build_entry_plan(
+        agent=AGENT, sequence_id=T0, direction=Direction.POSITIVE, spot=SPOT, perp=PERP,
+        spot_price=Decimal(50000), perp_price=Decimal(50010), base_qty=Decimal("0.02"), spot_buy_fee=fee,
+    )  # fmt: skip
+    buy = plan.next_step([])
+    assert isinstance(buy, OrderStep)
+    assert buy.quantity == Decimal("0.02003")  # 0.02 / 0.999 = 0.0200200..., up to the step
+    received = buy.quantity - buy.quantity * fee  # 0.02000997 after the commission in BTC
+    hedge = plan.next_step([StepResult(buy.client_order_id, received)])
+    assert isinstance(hedge, OrderStep)
+    assert (hedge.side, hedge.quantity) == (Side.SELL, Decimal("0.020"))  # the whole position
+    done = plan.next_step(
+        [StepResult(buy.client_order_id, received), StepResult(hedge.client_order_id, hedge.quantity)]
+    )
+    assert isinstance(done, Done)
+    assert done.outcome is Outcome.ENTERED
+
+
+def test_a_margin_shorts_buy_back_is_sized_up_so_the_loan_is_repaid() -> None:
+    plan = ExitPlan(
+        AGENT, T0, SPOT, PERP, spot_size=Decimal("-0.02"), perp_size=Decimal("0.020"),
+        spot_price=Decimal(50000), perp_price=Decimal(50010), spot_buy_fee=Decimal("0.001"),
+    )  # fmt: skip
+    perp = plan.next_step([])
+    assert isinstance(perp, OrderStep)
+    spot = plan.next_step([StepResult(perp.client_order_id, Decimal("0.020"))])
+    assert isinstance(spot, OrderStep)
+    assert (spot.side, spot.quantity) == (Side.BUY, Decimal("0.02003"))
+    # a spot sell (closing a long) is not sized up: its commission is in USDT
+    long_exit = ExitPlan(AGENT, T0, SPOT, PERP, spot_size=Decimal("0.02"), perp_size=Decimal("-0.020"),
+                         spot_buy_fee=Decimal("0.001"))  # fmt: skip
+    first = long_exit.next_step([])
+    assert isinstance(first, OrderStep)
+    sell = long_exit.next_step([StepResult(first.client_order_id, Decimal("0.020"))])
+    assert isinstance(sell, OrderStep)
+    assert (sell.side, sell.quantity) == (Side.SELL, Decimal("0.02"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -60,6 +61,8 @@ ORDER = Order(
 
 ROUND_TRIPS = [
     (ORDER, codec.order_to_proto, codec.order_from_proto),
+    (replace(ORDER, base_commission=D("0.00000400")), codec.order_to_proto, codec.order_from_proto),
+    (replace(ORDER, base_commission=D(0)), codec.order_to_proto, codec.order_from_proto),
     (
         Position(symbol="BTCUSDT", size=D("-0.125"), entry_price=D("60000.1"), liquidation_price=D("66000")),
         codec.position_to_proto,
