@@ -110,10 +110,12 @@ class Rig:
         return {leg.key: leg.size for leg in await self.agent.legs()}
 
 
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
+async def started(
+    spot: Venue, perp: Venue, state: State, *, metrics: ServiceMetrics | None = None, send_attempts: int = 5
+) -> tuple[ArbitrageAgent, TestClock, asyncio.Task[None]]:
+    """An agent of 0.02 BTC entries over ``spot`` and ``perp`` with legs in memory, started and
+    running its plans."""
     clock = TestClock(T0)
-    spot, perp, state = Venue("50000"), Venue("50010"), State()
     config = make_config(order_base_qty=D("0.02"))
     agent = ArbitrageAgent(
         config=config,
@@ -122,10 +124,18 @@ async def rig() -> AsyncIterator[Rig]:
         perp_gateway=perp,
         clock=clock,
         trading_state=state,
+        metrics=metrics,
         settle_timeout_s=0.1,
+        send_attempts=send_attempts,
     )
     await agent.start()
-    task = asyncio.create_task(agent.run())
+    return agent, clock, asyncio.create_task(agent.run())
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    spot, perp, state = Venue("50000"), Venue("50010"), State()
+    agent, clock, task = await started(spot, perp, state)
     try:
         yield Rig(agent, spot, perp, state, clock)
     finally:
@@ -401,21 +411,9 @@ class LossyVenue(Venue):
 
 
 async def lossy_agent() -> tuple[ArbitrageAgent, LossyVenue, LossyVenue, TestClock, asyncio.Task[None]]:
-    clock = TestClock(T0)
     spot, perp = LossyVenue("50000"), LossyVenue("50010")
-    config = make_config(order_base_qty=D("0.02"))
-    agent = ArbitrageAgent(
-        config=config,
-        legs=LegManager(InMemoryLegStore(AGENT), dust=config.dust_qty),
-        spot_gateway=spot,
-        perp_gateway=perp,
-        clock=clock,
-        trading_state=State(),
-        settle_timeout_s=0.1,
-        send_attempts=1,
-    )
-    await agent.start()
-    return agent, spot, perp, clock, asyncio.create_task(agent.run())
+    agent, clock, task = await started(spot, perp, State(), send_attempts=1)
+    return agent, spot, perp, clock, task
 
 
 async def settled(agent: ArbitrageAgent) -> None:
@@ -620,22 +618,8 @@ async def agent_legs(agent: ArbitrageAgent) -> dict[str, Decimal]:
 
 
 async def test_plan_outcomes_and_leg_sizes_are_exported_as_metrics() -> None:
-    clock = TestClock(T0)
-    spot, perp = Venue("50000"), Venue("50010")
-    config = make_config(order_base_qty=D("0.02"))
     metrics = ServiceMetrics("strategy")
-    agent = ArbitrageAgent(
-        config=config,
-        legs=LegManager(InMemoryLegStore(AGENT), dust=config.dust_qty),
-        spot_gateway=spot,
-        perp_gateway=perp,
-        clock=clock,
-        trading_state=State(),
-        metrics=metrics,
-        settle_timeout_s=0.1,
-    )
-    await agent.start()
-    task = asyncio.create_task(agent.run())
+    agent, _, task = await started(Venue("50000"), Venue("50010"), State(), metrics=metrics)
 
     def sample(name: str, **labels: str) -> float | None:
         return metrics.registry.get_sample_value(name, {"agent": AGENT, **labels})
