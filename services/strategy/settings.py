@@ -138,6 +138,8 @@ class ArbitrageBotSettings(BaseModel):
 
 
 def _stand_in(venue: str, symbol: str, market_type: MarketType | None) -> Instrument:
+    """An instrument for the settings-time check; the rules that depend on the real instrument
+    (its step against dust_qty) are checked at start, on the executors' instruments."""
     return Instrument(
         venue=venue,
         symbol=symbol,
@@ -145,7 +147,7 @@ def _stand_in(venue: str, symbol: str, market_type: MarketType | None) -> Instru
         base="BASE",
         quote="QUOTE",
         tick_size=Decimal("0.01"),
-        step_size=Decimal("0.001"),
+        step_size=Decimal("0.001") if market_type is None else Decimal("0.00000001"),
         funding_interval_hours=8 if market_type is None else 0,
     )
 

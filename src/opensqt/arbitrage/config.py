@@ -139,6 +139,12 @@ class ArbitrageConfig:
             raise ValueError(f"liquidation_threshold must be in (0, 1), got {self.liquidation_threshold}")
         if self.dust_qty <= 0:
             raise ValueError(f"dust_qty must be greater than zero, got {self.dust_qty}")
+        if self.spot_fee_in_base and self.dust_qty < self.spot.step_size:
+            raise ValueError(
+                f"dust_qty {self.dust_qty} must be at least the spot step {self.spot.step_size} with "
+                "spot_fee_in_base: a spot buy sized up to cover its commission keeps up to one step "
+                "more than wanted, which must count as flat and hedged"
+            )
         if self.unknown_order_settle_ms < 0:
             raise ValueError(
                 f"unknown_order_settle_ms must not be negative, got {self.unknown_order_settle_ms}"

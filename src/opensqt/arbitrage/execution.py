@@ -18,7 +18,7 @@ it is testable without servers:
 from __future__ import annotations
 
 from dataclasses import replace
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 
 from opensqt.arbitrage.legs import Fill
 from opensqt.arbitrage.plans import OrderStep, StepKind, StepResult
@@ -48,12 +48,14 @@ def order_for_step(step: OrderStep, account: str = "") -> Order:
     )
 
 
-def step_result(step: OrderStep, order: Order | None, error: str = "") -> StepResult:
+def step_result(
+    step: OrderStep, order: Order | None, error: str = "", *, buy_fee: Decimal = ZERO
+) -> StepResult:
     """What ``step`` achieved, from the venue's order (``None``: nothing was placed).
 
     The executed quantity is the venue's, capped at the step's quantity (a venue never fills
     more than ordered; the cap keeps a malformed report from breaking the plan's replay), less
-    the commission a buy paid in the base asset when the venue reported it: what the leg holds.
+    the commission a buy paid in the base asset: what the leg holds (see :func:`received_qty`).
     """
     if order is None:
         return StepResult(step.client_order_id, ZERO, error=error or "not placed")
@@ -62,15 +64,26 @@ def step_result(step: OrderStep, order: Order | None, error: str = "") -> StepRe
     note = error
     if not note and filled < step.quantity and order.status.is_final:
         note = f"{order.status.value} with {filled} of {step.quantity} filled"
-    received = max(ZERO, filled - _base_commission(order))
+    received = received_qty(replace(order, filled_qty=filled), buy_fee)
     return StepResult(step.client_order_id, received, price, note, order.updated_ms or order.created_ms)
 
 
-def _base_commission(order: Order) -> Decimal:
-    """The commission ``order`` paid in the base asset it bought (0 for a sell, or unreported)."""
-    if order.side is Side.BUY and order.base_commission:
-        return order.base_commission
-    return ZERO
+COMMISSION_QUANTUM = Decimal("0.00000001")
+"""Binance keeps spot commissions (and balances) to 8 decimals."""
+
+
+def received_qty(order: Order, buy_fee: Decimal = ZERO) -> Decimal:
+    """The base asset ``order`` brought: its executed quantity, less the commission a buy paid in
+    the base asset. ``buy_fee``: the rate a buy pays in the base asset (0: it pays elsewhere);
+    when the venue did not report the order's commission (a REST resync, a failed read of its
+    trades, a fill in several trades seen on the stream) it is taken at that rate, rounded up to
+    8 decimals, so the leg never counts more than the account holds."""
+    if order.side is not Side.BUY:
+        return order.filled_qty
+    commission = order.base_commission
+    if commission is None:
+        commission = (order.filled_qty * buy_fee).quantize(COMMISSION_QUANTUM, rounding=ROUND_UP)
+    return max(ZERO, order.filled_qty - commission)
 
 
 def refusal(action: Action, trading_state: TradingStateKind, *, paused: bool) -> str:
@@ -92,7 +105,9 @@ def agent_of(client_order_id: str) -> str:
     return parts[0]
 
 
-def fill_of_own_order(order: Order, agent: str, leg_keys: frozenset[str]) -> Fill | None:
+def fill_of_own_order(
+    order: Order, agent: str, leg_keys: frozenset[str], *, buy_fee: Decimal = ZERO
+) -> Fill | None:
     """The fill a *final* order of ``agent`` on one of its legs made, else ``None``.
 
     A working order is skipped: its final report carries the whole executed quantity, and the
@@ -102,7 +117,7 @@ def fill_of_own_order(order: Order, agent: str, leg_keys: frozenset[str]) -> Fil
         return None
     if not order.status.is_final or order.filled_qty <= 0:
         return None
-    received = order.filled_qty - _base_commission(order)
+    received = received_qty(order, buy_fee)
     if received <= 0:
         return None
     price = order.average_price if order.average_price > 0 else order.price

@@ -325,6 +325,7 @@ def _build_arbitrage(
         spot_taker_fee=options.taker_fee,
         perp_taker_fee=options.taker_fee,
         max_data_age_ms=max(120_000, 2 * perp.interval_ms),
+        spot_fee_in_base=False,  # the backtest's matching core charges every fee in the quote asset
     )
     backtest = ArbitrageBacktest(
         config,

@@ -298,7 +298,9 @@ class ArbitrageAgent:
                 await asyncio.sleep(retry_delay_s(attempt + 1))
                 continue
             if found is not None:
-                return step_result(step, await self._settle(gateway, found))
+                return step_result(
+                    step, await self._settle(gateway, found), buy_fee=self._buy_fee(step.venue)
+                )
             return await self._run_step(step)
         raise StepUnknownError(f"{step.client_order_id}: the executor stayed unreachable")
 
@@ -352,7 +354,7 @@ class ArbitrageAgent:
     async def on_order_update(self, update: OrderUpdate, ctx: EventContext | None = None) -> None:
         """Count a final order of this agent on its leg (once per client order id)."""
         order = update.order
-        fill = fill_of_own_order(order, self.name, self._leg_keys)
+        fill = fill_of_own_order(order, self.name, self._leg_keys, buy_fee=self._buy_fee(order.venue))
         if fill is None:
             return
         now = self.last_event_ms = self._clock.now_ms()
@@ -481,6 +483,10 @@ class ArbitrageAgent:
             # outcome is unknown.
             return _Ended(done, orders_unknown=sending)
 
+    def _buy_fee(self, venue: str) -> Decimal:
+        """The commission rate a buy on ``venue`` pays in the base asset (spot only)."""
+        return self._config.spot_buy_fee if venue == self._config.spot.venue else ZERO
+
     @staticmethod
     def _fill(step: OrderStep, result: StepResult, reference_price: Decimal) -> Fill:
         """The fill a step's executed quantity made (at the reference price when the venue
@@ -518,7 +524,7 @@ class ArbitrageAgent:
                 return step_result(step, None, f"{type(exc).__name__}: {exc}")
             self._count_order("accepted")
             self.orders_sent += 1
-            return step_result(step, await self._settle(gateway, placed))
+            return step_result(step, await self._settle(gateway, placed), buy_fee=self._buy_fee(step.venue))
         # every send was ambiguous or refused as unavailable: the order may exist, so ask for it
         try:
             found = await gateway.get_order(step.symbol, step.client_order_id)
@@ -531,7 +537,7 @@ class ArbitrageAgent:
             raise StepUnknownError(
                 f"{step.client_order_id}: every send failed and the venue does not list it yet"
             )
-        return step_result(step, await self._settle(gateway, found))
+        return step_result(step, await self._settle(gateway, found), buy_fee=self._buy_fee(step.venue))
 
     async def _settle(self, gateway: PlanGateway, order: Order) -> Order:
         """The order once final; a MARKET order still working after the timeout is cancelled."""

@@ -635,9 +635,9 @@ class CcxtExchange:
         raws = await self._call(
             self._ex.watch_orders(self._u(symbol) if symbol else None, None, None, params)
         )
-        orders = [self._order(r, stream=True) for r in raws]
-        # a buy that ended in several trades: its message carries the last trade's fee only
-        return [await self._with_commission(o) if o.status.is_final else o for o in orders]
+        # (a buy that ended in several trades: its message carries the last trade's fee only, so
+        # its commission stays unknown; no request here, the reader waits on the stream alone)
+        return [self._order(r, stream=True) for r in raws]
 
     async def close(self) -> None:
         if self._funding_refresh is not None and not self._funding_refresh.done():

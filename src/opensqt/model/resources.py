@@ -5,7 +5,7 @@ All times are integer epoch milliseconds (``*_ms``); all money is ``Decimal``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 
 from opensqt.model.enums import MarketType, OrderStatus, OrderType, Side, TimeInForce
@@ -47,6 +47,15 @@ class Order:
     @property
     def remaining_qty(self) -> Decimal:
         return self.quantity - self.filled_qty
+
+    def __getstate__(self) -> list[object]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def __setstate__(self, state: list[object]) -> None:
+        # An order pickled before a field was added (DBOS keeps step results pickled across an
+        # upgrade) has fewer values: the later fields take their defaults.
+        for index, item in enumerate(fields(self)):
+            object.__setattr__(self, item.name, state[index] if index < len(state) else item.default)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,3 +88,11 @@ def test_instruments_must_be_a_spot_and_a_perpetual_of_the_same_base_on_distinct
 def test_a_margin_spot_instrument_is_accepted() -> None:
     config = make_config(spot=dataclasses.replace(SPOT, market_type=MarketType.MARGIN))
     assert config.spot.market_type is MarketType.MARGIN
+
+
+def test_with_spot_fees_in_the_base_asset_dust_must_cover_a_spot_step() -> None:
+    coarse = dataclasses.replace(SPOT, step_size=Decimal("0.001"), min_qty=Decimal("0.001"))
+    with pytest.raises(ValueError, match=r"dust_qty 0\.0001 must be at least the spot step 0\.001"):
+        make_config(spot=coarse, order_base_qty=Decimal("0.1"), spot_fee_in_base=True)
+    make_config(spot=coarse, order_base_qty=Decimal("0.1"), spot_fee_in_base=True, dust_qty=Decimal("0.001"))
+    make_config(spot=coarse, order_base_qty=Decimal("0.1"))  # fees paid elsewhere: no constraint

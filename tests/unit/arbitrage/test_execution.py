@@ -110,8 +110,15 @@ def test_step_result_and_the_streams_fill_are_what_a_buy_received_after_a_base_a
     fill = fill_of_own_order(order, AGENT, KEYS)
     assert fill is not None
     assert fill.quantity == D("0.01998")
-    # unreported fees (a look-up that could not read the trades): the executed quantity
+    # unreported fees, and the buy pays none in the base asset: the executed quantity
     assert step_result(step, venue_order(step, "0.02")).filled_qty == D("0.02")
+    # unreported, and it does (a REST resync, trades that could not be read): taken at the
+    # configured rate, rounded up, so the leg never counts more than the account holds
+    assert step_result(step, venue_order(step, "0.02"), buy_fee=D("0.00075")).filled_qty == D("0.019985")
+    unreported = replace(venue_order(step, "0.02003"), quantity=D("0.02003"))
+    fill = fill_of_own_order(unreported, AGENT, KEYS, buy_fee=D("0.00075"))
+    assert fill is not None
+    assert fill.quantity == D("0.02001497")  # 0.02003 - 0.0000150225 rounded up to 0.00001503
     # a sell's commission is never in the base asset it gives
     _, spot_exit = exit_steps()
     sold = replace(venue_order(spot_exit, "0.02"), base_commission=D(0))
