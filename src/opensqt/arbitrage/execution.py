@@ -8,7 +8,6 @@ it is testable without servers:
   exposure, so they are sent reduce-only: the executor's REDUCING gate lets them through (the
   spot adapter sends no reduce-only flag to a spot venue; a margin leg repays its loan).
 - :func:`step_result`: a venue order as the plan's :class:`StepResult`.
-- :func:`refusal`: whether the trading state and the agent's pause allow a decision's plan.
 - :func:`fill_of_own_order`: the fill a final order update of this agent carries, for the leg
   manager, de-duplicated by client order id (the plan's result and the order stream report the
   same order; whichever arrives first counts).
@@ -22,8 +21,7 @@ from decimal import ROUND_UP, Decimal
 
 from opensqt.arbitrage.legs import Fill
 from opensqt.arbitrage.plans import OrderStep, StepKind, StepResult
-from opensqt.arbitrage.strategy import Action, plan_refusal
-from opensqt.model.enums import Side, TradingStateKind
+from opensqt.model.enums import Side
 from opensqt.model.money import ZERO
 from opensqt.model.resources import Order
 
@@ -32,7 +30,6 @@ __all__ = [
     "agent_of",
     "fill_of_own_order",
     "order_for_step",
-    "refusal",
     "retry_delay_s",
     "step_result",
 ]
@@ -84,12 +81,6 @@ def received_qty(order: Order, buy_fee: Decimal = ZERO) -> Decimal:
     if commission is None:
         commission = (order.filled_qty * buy_fee).quantize(COMMISSION_QUANTUM, rounding=ROUND_UP)
     return max(ZERO, order.filled_qty - commission)
-
-
-def refusal(action: Action, trading_state: TradingStateKind, *, paused: bool) -> str:
-    """Why a decision's plan may not run now, or ``""`` when it may (the strategy's own gate,
-    :func:`~opensqt.arbitrage.strategy.plan_refusal`, checked again before a plan is queued)."""
-    return plan_refusal(action, trading_state, paused=paused)
 
 
 def agent_of(client_order_id: str) -> str:

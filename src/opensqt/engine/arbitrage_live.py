@@ -50,7 +50,6 @@ from opensqt.arbitrage.config import ArbitrageConfig
 from opensqt.arbitrage.execution import (
     fill_of_own_order,
     order_for_step,
-    refusal,
     retry_delay_s,
     step_result,
 )
@@ -58,7 +57,7 @@ from opensqt.arbitrage.journal import InMemoryPlanJournal, PlanJournal, PlanReco
 from opensqt.arbitrage.legs import Fill, LegBook, position_key
 from opensqt.arbitrage.manager import LegManager
 from opensqt.arbitrage.plans import Done, EntryPlan, ExitPlan, OrderStep, Outcome, StepResult
-from opensqt.arbitrage.strategy import Action, Decision, Strategy
+from opensqt.arbitrage.strategy import Action, Decision, Strategy, plan_refusal
 from opensqt.clock import Clock
 from opensqt.engine.live import TradingStateSource
 from opensqt.engine.service import AgentFigures
@@ -379,7 +378,7 @@ class ArbitrageAgent:
         plan = decision.plan
         if plan is None:
             return
-        refused = refusal(decision.action, self._trading_state.current_kind(), paused=self.paused)
+        refused = plan_refusal(decision.action, self._trading_state.current_kind(), paused=self.paused)
         if refused:
             log.warning("plan_refused", agent=self.name, sequence=plan.sequence_id,
                         action=decision.action.value, reason=refused)  # fmt: skip

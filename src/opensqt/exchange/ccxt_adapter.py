@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -116,9 +116,14 @@ def _base_commission(raw: Mapping[str, Any], base: str, *, stream: bool) -> Deci
         last, cumulative = info.get("l"), info.get("z")
         if last is None or cumulative is None or Decimal(str(last)) != Decimal(str(cumulative)):
             return None
+    return _cost_in(fees, base)
+
+
+def _cost_in(fees: Iterable[Mapping[str, Any] | None], asset: str) -> Decimal:
+    """The summed cost of ccxt fee entries (``{"cost", "currency"}``) charged in ``asset``."""
     total = ZERO
     for fee in fees:
-        if fee and fee.get("currency") == base and fee.get("cost") is not None:
+        if fee and fee.get("currency") == asset and fee.get("cost") is not None:
             total += _d(fee["cost"], "fee.cost")
     return total
 
@@ -398,12 +403,7 @@ class CcxtExchange:
         trades = [t for t in raws if str(t.get("order") or "") == order.exchange_order_id]
         if sum((_d(t.get("amount"), "amount") for t in trades), ZERO) != order.filled_qty:
             return order
-        commission = ZERO
-        for trade in trades:
-            fee = trade.get("fee") or {}
-            if fee.get("currency") == base and fee.get("cost") is not None:
-                commission += _d(fee["cost"], "fee.cost")
-        return replace(order, base_commission=commission)
+        return replace(order, base_commission=_cost_in((t.get("fee") for t in trades), base))
 
     async def fetch_open_orders(self, symbol: str = "") -> list[Order]:
         raws = await self._call(self._ex.fetch_open_orders(self._u(symbol) if symbol else None))

@@ -20,10 +20,10 @@ from opensqt.arbitrage.execution import (
     agent_of,
     fill_of_own_order,
     order_for_step,
-    refusal,
     retry_delay_s,
     step_result,
 )
+from opensqt.arbitrage.strategy import plan_refusal
 from opensqt.model import MarketType, Order, OrderStatus, OrderType, Side, TradingStateKind
 
 from . import AGENT, PERP, SPOT, T0
@@ -146,7 +146,7 @@ def test_step_result_never_reports_more_than_the_step_ordered() -> None:
 def test_refusal_follows_the_trading_state_and_the_pause(
     action: Action, state: TradingStateKind, paused: bool, refused: str
 ) -> None:
-    reason = refusal(action, state, paused=paused)
+    reason = plan_refusal(action, state, paused=paused)
     assert (refused in reason) if refused else reason == ""
     assert bool(reason) == bool(refused)
 
