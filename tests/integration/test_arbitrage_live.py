@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from opensqt.exchange.settings import VenueSettings
 from opensqt.model.money import round_to_step
 from opensqt.model.state import Leg
 from opensqt.paper import PaperExchange
+from opensqt.paper.settings import MarketSettings
 from opensqt.paper.sources import ManualSource
 from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.redis_keys import LEGS
@@ -87,6 +89,7 @@ class Stack:
     admin: Admin
     infra: Infra
     strategy_target: str
+    trade_qty: Decimal | None = None  # the books' most per trade (None: one trade per fill)
 
     async def price(self, price: str) -> None:
         await self.admin.price(SYMBOL, price)
@@ -164,9 +167,27 @@ def arbitrage_strategy(
     )
 
 
+def busy_books(state_file: Path, trade_qty: Decimal) -> list[MarketSettings]:
+    """The default markets, every book filling at most ``trade_qty`` per trade."""
+    return [
+        m.model_copy(
+            update={
+                family: getattr(m, family).model_copy(update={"max_trade_qty": trade_qty})
+                for family in ("spot", "perp")
+                if getattr(m, family) is not None
+            }
+        )
+        for m in paper_settings(state_file).markets
+    ]
+
+
 @pytest.fixture
-async def stack(tmp_path: Path, infra: Infra) -> AsyncIterator[Stack]:
-    paper = PaperExchange(paper_settings(tmp_path / "paper.sqlite"), source=ManualSource())
+async def stack(request: pytest.FixtureRequest, tmp_path: Path, infra: Infra) -> AsyncIterator[Stack]:
+    """The constellation for one bot; ``request.param`` (indirect): the books' trade size."""
+    state_file = tmp_path / "paper.sqlite"
+    trade_qty: Decimal | None = getattr(request, "param", None)
+    markets = busy_books(state_file, trade_qty) if trade_qty else paper_settings(state_file).markets
+    paper = PaperExchange(paper_settings(state_file, markets=markets), source=ManualSource())
     await paper.start()
     try:
         async with contextlib.AsyncExitStack() as services, aiohttp.ClientSession() as session:
@@ -174,7 +195,9 @@ async def stack(tmp_path: Path, infra: Infra) -> AsyncIterator[Stack]:
             bot = ArbitrageBotSettings(name=AGENT, symbol=SYMBOL, order_base_qty=ENTRY_QTY)
             settings = arbitrage_strategy(infra, executors, bot)
             strategy = await services.enter_async_context(running_service(run_strategy, settings))
-            yield Stack(paper, Admin(paper.rest_url, session), infra, f"127.0.0.1:{strategy.grpc.port}")
+            yield Stack(
+                paper, Admin(paper.rest_url, session), infra, f"127.0.0.1:{strategy.grpc.port}", trade_qty
+            )
     finally:
         await paper.stop()
 
@@ -193,6 +216,9 @@ async def assert_legs_match_the_venue(stack: Stack, within: float = 10.0) -> tup
         await asyncio.sleep(0.2)
 
 
+# one trade per fill, and busy books where every order fills in trades of at most 0.004 BTC
+# (the spot buy's commission then comes per trade, each rounded to 8 decimals)
+@pytest.mark.parametrize("stack", [None, Decimal("0.004")], indirect=True, ids=["one-trade", "busy-books"])
 async def test_funding_episode_opens_hedged_legs_and_a_flip_closes_them(stack: Stack) -> None:
     assert await stack.spot_balance() == 0
     assert await stack.perp_position() == 0
@@ -240,6 +266,13 @@ async def test_funding_episode_opens_hedged_legs_and_a_flip_closes_them(stack: S
         ("SELL", EXIT_SELL),
     ]
     assert by_step["xp0"]["reduce_only"] is True
+    # each order's trades: one, or on busy books as many as its size needs
+    trades = await stack.admin.request("GET", "/admin/trades")
+    for step, order in by_step.items():
+        sizes = [Decimal(t["quantity"]) for t in trades if t["client_order_id"] == order["client_order_id"]]
+        assert sum(sizes) == Decimal(order["filled_qty"]), step
+        most = stack.trade_qty or Decimal(order["filled_qty"])
+        assert len(sizes) == math.ceil(Decimal(order["filled_qty"]) / most), (step, sizes)
 
     # the strategy service reports the same legs
     pki = stack.infra.pki

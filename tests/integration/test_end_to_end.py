@@ -60,6 +60,12 @@ class Running:
         ) as response:
             assert response.status == 200, await response.text()
 
+    async def fill(self, client_order_id: str, qty: str) -> None:
+        """Someone takes ``qty`` of one of the grid's resting orders (a trade at its price)."""
+        body = {"account": "main", "symbol": "BTCUSDT", "client_order_id": client_order_id, "qty": qty}
+        async with self.session.post(self.c.paper_url + "/admin/fill", json=body) as response:
+            assert response.status == 200, await response.text()
+
     async def open_orders(self) -> dict[str, tuple[str, Decimal, Decimal]]:
         return {
             o.client_order_id: (o.side.value, o.price, o.quantity)
@@ -175,6 +181,72 @@ async def test_price_path_places_grid_buys_fills_them_and_closes_with_take_profi
     slots = await assert_slots_match_the_venue(run)
     assert all(s.position_status is PositionStatus.EMPTY for s in slots)
     assert next(s for s in slots if s.slot_price == Decimal("29900.0")).cycle == 2
+
+
+async def test_partial_fills_accumulate_on_the_slot_and_the_close_takes_the_whole_fill(
+    running: Running,
+) -> None:
+    """A busy book: someone takes part of the grid's buy, later the price takes the rest; part
+    of the take-profit sell fills before the rest. The slot follows each trade, no close goes
+    out for a buy still working, and Redis and the venue agree at every step."""
+    run = running
+
+    async def two_buys() -> Any:
+        orders = await run.open_orders()
+        if len(orders) == 2:
+            return orders
+        await run.price("30000.0")
+        return None
+
+    await until(two_buys, "the first grid buys")
+    await until(_settled(run), "the slots to record both acknowledgements")
+
+    async def slot_at(price: str) -> InventorySlot:
+        return next(s for s in await run.slots() if s.slot_price == Decimal(price))
+
+    async def holds(qty: str, client_order_id: str) -> bool:
+        slot = await slot_at("29900")
+        return (
+            slot.position_qty == Decimal(qty)
+            and slot.lock_status is LockStatus.LOCKED
+            and slot.client_order_id == client_order_id
+        )
+
+    buy, sell = "BTCUSDT-mm1-299000-B-0", "BTCUSDT-mm1-299000-S-1"
+    await run.fill(buy, "0.004")
+    await until(lambda: holds("0.004", buy), "the partial buy on the slot")
+    slots = await assert_slots_match_the_venue(run)
+    assert next(s for s in slots if s.slot_price == Decimal("29900")).position_status is PositionStatus.FILLED
+    assert sorted(await run.open_orders()) == sorted([buy, "BTCUSDT-mm1-298000-B-0"])  # no close yet
+    assert await run.position() == Decimal("0.004")
+
+    # the price trades through 29900: the rest of the buy fills; the close sells the whole 0.010
+    await run.price("29850.0")
+
+    async def take_profit() -> Any:
+        return (await run.open_orders()).get(sell)
+
+    assert await until(take_profit, "the take-profit sell") == ("SELL", Decimal("30000"), Decimal("0.010"))
+    await until(_settled(run), "the slots to settle")
+    await assert_slots_match_the_venue(run)
+
+    # part of the close fills: the slot keeps the rest, still working on the same sell
+    await run.fill(sell, "0.006")
+    await until(lambda: holds("0.004", sell), "the partial sell on the slot")
+    await assert_slots_match_the_venue(run)
+    assert await run.position() == Decimal("0.004")
+
+    # the price comes back through 30000: the rest of the sell fills, the slot is empty again
+    await run.price("30050.0")
+
+    async def flat() -> Any:
+        return await run.position() == 0 and sell not in await run.open_orders()
+
+    await until(flat, "the take-profit fill")
+    await until(_settled(run), "the slots to settle")
+    slots = await assert_slots_match_the_venue(run)
+    assert all(s.position_status is PositionStatus.EMPTY for s in slots)
+    assert (await slot_at("29900")).cycle == 2
 
 
 def _settled(run: Running) -> Callable[[], Any]:

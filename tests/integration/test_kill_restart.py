@@ -7,8 +7,10 @@ BTCUSDT, levels 100 apart) starts with buys at 29900 and 29800; each case kills 
 moment where it matters, drives the price while it is down, restarts it and drives on:
 
 * strategy: killed while a take-profit is in flight (its slot PENDING in Redis, the order held at
-  the venue), and a second buy fills while it is down;
+  the venue), and a second buy fills while it is down; and killed while a buy fills in parts
+  (one part before, one while it is down: the restart reads both from the venue);
 * monitor: killed, then a buy and a take-profit fill at the venue while nothing streams them;
+  and killed while a buy fills in two parts;
 * risk: killed while REDUCING; the state holds without it and after its restart, where a Resume
   and a Halt still reach the executor;
 * executor: killed after the venue accepted an order but before it answered; the order fills
@@ -295,6 +297,52 @@ async def strategy_killed_with_a_take_profit_in_flight(run: Run) -> None:
     assert all(s.position_status is PositionStatus.EMPTY and s.cycle >= 2 for s in closed.values()), closed
 
 
+async def strategy_killed_while_a_buy_fills_in_parts(run: Run) -> None:
+    # part of the 29900 buy fills while the strategy runs, more while it is down
+    await run.fill(BUY_29900, "0.003")
+    await until(lambda: slot_holds(run, "29900", "0.003"), "the first part on the slot")
+    await run.kill("strategy")
+    await run.fill(BUY_29900, "0.004")
+    await run.restart("strategy")
+
+    # the restart reads the venue: the slot holds both parts, its buy still working, no close yet
+    await until(lambda: slot_holds(run, "29900", "0.007"), "both parts on the slot after the restart")
+    await assert_reconciled(run)
+    assert TP_29900 not in await run.open_orders()
+    assert await run.position() == Decimal("0.007")
+
+    # the price takes the rest: one take-profit for the whole buy, then flat
+    await drive_until(run, "29850.0", lambda: has_order(run, TP_29900), "the take-profit of the whole buy")
+    assert (await run.open_orders())[TP_29900] == ("SELL", Decimal("30000"), QTY)
+    await drive_until(run, "30050.0", lambda: flat(run), "the take-profit to fill")
+    slots = await assert_reconciled(run)
+    assert next(s for s in slots if s.slot_price == Decimal("29900")).position_status is PositionStatus.EMPTY
+
+
+async def monitor_killed_while_a_buy_fills_in_parts(run: Run) -> None:
+    await run.kill("monitor")
+    # nothing streams these: two parts of the 29900 buy fill
+    await run.fill(BUY_29900, "0.004")
+    await run.fill(BUY_29900, "0.002")
+    await run.restart("monitor")
+
+    # the monitor's resync publishes the working order as it is now: the slot holds both parts
+    await until(lambda: slot_holds(run, "29900", "0.006"), "both parts on the slot after the restart")
+    await assert_reconciled(run)
+    assert await run.position() == Decimal("0.006")
+
+    # and streams again: the rest fills, one take-profit sells the whole buy
+    await drive_until(run, "29850.0", lambda: has_order(run, TP_29900), "the take-profit of the whole buy")
+    assert (await run.open_orders())[TP_29900] == ("SELL", Decimal("30000"), QTY)
+    await assert_reconciled(run)
+
+
+async def slot_holds(run: Run, price: str, qty: str) -> bool:
+    """The slot holds ``qty`` and still works its order (a buy partly filled)."""
+    slot = await run.slot(price)
+    return slot is not None and slot.position_qty == Decimal(qty) and slot.lock_status is LockStatus.LOCKED
+
+
 async def monitor_killed_while_orders_fill(run: Run) -> None:
     await drive_until(run, "29850.0", lambda: has_order(run, TP_29900), "the first take-profit")
     await assert_reconciled(run)
@@ -406,7 +454,9 @@ async def no_working_order(run: Run) -> bool:
 
 CASES = {
     "strategy": strategy_killed_with_a_take_profit_in_flight,
+    "strategy-partial-fills": strategy_killed_while_a_buy_fills_in_parts,
     "monitor": monitor_killed_while_orders_fill,
+    "monitor-partial-fills": monitor_killed_while_a_buy_fills_in_parts,
     "risk": risk_killed_while_reducing,
     "executor": executor_killed_while_placing,
 }

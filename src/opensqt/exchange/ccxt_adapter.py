@@ -106,7 +106,8 @@ def _base_commission(raw: Mapping[str, Any], base: str, *, stream: bool) -> Deci
     it reports no fees (a look-up: Binance lists fills only in an order's placement answer).
 
     An order-stream message carries its own trade's fee only: it is the order's whole
-    commission only when that trade is all the order filled (last filled = cumulative filled).
+    commission only when that trade is all the order filled (last filled = cumulative filled;
+    :meth:`CcxtExchange._base_commission` sums the trades of an order that filled in several).
     """
     fees = raw.get("fees") or ([raw["fee"]] if raw.get("fee") else [])
     if not fees or not base:
@@ -479,8 +480,30 @@ class CcxtExchange:
             average_price=_d(raw.get("average"), "average"),
             created_ms=int(raw.get("timestamp") or 0),
             updated_ms=int(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0),
-            base_commission=_base_commission(raw, str(market["base"]) if market else "", stream=stream),
+            base_commission=self._base_commission(raw, str(market["base"]) if market else "", filled, stream),
         )
+
+    def _base_commission(
+        self, raw: Mapping[str, Any], base: str, filled: Decimal, stream: bool
+    ) -> Decimal | None:
+        commission = _base_commission(raw, base, stream=stream)
+        if commission is not None or not stream or not base or filled <= 0:
+            return commission
+        # An order that filled in several trades: the sum of its trades' fees, from the trades
+        # the stream brought this session (ccxt keeps them by id, in the same step as the
+        # order's state), when they are all it filled. ccxt's own running sum of an order's
+        # fees cannot be used: it adds floats only, and this client's numbers are strings.
+        cache = getattr(self._ex, "myTrades", None)
+        hashmap = getattr(cache, "hashmap", None)
+        if not isinstance(hashmap, dict):
+            return None
+        order_id = str(raw.get("id") or "")
+        trades = [
+            t for t in hashmap.get(raw.get("symbol"), {}).values() if str(t.get("order") or "") == order_id
+        ]
+        if not trades or sum((_d(t.get("amount"), "amount") for t in trades), ZERO) != filled:
+            return None
+        return _cost_in((t.get("fee") for t in trades), base)
 
     # --- account ---------------------------------------------------------------------------
 
@@ -635,8 +658,9 @@ class CcxtExchange:
         raws = await self._call(
             self._ex.watch_orders(self._u(symbol) if symbol else None, None, None, params)
         )
-        # (a buy that ended in several trades: its message carries the last trade's fee only, so
-        # its commission stays unknown; no request here, the reader waits on the stream alone)
+        # (a buy that filled in several trades: its commission is summed from the trades the
+        # stream brought; unknown when the stream missed one: no request here, the reader
+        # waits on the stream alone)
         return [self._order(r, stream=True) for r in raws]
 
     async def close(self) -> None:

@@ -16,7 +16,10 @@ What it simulates:
 * fills: a resting order fills at its limit price when the market trades through it (or touches
   it, see :class:`FillRule`); an order that is marketable on arrival fills at once at the
   current price, as taker. Liquidity is unlimited: every fill is complete (a reduce-only order
-  may fill partly, then expire).
+  may fill partly, then expire). A market may split fills into trades of at most
+  ``MarketRules.max_trade_qty`` (one event per trade, the order PARTIALLY_FILLED until the
+  last), and :meth:`MatchingCore.fill_partially` fills part of a resting order, which keeps
+  resting (what a paper exchange uses to show a busy book).
 
 Results are :class:`~opensqt.exchange.orders.OrderEvent` values holding domain
 :class:`~opensqt.model.OrderUpdate` and :class:`~opensqt.model.Trade` objects; refusals raise
@@ -72,6 +75,8 @@ class MarketRules:
             0.999 BTC), rounded to ``base_fee_quantum``; otherwise every fee is in the quote asset.
         base_fee_quantum: the precision of a commission paid in the base asset (Binance keeps
             spot balances to 8 decimals).
+        max_trade_qty: the most one trade fills; a larger fill is made of several trades,
+            each its own event (``None``: every fill is one trade).
     """
 
     fees: FeeSchedule = field(default_factory=FeeSchedule)
@@ -79,6 +84,11 @@ class MarketRules:
     max_leverage: Decimal = Decimal(125)
     buy_fee_in_base: bool = False
     base_fee_quantum: Decimal = Decimal("0.00000001")
+    max_trade_qty: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_trade_qty is not None and not (self.max_trade_qty.is_finite() and self.max_trade_qty > 0):
+            raise ValueError(f"max_trade_qty must be a positive quantity, got {self.max_trade_qty}")
 
 
 class _Resting:
@@ -227,7 +237,7 @@ class MatchingCore:
                 continue
             if resting is None:
                 return events
-            events.append(self._fill_resting(market, resting, now_ms))
+            events.extend(self._fill_resting(market, resting, now_ms))
 
     def on_trade(self, venue: str, symbol: str, price: Decimal, now_ms: int) -> list[OrderEvent]:
         """A trade printed at ``price``: same as :meth:`sweep` to it."""
@@ -251,9 +261,9 @@ class MatchingCore:
         events: list[OrderEvent] = []
         buys, sells = market.buys, market.sells
         while buys and (buys[0].order.price > ask or (touch and buys[0].order.price == ask)):
-            events.append(self._fill_resting(market, buys[0], now_ms))
+            events.extend(self._fill_resting(market, buys[0], now_ms))
         while sells and (sells[0].order.price < bid or (touch and sells[0].order.price == bid)):
-            events.append(self._fill_resting(market, sells[0], now_ms))
+            events.extend(self._fill_resting(market, sells[0], now_ms))
         for falling in (True, False):
             while market.holders and (found := self._next_liquidation(market, mid, falling)) is not None:
                 events.extend(self._liquidate(market, found[0], found[1], now_ms))
@@ -347,7 +357,7 @@ class MatchingCore:
                     self._finish(order, OrderStatus.EXPIRED, now_ms, "post-only order would take liquidity")
                 ]
             resting = _Resting(order, 0, "", ZERO)
-            return [self._fill(market, resting, taker_price, maker=False, now_ms=now_ms)]
+            return self._fill(market, resting, taker_price, maker=False, now_ms=now_ms)
         if request.time_in_force is not TimeInForce.GTC:
             reason = f"{request.time_in_force.value} order is not marketable"
             return [self._finish(order, OrderStatus.EXPIRED, now_ms, reason)]
@@ -384,6 +394,42 @@ class MatchingCore:
         self._remove(market, resting)
         self.version += 1
         return self._finish(resting.order, OrderStatus.CANCELED, now_ms, "canceled")
+
+    def fill_partially(
+        self,
+        account_id: str,
+        venue: str,
+        symbol: str,
+        qty: Decimal,
+        now_ms: int,
+        *,
+        client_order_id: str = "",
+        exchange_order_id: str = "",
+    ) -> list[OrderEvent]:
+        """A taker trades ``qty`` against one resting order, at its limit price (the order is
+        maker): the order keeps resting, PARTIALLY_FILLED, unless that was all it had left.
+        One trade, whatever ``max_trade_qty`` says (a reduce-only order still stops at the
+        position, and expires there).
+
+        Raises:
+            UnknownOrder: no such open order.
+            ValueError: ``qty`` is not a positive multiple of the step size, or exceeds what
+                the order has left. Nothing changed.
+        """
+        resting = self._find_open(account_id, venue, symbol, client_order_id, exchange_order_id)
+        if resting is None:
+            raise UnknownOrder(
+                f"no open order {client_order_id or exchange_order_id!r} of {account_id!r} on "
+                f"{market_key(venue, symbol)}"
+            )
+        market = self._markets[market_key(venue, symbol)]
+        remaining = resting.order.remaining_qty
+        step = market.instrument.step_size
+        if not (qty.is_finite() and qty > 0) or (step > 0 and qty % step != 0):
+            raise ValueError(f"qty must be a positive multiple of the step size {step}, got {qty}")
+        if qty > remaining:
+            raise ValueError(f"qty {qty} exceeds what the order has left ({remaining})")
+        return [self._trade(market, resting, resting.order.price, qty, maker=True, now_ms=now_ms)]
 
     def cancel_all(self, account_id: str, venue: str, symbol: str, now_ms: int) -> list[OrderEvent]:
         """Cancel every open order of the account on one market."""
@@ -750,28 +796,65 @@ class MatchingCore:
         if resting.lock_amount:
             self._accounts[order.account].unlock(resting.lock_asset, resting.lock_amount)
 
-    def _fill_resting(self, market: _Market, resting: _Resting, now_ms: int) -> OrderEvent:
-        self._remove(market, resting)
+    def _fill_resting(self, market: _Market, resting: _Resting, now_ms: int) -> list[OrderEvent]:
         return self._fill(market, resting, resting.order.price, maker=True, now_ms=now_ms)
 
     def _fill(
         self, market: _Market, resting: _Resting, price: Decimal, *, maker: bool, now_ms: int
+    ) -> list[OrderEvent]:
+        """Fill an order completely (a reduce-only one up to the position) at ``price``: one
+        trade, or trades of at most ``max_trade_qty``."""
+        most = market.rules.max_trade_qty
+        events: list[OrderEvent] = []
+        while True:
+            remaining = resting.order.remaining_qty
+            event = self._trade(
+                market, resting, price, remaining if most is None else min(most, remaining),
+                maker=maker, now_ms=now_ms,
+            )  # fmt: skip
+            events.append(event)
+            if event.order.status.is_final:
+                return events
+
+    def _trade(
+        self, market: _Market, resting: _Resting, price: Decimal, qty: Decimal, *, maker: bool, now_ms: int
     ) -> OrderEvent:
-        """Fill an order completely (a reduce-only one up to the position) at ``price``."""
+        """One trade of ``qty`` (at most what the order has left; a reduce-only order's up to
+        the position) at ``price``. An order on the book leaves it once it is final; while it
+        rests, PARTIALLY_FILLED, its lock shrinks with what it filled."""
         self.version += 1
         order = resting.order
         account = self._accounts[order.account]
-        qty = order.remaining_qty
+        remaining = order.remaining_qty
+        on_book = self._open.get(order.exchange_order_id) is resting
         realized = ZERO
+        capped = False
         if order.reduce_only:
             held = account.positions.get(market.key)
             size = held.size if held is not None else ZERO
             reducible = abs(size) if size != 0 and (size > 0) != (order.side is Side.BUY) else ZERO
+            capped = qty > reducible
             qty = min(qty, reducible)
             if qty == 0:
+                if on_book:
+                    self._remove(market, resting)
                 return self._finish(
                     order, OrderStatus.EXPIRED, now_ms, "reduce-only: no position left to reduce"
                 )
+        filled = order.filled_qty + qty
+        if filled == order.quantity:
+            status = OrderStatus.FILLED
+        elif capped:
+            status = OrderStatus.EXPIRED
+        else:
+            status = OrderStatus.PARTIALLY_FILLED
+        if on_book:
+            if status.is_final:
+                self._remove(market, resting)  # releases what is still locked
+            elif resting.lock_amount:
+                release = resting.lock_amount * qty / remaining
+                account.unlock(resting.lock_asset, release)
+                resting.lock_amount -= release
         instrument = market.instrument
         notional = qty * price
         fee = market.rules.fees.fee(notional, maker=maker)
@@ -800,11 +883,11 @@ class MatchingCore:
             account.credit(instrument.base, signed)
             account.credit(instrument.quote, -signed * price - fee)
         account.fees_paid += fee_value
-        filled = order.filled_qty + qty
         average = (order.filled_qty * order.average_price + notional) / filled
-        status = OrderStatus.FILLED if filled == order.quantity else OrderStatus.EXPIRED
         updated = replace(order, status=status, filled_qty=filled, average_price=average, updated_ms=now_ms)
-        self._remember(updated)
+        resting.order = updated
+        if status.is_final:
+            self._remember(updated)
         trade = Trade(
             symbol=order.symbol,
             trade_id=str(self._next_event_id),
@@ -820,7 +903,10 @@ class MatchingCore:
             account=order.account,
             time_ms=now_ms,
         )
-        reason = "filled" if status is OrderStatus.FILLED else "reduce-only: filled up to the position"
+        reason = {
+            OrderStatus.FILLED: "filled",
+            OrderStatus.PARTIALLY_FILLED: "partially filled",
+        }.get(status, "reduce-only: filled up to the position")
         return OrderEvent(self._update(updated, price, qty, reason), trade, realized)
 
     def _next_liquidation(self, market: _Market, price: Decimal, falling: bool) -> tuple[str, Decimal] | None:
@@ -858,8 +944,8 @@ class MatchingCore:
             updated_ms=now_ms,
         )
         self._next_order_id += 1
-        event = self._fill(market, _Resting(order, 0, "", ZERO), price, maker=False, now_ms=now_ms)
-        events.append(replace(event, liquidation=True))
+        fills = self._fill(market, _Resting(order, 0, "", ZERO), price, maker=False, now_ms=now_ms)
+        events.extend(replace(event, liquidation=True) for event in fills)
         return events
 
     def _finish(self, order: Order, status: OrderStatus, now_ms: int, reason: str) -> OrderEvent:

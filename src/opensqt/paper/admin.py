@@ -12,6 +12,10 @@ GET     /admin/ledger        deposits, realized PnL, commissions, funding
 POST    /admin/price         ``{symbol, price, family?: spot|usdm|both, volume?}``; answers
                              ``{applied, order_events, stale_feed, applied_monotonic_ms}``
 POST    /admin/quote         ``{symbol, bid, ask, family?}``
+POST    /admin/fill          ``{account, symbol, qty, client_order_id | order_id, wallet?: spot|
+                             margin|usdm (default usdm)}``: a trade of ``qty`` against an open
+                             order at its limit price (it keeps resting, PARTIALLY_FILLED, until
+                             it has nothing left); answers ``{order}``
 POST    /admin/funding       ``{symbol?, rate?, at?}``: settle funding (all perpetuals by default)
                              ``at`` ``"now"`` (default) or ``"next"``: at the scheduled funding
                              time, so the schedule moves one interval on (a new funding period)
@@ -41,6 +45,7 @@ from pydantic import ValidationError
 
 from opensqt.exchange.state import encode
 from opensqt.model.money import ZERO
+from opensqt.paper.binance_errors import BinanceError
 from opensqt.paper.faults import FaultError
 from opensqt.paper.records import Family, Wallet, core_account
 from opensqt.paper.rest import json_response
@@ -104,6 +109,7 @@ class AdminApi:
             web.get("/admin/ledger", self.ledger),
             web.post("/admin/price", self.price),
             web.post("/admin/quote", self.quote),
+            web.post("/admin/fill", self.fill),
             web.post("/admin/funding", self.funding),
             web.post("/admin/funding-rate", self.funding_rate),
             web.post("/admin/accounts", self.accounts),
@@ -255,6 +261,38 @@ class AdminApi:
                 "applied_monotonic_ms": applied_monotonic_ms,
             }
         )
+
+    async def fill(self, request: web.Request) -> web.Response:
+        body = await self._object(request)
+        account = str(body.get("account", ""))
+        if account not in self.venue.accounts:
+            raise AdminError(f"unknown account {account!r}")
+        try:
+            wallet = Wallet(str(body.get("wallet", Wallet.USDM.value)))
+        except ValueError as exc:
+            raise AdminError("wallet must be spot, margin or usdm") from exc
+        symbol = str(body.get("symbol", ""))
+        if (wallet.family, symbol) not in self.venue.listings:
+            raise AdminError(f"unknown symbol {symbol!r} on {wallet.family.value}")
+        client_id = str(body.get("client_order_id", ""))
+        raw_id = body.get("order_id")
+        if (raw_id is None) == (not client_id):
+            raise AdminError("give one of client_order_id and order_id")
+        if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, int)):
+            raise AdminError(f"order_id must be an integer, not {raw_id!r}")
+        qty = _decimal(body, "qty")
+        now_ms = self.exchange.clock.now_ms()
+        try:
+            order = self.venue.fill(account, wallet, symbol, raw_id, client_id, qty, now_ms)
+        except BinanceError as exc:
+            reference = client_id or raw_id
+            raise AdminError(
+                f"no open order {reference!r} of {account!r} in {wallet.value} {symbol}"
+            ) from exc
+        except ValueError as exc:
+            raise AdminError(str(exc)) from exc
+        self.exchange.commit(force=True)
+        return json_response({"order": encode(order)})
 
     async def quote(self, request: web.Request) -> web.Response:
         body = await self._object(request)

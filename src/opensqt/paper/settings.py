@@ -77,6 +77,11 @@ class FeeSettings(BaseModel):
     taker: Decimal
 
 
+def _check_trade_qty(max_trade_qty: Decimal | None, step_size: Decimal) -> None:
+    if max_trade_qty is not None and max_trade_qty % step_size != 0:
+        raise ValueError(f"max_trade_qty {max_trade_qty} must be a multiple of the step size {step_size}")
+
+
 class SpotSettings(BaseModel):
     """Rules of a spot market (also traded on cross margin)."""
 
@@ -88,6 +93,14 @@ class SpotSettings(BaseModel):
     max_qty: Decimal = Decimal("9000")
     min_notional: Decimal = Decimal("5")
     fees: FeeSettings = FeeSettings(maker=Decimal("0.001"), taker=Decimal("0.001"))
+    # the most one trade fills: a larger fill comes as several trades (each its own order-stream
+    # message, PARTIALLY_FILLED until the last), as on a busy book; None: one trade per fill
+    max_trade_qty: Decimal | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _trade_on_step(self) -> SpotSettings:
+        _check_trade_qty(self.max_trade_qty, self.step_size)
+        return self
 
 
 class PerpSettings(BaseModel):
@@ -105,6 +118,12 @@ class PerpSettings(BaseModel):
     max_leverage: int = 125
     funding_interval_hours: int = 8
     funding_rate: Decimal = Decimal("0.0001")
+    max_trade_qty: Decimal | None = Field(default=None, gt=0)  # as for spot
+
+    @model_validator(mode="after")
+    def _trade_on_step(self) -> PerpSettings:
+        _check_trade_qty(self.max_trade_qty, self.step_size)
+        return self
 
     @field_validator("funding_interval_hours")
     @classmethod

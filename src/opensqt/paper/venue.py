@@ -118,7 +118,9 @@ def _listings(markets: Iterable[MarketSettings]) -> dict[tuple[Family, str], Lis
             )
             # Binance spot and margin: a buy pays its commission in the base asset (no BNB fees)
             rules = MarketRules(
-                fees=FeeSchedule(maker=spot.fees.maker, taker=spot.fees.taker), buy_fee_in_base=True
+                fees=FeeSchedule(maker=spot.fees.maker, taker=spot.fees.taker),
+                buy_fee_in_base=True,
+                max_trade_qty=spot.max_trade_qty,
             )
             listings[(Family.SPOT, market.symbol)] = Listing(Family.SPOT, instrument, rules, spot.max_qty)
         if market.perp is not None:
@@ -139,6 +141,7 @@ def _listings(markets: Iterable[MarketSettings]) -> dict[tuple[Family, str], Lis
                 fees=FeeSchedule(maker=perp.fees.maker, taker=perp.fees.taker),
                 maintenance_margin_rate=perp.maintenance_margin_rate,
                 max_leverage=Decimal(perp.max_leverage),
+                max_trade_qty=perp.max_trade_qty,
             )
             listings[(Family.USDM, market.symbol)] = Listing(
                 Family.USDM, instrument, rules, perp.max_qty, perp.funding_interval_hours
@@ -522,6 +525,42 @@ class PaperVenue:
             raise errors.unknown_order() from None
         self.dirty = True
         self._apply([event], now_ms)
+        return self.orders[int(order.exchange_order_id)]
+
+    def fill(
+        self,
+        account: str,
+        wallet: Wallet,
+        symbol: str,
+        order_id: int | None,
+        client_id: str,
+        qty: Decimal,
+        now_ms: int,
+    ) -> Order:
+        """Someone takes ``qty`` of an open order, at its limit price: one trade, the order
+        PARTIALLY_FILLED and still resting unless that was all it had left.
+
+        Raises:
+            BinanceError: no such open order (-2011).
+            ValueError: ``qty`` is not a positive multiple of the step size, or is more than
+                the order has left. Nothing changed.
+        """
+        self.listing(wallet.family, symbol)
+        try:
+            order = self.find(account, wallet, symbol, order_id, client_id)
+        except BinanceError:
+            raise errors.unknown_order() from None
+        if order.status.is_final:
+            raise errors.unknown_order()
+        try:
+            events = self.core.fill_partially(
+                order.account, wallet.family.value, symbol, qty, now_ms,
+                exchange_order_id=order.exchange_order_id,
+            )  # fmt: skip
+        except UnknownOrder:
+            raise errors.unknown_order() from None
+        self.dirty = True
+        self._apply(events, now_ms)
         return self.orders[int(order.exchange_order_id)]
 
     def cancel_all(self, account: str, wallet: Wallet, symbol: str, now_ms: int) -> list[Order]:

@@ -98,6 +98,13 @@ async def test_state_survives_kill_9_and_restart(process: PaperProcess) -> None:
                 PERP, "limit", "buy", 0.1, 29000, {"clientOrderId": "resting-1"}
             )
             await spot.create_order(SPOT, "limit", "buy", 0.05, 28000, {"clientOrderId": "spot-resting"})
+            part = {
+                "account": "main",
+                "wallet": "spot",
+                "symbol": "BTCUSDT",
+                "client_order_id": "spot-resting",
+            }
+            await admin.request("POST", "/admin/fill", {**part, "qty": "0.02"})  # it rests, partly filled
             await admin.funding("BTCUSDT", rate="0.0001")
             listen_key = (await usdm.fapiPrivatePostListenKey())["listenKey"]
             before = await snapshot(admin)
@@ -120,8 +127,15 @@ async def test_state_survives_kill_9_and_restart(process: PaperProcess) -> None:
             fresh = await usdm.create_order(
                 PERP, "limit", "buy", 0.1, 28000, {"clientOrderId": "after-restart"}
             )
+            spot = make_ccxt("binance", process)
+            await spot.load_markets()
+            partly = await spot.fetch_order(None, SPOT, {"origClientOrderId": "spot-resting"})
+            await admin.price("BTCUSDT", "27999", family="spot")
+            rest = await spot.fetch_order(None, SPOT, {"origClientOrderId": "spot-resting"})
+            spot_wallet = (await admin.state())["accounts"]["main"]["spot"]
         finally:
             await usdm.close()
+            await spot.close()
 
     assert after == before
     assert found["id"] == resting["id"]
@@ -130,3 +144,6 @@ async def test_state_survives_kill_9_and_restart(process: PaperProcess) -> None:
     assert same_key == listen_key
     assert filled["status"] == "closed"
     assert int(fresh["id"]) > int(resting["id"])  # ids continue, never reused
+    assert (partly["status"], partly["filled"], partly["remaining"]) == ("open", 0.02, 0.03)
+    assert (rest["status"], rest["filled"]) == ("closed", 0.05)
+    assert spot_wallet["locked"] == {}  # the partly filled buy's lock survived, then went whole

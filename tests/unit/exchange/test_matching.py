@@ -249,3 +249,134 @@ def test_snapshot_restores_a_core_that_continues_identically() -> None:
     for price in ("29000", "31000"):
         assert core.sweep("sim", "BTCUSDT", D(price), 4) == copy.sweep("sim", "BTCUSDT", D(price), 4)
     assert core.to_state() == copy.to_state()
+
+
+# -- partial fills: a busy book's trades, and a trade against part of a resting order --------
+
+
+def split_core(most: str, *, fee_in_base: bool = False) -> MatchingCore:
+    core = MatchingCore()
+    core.add_market(PERP, MarketRules(fees=FEES, max_trade_qty=D(most)))
+    core.add_market(SPOT, MarketRules(fees=FEES, max_trade_qty=D(most), buy_fee_in_base=fee_in_base))
+    core.open_account("a", {"USDT": D(10000)})
+    core.set_leverage("a", "sim", "BTCUSDT", D(5))
+    core.set_mark("sim", "BTCUSDT", D(30000))
+    core.set_mark("sim-spot", "BTCUSDT", D(30000))
+    return core
+
+
+def test_a_fill_larger_than_the_trade_size_is_several_trades() -> None:
+    core = split_core("0.004")
+    core.submit(limit(Side.BUY, "0.01", "29900", "b1"), 1)
+    fills = core.sweep("sim", "BTCUSDT", D("29800"), 2)
+    assert [f.trade.quantity for f in fills if f.trade] == [D("0.004"), D("0.004"), D("0.002")]
+    assert [f.order.status for f in fills] == [OrderStatus.PARTIALLY_FILLED] * 2 + [OrderStatus.FILLED]
+    assert [f.order.filled_qty for f in fills] == [D("0.004"), D("0.008"), D("0.01")]
+    assert len({f.trade.trade_id for f in fills if f.trade}) == 3
+    assert core.position("a", "sim", "BTCUSDT").size == D("0.01")
+    assert core.open_orders("a") == []
+    # a taker fills in trades too, each paying its own fee
+    takes = core.submit(market(Side.SELL, "0.01"), 3)
+    assert [t.trade.quantity for t in takes if t.trade] == [D("0.004"), D("0.004"), D("0.002")]
+    assert sum(t.trade.fee for t in takes if t.trade) == D("29800") * D("0.01") * D("0.0005")
+
+
+def test_split_reduce_only_fill_stops_at_the_position() -> None:
+    core = split_core("0.004")
+    core.submit(market(Side.BUY, "0.006"), 1)
+    fills = core.submit(market(Side.SELL, "0.01", reduce_only=True), 2)
+    assert [f.trade.quantity for f in fills if f.trade] == [D("0.004"), D("0.002")]
+    assert fills[-1].order.status is OrderStatus.EXPIRED
+    assert core.position("a", "sim", "BTCUSDT").size == 0
+
+
+def test_a_partial_fill_keeps_the_order_resting_with_a_smaller_lock() -> None:
+    core = make_core(balance="1000")
+    spot_buy = OrderRequest(
+        "a", "sim-spot", "BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.03"), D("29000"), "sb"
+    )
+    core.submit(spot_buy, 1)
+    account = core.account("a")
+    locked = account.locked["USDT"]
+    (event,) = core.fill_partially("a", "sim-spot", "BTCUSDT", D("0.01"), 2, client_order_id="sb")
+    assert event.order.status is OrderStatus.PARTIALLY_FILLED
+    assert event.order.filled_qty == D("0.01")
+    assert event.trade is not None
+    assert (event.trade.is_maker, event.trade.price) == (True, D("29000"))
+    assert account.balance("BTC") == D("0.01")
+    assert account.locked["USDT"] == locked * 2 / 3
+    (resting,) = core.open_orders("a", "sim-spot")
+    assert resting.status is OrderStatus.PARTIALLY_FILLED
+    assert core.get_order("a", "sb") == resting
+    # the price then trades through it: the rest fills; nothing stays locked
+    (rest,) = core.sweep("sim-spot", "BTCUSDT", D("28999"), 3)
+    assert (rest.order.status, rest.order.filled_qty, rest.trade and rest.trade.quantity) == (
+        OrderStatus.FILLED, D("0.03"), D("0.02")
+    )  # fmt: skip
+    assert account.balance("BTC") == D("0.03")
+    assert account.locked == {}
+    assert account.balance("USDT") == D(1000) - D("0.03") * D(29000) * (1 + D("0.0002"))
+
+
+def test_a_partially_filled_order_cancels_with_its_fill_and_unlocks_the_rest() -> None:
+    core = make_core(balance="1000")
+    core.submit(
+        OrderRequest("a", "sim-spot", "BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.03"), D("29000"), "sb"), 1
+    )
+    core.fill_partially("a", "sim-spot", "BTCUSDT", D("0.0125"), 2, client_order_id="sb")
+    event = core.cancel("a", "sim-spot", "BTCUSDT", 3, client_order_id="sb")
+    assert (event.order.status, event.order.filled_qty) == (OrderStatus.CANCELED, D("0.0125"))
+    assert core.account("a").locked == {}
+    assert core.account("a").free("USDT") == D(1000) - D("0.0125") * D(29000) * (1 + D("0.0002"))
+
+
+def test_fill_partially_refuses_a_bad_quantity_and_changes_nothing() -> None:
+    core = make_core()
+    core.submit(limit(Side.BUY, "0.01", "29900", "b1"), 1)
+    before = core.to_state()
+    for qty in ("0", "-0.001", "0.0105", "0.011"):
+        with pytest.raises(ValueError):
+            core.fill_partially("a", "sim", "BTCUSDT", D(qty), 2, client_order_id="b1")
+    with pytest.raises(UnknownOrder):
+        core.fill_partially("a", "sim", "BTCUSDT", D("0.001"), 2, client_order_id="nope")
+    assert core.to_state() == before
+    # all it has left: an ordinary fill
+    (event,) = core.fill_partially("a", "sim", "BTCUSDT", D("0.01"), 3, client_order_id="b1")
+    assert event.order.status is OrderStatus.FILLED
+    assert core.open_orders("a") == []
+
+
+def test_snapshot_keeps_a_partially_filled_order_and_its_lock() -> None:
+    core = make_core(balance="1000")
+    core.submit(
+        OrderRequest("a", "sim-spot", "BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.03"), D("29000"), "sb"), 1
+    )
+    core.fill_partially("a", "sim-spot", "BTCUSDT", D("0.01"), 2, client_order_id="sb")
+    copy = MatchingCore()
+    copy.add_market(PERP, MarketRules(fees=FEES))
+    copy.add_market(SPOT, MarketRules(fees=FEES))
+    copy.restore(core.to_state())
+    assert copy.to_state() == core.to_state()
+    assert core.sweep("sim-spot", "BTCUSDT", D("28000"), 3) == copy.sweep(
+        "sim-spot", "BTCUSDT", D("28000"), 3
+    )
+    assert copy.account("a").locked == {}
+
+
+def test_max_trade_qty_must_be_positive() -> None:
+    for bad in ("0", "-1", "NaN"):
+        with pytest.raises(ValueError):
+            MarketRules(max_trade_qty=D(bad))
+
+
+def test_paper_settings_refuse_a_trade_size_off_the_step() -> None:
+    from pydantic import ValidationError
+
+    from opensqt.paper.settings import PerpSettings, SpotSettings
+
+    assert SpotSettings(max_trade_qty=D("0.004")).max_trade_qty == D("0.004")
+    for settings in (SpotSettings, PerpSettings):
+        with pytest.raises(ValidationError, match="multiple of the step size"):
+            settings(max_trade_qty=D("0.0000005"))
+        with pytest.raises(ValidationError, match="greater than 0"):
+            settings(max_trade_qty=D(0))
