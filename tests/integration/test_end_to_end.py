@@ -66,6 +66,12 @@ class Running:
         async with self.session.post(self.c.paper_url + "/admin/fill", json=body) as response:
             assert response.status == 200, await response.text()
 
+    async def order_log(self) -> list[dict[str, Any]]:
+        async with self.session.get(self.c.paper_url + "/admin/orders?symbol=BTCUSDT") as response:
+            assert response.status == 200, await response.text()
+            entries: list[dict[str, Any]] = await response.json()
+            return entries
+
     async def open_orders(self) -> dict[str, tuple[str, Decimal, Decimal]]:
         return {
             o.client_order_id: (o.side.value, o.price, o.quantity)
@@ -247,6 +253,53 @@ async def test_partial_fills_accumulate_on_the_slot_and_the_close_takes_the_whol
     slots = await assert_slots_match_the_venue(run)
     assert all(s.position_status is PositionStatus.EMPTY for s in slots)
     assert (await slot_at("29900")).cycle == 2
+
+
+async def test_a_partly_filled_buy_cancelled_on_reducing_closes_what_it_filled(
+    running: Running, pki: DevPki
+) -> None:
+    """behaviour.md, Fills: a BUY cancelled with a partial fill leaves its slot FILLED with the
+    partial quantity, and the close sells that quantity (REDUCING: reduce-only, and no buy)."""
+    run = running
+
+    async def two_buys() -> Any:
+        if len(await run.open_orders()) == 2:
+            return True
+        await run.price("30000.0")
+        return None
+
+    await until(two_buys, "the first grid buys")
+    await until(_settled(run), "the slots to record both acknowledgements")
+    await run.fill("BTCUSDT-mm1-299000-B-0", "0.004")
+
+    async def partial() -> bool:
+        return await run.position() == Decimal("0.004")
+
+    await until(partial, "the partial fill")
+    operator = TlsFiles(pki.ca, pki.cert("operator"), pki.key("operator"))
+    async with secure_channel(f"127.0.0.1:{run.c.ports['risk'].api}", operator) as channel:
+        reply = await risk_pb2_grpc.RiskServiceStub(channel).Halt(
+            risk_pb2.HaltRequest(state=events_pb2.TRADING_STATE_KIND_REDUCING, reason="partial fill drill")
+        )
+    assert all(ack.acknowledged for ack in reply.executors), reply
+
+    async def only_the_close() -> Any:
+        orders = await run.open_orders()
+        return orders if set(orders) == {"BTCUSDT-mm1-299000-S-1"} else None
+
+    # no price comes after the transition: the agent acts on the state change itself
+    orders = await until(only_the_close, "the buys cancelled and the partial closed")
+    assert orders["BTCUSDT-mm1-299000-S-1"] == ("SELL", Decimal("30000"), Decimal("0.004"))
+    await until(_settled(run), "the slots to settle")
+    slots = await assert_slots_match_the_venue(run)
+    held = [(s.slot_price, s.position_qty) for s in slots if s.position_qty]
+    assert held == [(Decimal("29900"), Decimal("0.004"))]
+    log = await run.order_log()
+    (cancelled,) = [
+        e["order"] for e in log
+        if e["order"]["client_order_id"] == "BTCUSDT-mm1-299000-B-0" and e["order"]["status"] == "CANCELED"
+    ]  # fmt: skip
+    assert Decimal(cancelled["filled_qty"]) == Decimal("0.004")
 
 
 def _settled(run: Running) -> Callable[[], Any]:

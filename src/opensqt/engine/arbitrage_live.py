@@ -313,14 +313,25 @@ class ArbitrageAgent:
         if f"{price.venue}:{price.symbol}" == self._config.perp_key:
             self._perp_price = price.price
         self._take(strategy.on_price(price, now))
+        # The monitor publishes funding only when it changes: an update that came before both
+        # legs had a price was gated, so offer it again. Once its period is handled the strategy
+        # ignores it at once.
+        self._offer_latest_funding(now)
+
+    def _offer_latest_funding(self, now_ms: int) -> None:
         latest = self._latest_funding
-        if latest is not None and not self.paused and not strategy.in_flight:
-            # The monitor publishes funding only when it changes: an update that came before
-            # both legs had a price was gated, so offer it again. Once its period is handled the
-            # strategy ignores it at once.
-            decision = strategy.on_funding(latest, now)
+        if latest is None or self.paused or self._strategy is None:
+            return
+        strategy = self.strategy
+        if not strategy.in_flight:
+            decision = strategy.on_funding(latest, now_ms)
             if decision.action is not Action.IGNORE:
                 self._take(decision)
+
+    def trading_state_changed(self) -> None:
+        """A decision the old state refused (it waited, e.g. a funding exit while HALTED) is
+        offered again now, not at the next price."""
+        self._offer_latest_funding(self._clock.now_ms())
 
     async def on_funding(self, update: FundingUpdate, ctx: EventContext) -> None:
         self.last_event_ms = self._clock.now_ms()

@@ -230,6 +230,11 @@ class MarketMakerAgent:
         self._watch.acknowledge()  # the drift that alerted, if one did: the operator saw it
         self._wake.set()
 
+    def trading_state_changed(self) -> None:
+        """Evaluate now: REDUCING cancels the working buys on the transition, ACTIVE places
+        again (the latest price is enough; none yet: nothing to do until one comes)."""
+        self._wake.set()
+
     # --- events ----------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -44,6 +44,10 @@ class AgentHandle(Protocol):
 
     def resume(self) -> None: ...
 
+    def trading_state_changed(self) -> None:
+        """The trading state moved: act on it now, not at the next market event (a quiet
+        market, or a stale feed, would leave REDUCING's cancels waiting)."""
+
     def figures(self) -> AgentFigures: ...
 
 
@@ -96,8 +100,13 @@ class AgentRegistry:
 
     async def on_trading_state(self, state: TradingState, ctx: EventContext) -> None:
         if state.version > self.trading_state.version:
+            changed = state.state is not self.trading_state.state
             self.trading_state = state
             log.info("trading_state_followed", state=state.state.value, version=state.version)
+            if changed:
+                for agent in self.agents.values():
+                    if not agent.start_error:
+                        agent.trading_state_changed()
 
 
 def _status(agent: AgentHandle) -> strategy_pb2.AgentStatus:

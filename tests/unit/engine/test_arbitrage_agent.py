@@ -185,6 +185,25 @@ async def test_a_funding_exit_while_halted_waits_and_runs_after_the_halt(rig: Ri
     assert rig.agent.plans_done == {"ENTERED": 1, "EXITED": 1}
 
 
+async def test_a_funding_exit_refused_while_halted_runs_when_the_halt_lifts_without_a_new_price(
+    rig: Rig,
+) -> None:
+    await rig.prices()
+    await rig.funding("0.001")
+    await rig.idle()
+    rig.state.kind = TradingStateKind.HALTED
+    await rig.funding("-0.001", period=2)
+    await rig.idle()
+    rig.agent.trading_state_changed()  # to HALTED: nothing it may do
+    await rig.idle()
+    assert rig.agent.plans_started == 1
+    rig.state.kind = TradingStateKind.ACTIVE
+    rig.agent.trading_state_changed()  # the service's registry calls this on the change
+    await rig.idle()
+    assert await rig.legs() == {SPOT_KEY: D(0), PERP_KEY: D(0)}
+    assert rig.agent.plans_done == {"ENTERED": 1, "EXITED": 1}
+
+
 async def test_funding_before_prices_is_evaluated_when_both_prices_arrive(rig: Rig) -> None:
     await rig.funding("0.001")
     assert rig.spot.sends == []

@@ -10,7 +10,9 @@ import pytest
 from opensqt.engine.service import AgentFigures, AgentRegistry, StrategyServicer
 from opensqt.errors import NotStarted
 from opensqt.model import InventorySlot, Leg
-from opensqt.model.enums import MarketType
+from opensqt.model.enums import MarketType, TradingStateKind
+from opensqt.model.events import TradingState
+from opensqt.transport.bus import EventContext
 from opensqt.v1 import strategy_pb2
 
 D = Decimal
@@ -29,6 +31,7 @@ class Agent:
     reducing_reason: str = ""
     held_legs: list[Leg] = field(default_factory=list)
     held_slots: list[InventorySlot] = field(default_factory=list)
+    state_changes: int = 0
 
     async def slots(self, symbol: str = "") -> list[InventorySlot]:
         return list(self.held_slots)
@@ -41,6 +44,9 @@ class Agent:
 
     def resume(self) -> None:
         self.paused, self.pause_reason = False, ""
+
+    def trading_state_changed(self) -> None:
+        self.state_changes += 1
 
     def figures(self) -> AgentFigures:
         return AgentFigures()
@@ -76,3 +82,29 @@ async def test_legs_of_every_bot_leave_out_a_bot_that_did_not_start() -> None:
     assert (await servicer(hedged).ListLegs(strategy_pb2.ListLegsRequest(), None)).delta_neutral
     with pytest.raises(NotStarted, match="agent 'arb0': start failed"):
         await service.ListLegs(strategy_pb2.ListLegsRequest(agent="arb0"), None)
+
+
+async def test_a_change_of_trading_state_reaches_every_running_agent_once() -> None:
+    grid = Agent("mm1", "market_maker", ("BTCUSDT",))
+    bot = Agent("arb1", "arbitrage_bot", ("BTCUSDT",))
+    broken = Agent("mm0", "market_maker", ("ETHUSDT",), start_error="start failed (x)")
+    registry = AgentRegistry()
+    for agent in (grid, bot, broken):
+        registry.add(agent)
+
+    def state(kind: TradingStateKind, version: int) -> TradingState:
+        return TradingState(state=kind, reason="test", version=version)
+
+    await registry.on_trading_state(
+        state(TradingStateKind.REDUCING, 1), EventContext("risk.trading_state", "")
+    )
+    assert (grid.state_changes, bot.state_changes, broken.state_changes) == (1, 1, 0)
+    # the same state again (a newer version), and an older version: nothing to act on
+    await registry.on_trading_state(
+        state(TradingStateKind.REDUCING, 2), EventContext("risk.trading_state", "")
+    )
+    await registry.on_trading_state(state(TradingStateKind.ACTIVE, 1), EventContext("risk.trading_state", ""))
+    assert (grid.state_changes, bot.state_changes) == (1, 1)
+    assert registry.current_kind() is TradingStateKind.REDUCING
+    await registry.on_trading_state(state(TradingStateKind.ACTIVE, 3), EventContext("risk.trading_state", ""))
+    assert (grid.state_changes, bot.state_changes, broken.state_changes) == (2, 2, 0)
