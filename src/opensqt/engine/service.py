@@ -105,8 +105,12 @@ class AgentRegistry:
             log.info("trading_state_followed", state=state.state.value, version=state.version)
             if changed:
                 for agent in self.agents.values():
-                    if not agent.start_error:
+                    if agent.start_error:
+                        continue
+                    try:
                         agent.trading_state_changed()
+                    except Exception:  # the others must still hear of it
+                        log.exception("trading_state_not_taken", agent=agent.name)
 
 
 def _status(agent: AgentHandle) -> strategy_pb2.AgentStatus:

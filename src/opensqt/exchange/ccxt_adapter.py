@@ -498,6 +498,8 @@ class CcxtExchange:
         if not isinstance(hashmap, dict):
             return None
         order_id = str(raw.get("id") or "")
+        if not order_id:
+            return None
         trades = [
             t for t in hashmap.get(raw.get("symbol"), {}).values() if str(t.get("order") or "") == order_id
         ]

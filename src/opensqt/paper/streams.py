@@ -616,7 +616,9 @@ class StreamHub:
             "T": entry.time_ms,
             "t": entry.trade_id if traded else -1,
             "I": entry.seq,
-            "w": order.status.is_working and not traded,
+            # on the book: working, and not in the middle of taking (a maker trade leaves a
+            # resting order on the book, PARTIALLY_FILLED)
+            "w": order.status.is_working and (not traded or entry.maker),
             "m": entry.maker,
             "M": False,
             "O": order.created_ms,

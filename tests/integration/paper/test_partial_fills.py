@@ -23,7 +23,7 @@ from opensqt.model import MarketType, Order, OrderStatus, OrderType, Side, TimeI
 from opensqt.paper import PaperExchange
 from opensqt.paper.settings import MarketSettings
 from opensqt.paper.sources import ManualSource
-from tests.integration.paper.conftest import Admin, adapter_for, paper_settings
+from tests.integration.paper.conftest import SPOT, Admin, adapter_for, make_ccxt, paper_settings
 
 pytestmark = pytest.mark.integration
 
@@ -222,3 +222,24 @@ async def test_a_bad_fill_request_is_refused_and_changes_nothing(
         assert response.status == 400, answer
     assert error in answer["error"]
     assert await venue.admin.state() == before
+
+
+async def test_the_spot_stream_says_a_partly_filled_order_is_still_on_the_book(venue: Venue) -> None:
+    client = make_ccxt("binance", venue.paper)
+    try:
+        await client.load_markets()
+        await client.create_order(SPOT, "limit", "buy", 0.03, 29000, {"clientOrderId": "book-1"})
+        reader = asyncio.ensure_future(client.watch_orders(SPOT))
+        await asyncio.sleep(0.2)
+        await admin_fill(venue.admin, "book-1", "0.01", wallet="spot")
+        (update,) = await asyncio.wait_for(reader, 5)
+        partly = update["info"]  # ccxt updates its cached order in place: keep this message
+        reader = asyncio.ensure_future(client.watch_orders(SPOT))
+        await asyncio.sleep(0.2)
+        await venue.admin.price(SYMBOL, "28999", family="spot")
+        (last,) = await asyncio.wait_for(reader, 5)
+    finally:
+        await client.close()
+
+    assert (partly["X"], partly["x"], partly["w"]) == ("PARTIALLY_FILLED", "TRADE", True)
+    assert (last["info"]["X"], last["info"]["w"]) == ("FILLED", False)

@@ -380,3 +380,30 @@ def test_paper_settings_refuse_a_trade_size_off_the_step() -> None:
             settings(max_trade_qty=D("0.0000005"))
         with pytest.raises(ValidationError, match="greater than 0"):
             settings(max_trade_qty=D(0))
+
+
+def test_a_split_reduce_only_fill_whose_position_ends_on_a_trade_expires_without_a_trade() -> None:
+    core = split_core("0.004")
+    core.submit(market(Side.BUY, "0.008"), 1)
+    fills = core.submit(market(Side.SELL, "0.012", reduce_only=True), 2)
+    assert [(f.order.status, f.trade and f.trade.quantity) for f in fills] == [
+        (OrderStatus.PARTIALLY_FILLED, D("0.004")),
+        (OrderStatus.PARTIALLY_FILLED, D("0.004")),
+        (OrderStatus.EXPIRED, None),
+    ]
+    assert fills[-1].order.filled_qty == D("0.008")
+    assert core.position("a", "sim", "BTCUSDT").size == 0
+
+
+def test_a_liquidation_on_a_busy_book_is_several_trades_each_marked() -> None:
+    core = split_core("0.004")
+    core.open_account("b", {"USDT": D(300)})
+    core.set_leverage("b", "sim", "BTCUSDT", D(100))
+    core.submit(OrderRequest("b", "sim", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01")), 1)
+    liquidation = core.liquidation_price("b", "sim", "BTCUSDT")
+    events = core.sweep("sim", "BTCUSDT", liquidation - 100, 2)
+    closes = [e for e in events if e.order.account == "b" and e.trade is not None]
+    assert [e.trade.quantity for e in closes if e.trade] == [D("0.004"), D("0.004"), D("0.002")]
+    assert all(e.liquidation for e in closes)
+    assert closes[-1].order.status is OrderStatus.FILLED
+    assert core.position("b", "sim", "BTCUSDT").size == 0
