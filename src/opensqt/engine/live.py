@@ -232,8 +232,14 @@ class MarketMakerAgent:
 
     def trading_state_changed(self) -> None:
         """Evaluate now: REDUCING cancels the working buys on the transition, ACTIVE places
-        again (the latest price is enough; none yet: nothing to do until one comes)."""
-        self._wake.set()
+        again (the latest price is enough; none yet: nothing to do until one comes).
+
+        Not on HALTED: every executor cancels all its working orders itself then (and tells
+        risk once done); the grid's own cancels at that moment would only race them at the
+        venue. It applies those cancels from the order stream, and its next evaluation cancels
+        whatever is left."""
+        if self._trading_state.current_kind() is not TradingStateKind.HALTED:
+            self._wake.set()
 
     # --- events ----------------------------------------------------------------------------
 

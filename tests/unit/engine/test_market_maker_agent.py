@@ -317,3 +317,33 @@ async def test_a_resend_held_by_reducing_waits_and_goes_at_once_when_trading_is_
         await tick(agent, "3006.50")
         assert sends() == 4
         assert client_id in {o.client_order_id for o in core.open_orders("acct")}
+
+
+async def settle() -> None:
+    for _ in range(200):
+        await asyncio.sleep(0)
+
+
+async def test_reducing_cancels_the_buys_at_the_transition_and_halted_leaves_them_to_the_executors() -> None:
+    async with four_buys(balance="10000") as (agent, gateway, core, _):
+        state = Switchable()
+        agent._trading_state = state
+        # HALTED: the executors cancel every working order themselves; the grid does not race them
+        state.kind = TradingStateKind.HALTED
+        agent.trading_state_changed()
+        await settle()
+        assert gateway.calls == []
+        assert len(buys(core)) == 4
+        # REDUCING, with no price after it: the working buys are cancelled at once
+        state.kind = TradingStateKind.REDUCING
+        agent.trading_state_changed()
+        await settle()
+        assert buys(core) == []
+        assert [call[0] for call in gateway.calls] == ["cancel"] * 4
+        # ACTIVE again: the grid places buys below the latest price, still with no new price
+        state.kind = TradingStateKind.ACTIVE
+        agent.trading_state_changed()
+        await settle()
+        placed = buys(core)
+        assert placed
+        assert all(price < D("3004.00") for price in placed)
