@@ -140,6 +140,19 @@ async def assert_slots_match_the_venue(run: Running, within: float = 10.0) -> li
             await asyncio.sleep(0.2)
 
 
+async def grid_working(run: Running) -> None:
+    """The first price anchors the grid: buys at 29900 and 29800, acknowledged in the slots."""
+
+    async def two_buys() -> bool:
+        if set(await run.open_orders()) == {"BTCUSDT-mm1-299000-B-0", "BTCUSDT-mm1-298000-B-0"}:
+            return True
+        await run.price("30000.0")  # core NATS: repeated until the agent has seen it
+        return False
+
+    await until(two_buys, "the first grid buys")
+    await until(_settled(run), "the slots to record both acknowledgements")
+
+
 async def test_price_path_places_grid_buys_fills_them_and_closes_with_take_profit_sells(
     running: Running,
 ) -> None:
@@ -197,15 +210,7 @@ async def test_partial_fills_accumulate_on_the_slot_and_the_close_takes_the_whol
     out for a buy still working, and Redis and the venue agree at every step."""
     run = running
 
-    async def two_buys() -> Any:
-        orders = await run.open_orders()
-        if len(orders) == 2:
-            return orders
-        await run.price("30000.0")
-        return None
-
-    await until(two_buys, "the first grid buys")
-    await until(_settled(run), "the slots to record both acknowledgements")
+    await grid_working(run)
 
     async def slot_at(price: str) -> InventorySlot:
         return next(s for s in await run.slots() if s.slot_price == Decimal(price))
@@ -262,14 +267,7 @@ async def test_a_partly_filled_buy_cancelled_on_reducing_closes_what_it_filled(
     partial quantity, and the close sells that quantity (REDUCING: reduce-only, and no buy)."""
     run = running
 
-    async def two_buys() -> Any:
-        if len(await run.open_orders()) == 2:
-            return True
-        await run.price("30000.0")
-        return None
-
-    await until(two_buys, "the first grid buys")
-    await until(_settled(run), "the slots to record both acknowledgements")
+    await grid_working(run)
     await run.fill("BTCUSDT-mm1-299000-B-0", "0.004")
 
     async def partial() -> bool:
@@ -321,14 +319,7 @@ async def test_a_position_near_liquidation_is_exited_through_the_slots_and_buys_
     through the executor, slot by slot, and open nothing more until Resume."""
     run = running
 
-    async def two_buys() -> Any:
-        if len(await run.open_orders()) == 2:
-            return True
-        await run.price("30000.0")
-        return None
-
-    await until(two_buys, "the first grid buys")
-    await until(_settled(run), "the slots to record both acknowledgements")
+    await grid_working(run)
     await run.price("29750.0")  # both buys fill; their take-profits rest above
 
     async def long_two() -> bool:

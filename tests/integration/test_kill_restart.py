@@ -43,7 +43,13 @@ from opensqt.model import InventorySlot, LockStatus, PositionStatus, Side
 from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.tls import TlsFiles
 from opensqt.v1 import events_pb2, executor_pb2, executor_pb2_grpc, risk_pb2, risk_pb2_grpc
-from tests.integration.test_end_to_end import GRID, Running, _settled, assert_slots_match_the_venue
+from tests.integration.test_end_to_end import (
+    GRID,
+    Running,
+    _settled,
+    assert_slots_match_the_venue,
+    grid_working,
+)
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -179,19 +185,6 @@ async def run(tmp_path: Path, pki: DevPki) -> AsyncIterator[Run]:
 
 
 # --- driving the market ---------------------------------------------------------------------
-
-
-async def grid_working(run: Run) -> None:
-    """The first price anchors the grid: buys at 29900 and 29800, acknowledged in the slots."""
-
-    async def two_buys() -> bool:
-        if set(await run.open_orders()) == {BUY_29900, BUY_29800}:
-            return True
-        await run.price("30000.0")  # core NATS: repeated until the agent has seen it
-        return False
-
-    await until(two_buys, "the first grid buys")
-    await until(_settled(run), "the slots to record both acknowledgements")
 
 
 async def drive_until(

@@ -384,12 +384,7 @@ class MatchingCore:
         Raises:
             UnknownOrder: no such open order (already final, or never existed).
         """
-        resting = self._find_open(account_id, venue, symbol, client_order_id, exchange_order_id)
-        if resting is None:
-            raise UnknownOrder(
-                f"no open order {client_order_id or exchange_order_id!r} of {account_id!r} on "
-                f"{market_key(venue, symbol)}"
-            )
+        resting = self._open_order(account_id, venue, symbol, client_order_id, exchange_order_id)
         market = self._markets[market_key(venue, symbol)]
         self._remove(market, resting)
         self.version += 1
@@ -416,12 +411,7 @@ class MatchingCore:
             ValueError: ``qty`` is not a positive multiple of the step size, or exceeds what
                 the order has left. Nothing changed.
         """
-        resting = self._find_open(account_id, venue, symbol, client_order_id, exchange_order_id)
-        if resting is None:
-            raise UnknownOrder(
-                f"no open order {client_order_id or exchange_order_id!r} of {account_id!r} on "
-                f"{market_key(venue, symbol)}"
-            )
+        resting = self._open_order(account_id, venue, symbol, client_order_id, exchange_order_id)
         market = self._markets[market_key(venue, symbol)]
         remaining = resting.order.remaining_qty
         step = market.instrument.step_size
@@ -785,6 +775,18 @@ class MatchingCore:
         order = resting.order
         if order.account != account_id or order.venue != venue or order.symbol != symbol:
             return None
+        return resting
+
+    def _open_order(
+        self, account_id: str, venue: str, symbol: str, client_order_id: str, exchange_order_id: str
+    ) -> _Resting:
+        """An open order by client or exchange id (:class:`UnknownOrder` when there is none)."""
+        resting = self._find_open(account_id, venue, symbol, client_order_id, exchange_order_id)
+        if resting is None:
+            raise UnknownOrder(
+                f"no open order {client_order_id or exchange_order_id!r} of {account_id!r} on "
+                f"{market_key(venue, symbol)}"
+            )
         return resting
 
     def _remove(self, market: _Market, resting: _Resting) -> None:

@@ -502,10 +502,10 @@ class PaperVenue:
             raise errors.order_does_not_exist()
         return found
 
-    def cancel(
-        self, account: str, wallet: Wallet, symbol: str, order_id: int | None, client_id: str, now_ms: int
+    def _working(
+        self, account: str, wallet: Wallet, symbol: str, order_id: int | None, client_id: str
     ) -> Order:
-        """Cancel an open order (-2011 when it is unknown or already final)."""
+        """An open order of the account's wallet (-2011 when it is unknown or already final)."""
         self.listing(wallet.family, symbol)
         try:
             order = self.find(account, wallet, symbol, order_id, client_id)
@@ -513,6 +513,13 @@ class PaperVenue:
             raise errors.unknown_order() from None
         if order.status.is_final:
             raise errors.unknown_order()
+        return order
+
+    def cancel(
+        self, account: str, wallet: Wallet, symbol: str, order_id: int | None, client_id: str, now_ms: int
+    ) -> Order:
+        """Cancel an open order (-2011 when it is unknown or already final)."""
+        order = self._working(account, wallet, symbol, order_id, client_id)
         try:
             event = self.core.cancel(
                 order.account,
@@ -545,13 +552,7 @@ class PaperVenue:
             ValueError: ``qty`` is not a positive multiple of the step size, or is more than
                 the order has left. Nothing changed.
         """
-        self.listing(wallet.family, symbol)
-        try:
-            order = self.find(account, wallet, symbol, order_id, client_id)
-        except BinanceError:
-            raise errors.unknown_order() from None
-        if order.status.is_final:
-            raise errors.unknown_order()
+        order = self._working(account, wallet, symbol, order_id, client_id)
         try:
             events = self.core.fill_partially(
                 order.account, wallet.family.value, symbol, qty, now_ms,
