@@ -21,7 +21,7 @@ import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Literal
+from typing import Literal, TypeVar
 
 from opensqt.clock import Clock
 from opensqt.errors import OpenSQTError, OrderNotFound
@@ -32,13 +32,31 @@ from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport.bus import EventBus
 from opensqt.transport.subjects import CANDLE, FUNDING, ORDER, POSITION, PRICE
 
-__all__ = ["FeedRunner", "PriceFeed", "order_event_id"]
+__all__ = ["FeedRunner", "PriceFeed", "next_batch", "order_event_id"]
+
+T = TypeVar("T")
 
 #: Where prices come from: the book ticker (best bid and ask on every change; the price is the
 #: mid) or the venue's ticker (last trade; on Binance a 24 h summary pushed at intervals).
 PriceFeed = Literal["book_ticker", "ticker"]
 
 log = get_logger(__name__)
+
+
+async def next_batch(batches: asyncio.Queue[T], wait: float) -> T | None:
+    """The next item of ``batches``; ``None`` once ``wait`` seconds (> 0) pass without one.
+
+    A cancel always propagates. ``asyncio.wait_for`` on Python 3.11 returns the item instead
+    when the cancel and the item arrive in the same turn of the loop, so a task stopped at that
+    moment went on waiting, and whoever awaited its end hung (a monitor's shutdown too).
+    """
+    if wait <= 0:
+        return await batches.get()
+    try:
+        async with asyncio.timeout(wait):
+            return await batches.get()
+    except TimeoutError:
+        return None
 
 
 def order_event_id(order: Order) -> str:
@@ -258,9 +276,8 @@ class FeedRunner:
         quiet_check_due = False
         while True:
             wait = self._quiet_resync if quiet_check_due else self._idle_resync
-            try:
-                batch = await (asyncio.wait_for(batches.get(), wait) if wait > 0 else batches.get())
-            except TimeoutError:
+            batch = await next_batch(batches, wait)
+            if batch is None:
                 quiet_check_due = False
                 try:
                     await self._resync_orders(open_orders=False)
