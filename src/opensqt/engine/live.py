@@ -83,6 +83,9 @@ __all__ = [
 
 log = get_logger(__name__)
 
+HALTED_FOLLOW_UP_S = 1.0
+"""On HALTED the grid evaluates this long after the transition (the executors cancel first)."""
+
 HELD_LOOKUP_EVERY_MS = 30_000
 """A PENDING opening order held while the agent alone reduces is looked up at most this often."""
 
@@ -234,11 +237,13 @@ class MarketMakerAgent:
         """Evaluate now: REDUCING cancels the working buys on the transition, ACTIVE places
         again (the latest price is enough; none yet: nothing to do until one comes).
 
-        Not on HALTED: every executor cancels all its working orders itself then (and tells
-        risk once done); the grid's own cancels at that moment would only race them at the
-        venue. It applies those cancels from the order stream, and its next evaluation cancels
-        whatever is left."""
-        if self._trading_state.current_kind() is not TradingStateKind.HALTED:
+        HALTED only ``HALTED_FOLLOW_UP_S`` later: every executor cancels all its working orders
+        itself at the transition (the grid's own cancels then would only race them at the
+        venue); the later evaluation cancels whatever an executor could not (its cancel-all
+        failed), even if no price comes."""
+        if self._trading_state.current_kind() is TradingStateKind.HALTED:
+            asyncio.get_running_loop().call_later(HALTED_FOLLOW_UP_S, self._wake.set)
+        else:
             self._wake.set()
 
     # --- events ----------------------------------------------------------------------------

@@ -13,8 +13,11 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
+
 from opensqt.backtest.ledger import CoreVenue, Ledger
 from opensqt.clock import TestClock
+from opensqt.engine import live
 from opensqt.engine.base import OrderRefused
 from opensqt.engine.live import RESEND_BACKOFF_MS, MarketMakerAgent
 from opensqt.engine.service import AgentRegistry, StrategyServicer
@@ -324,26 +327,35 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_reducing_cancels_the_buys_at_the_transition_and_halted_leaves_them_to_the_executors() -> None:
+async def test_reducing_cancels_at_the_transition_and_halted_cleans_up_after_the_executors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(live, "HALTED_FOLLOW_UP_S", 0.05)
     async with four_buys(balance="10000") as (agent, gateway, core, _):
         state = Switchable()
         agent._trading_state = state
-        # HALTED: the executors cancel every working order themselves; the grid does not race them
+        # HALTED: the executors cancel every working order themselves; the grid does not race
+        # them, and later cancels what they left (here: everything, as if their cancel failed)
         state.kind = TradingStateKind.HALTED
         agent.trading_state_changed()
         await settle()
         assert gateway.calls == []
         assert len(buys(core)) == 4
-        # REDUCING, with no price after it: the working buys are cancelled at once
-        state.kind = TradingStateKind.REDUCING
-        agent.trading_state_changed()
+        await asyncio.sleep(0.1)
         await settle()
         assert buys(core) == []
         assert [call[0] for call in gateway.calls] == ["cancel"] * 4
-        # ACTIVE again: the grid places buys below the latest price, still with no new price
+        # ACTIVE again: the grid places buys below the latest price, with no new price
         state.kind = TradingStateKind.ACTIVE
         agent.trading_state_changed()
         await settle()
         placed = buys(core)
         assert placed
         assert all(price < D("3004.00") for price in placed)
+        # REDUCING, with no price after it: the working buys are cancelled at once
+        gateway.calls.clear()
+        state.kind = TradingStateKind.REDUCING
+        agent.trading_state_changed()
+        await settle()
+        assert buys(core) == []
+        assert [call[0] for call in gateway.calls] == ["cancel"] * len(placed)
