@@ -325,3 +325,57 @@ async def test_a_bot_whose_legs_cannot_be_read_is_shown_not_started_and_the_othe
     finally:
         await redis.aclose()
         await paper.stop()
+
+
+async def test_on_a_thin_perp_book_the_entry_hedges_what_filled_and_the_exit_goes_on_until_flat(
+    stack: Stack,
+) -> None:
+    """The perp book holds 0.006 BTC at the touch: the entry's perp sell fills 0.006 of 0.010
+    and expires, so the spot unwinds what is not hedged. Before the exit the book thins to
+    0.004: the exit's perp buy-back fills 0.004 of 0.006, the spot sells as much, and the exit
+    goes on with what is left a second later, until both legs are flat. The legs in Redis
+    match the venue at every stop, and no order is sent twice."""
+    perp_depth = {"symbol": SYMBOL, "family": "usdm"}
+    await stack.admin.request("POST", "/admin/book", {**perp_depth, "depth": "0.006"})
+    await stack.admin.request("POST", "/admin/funding-rate", {"symbol": SYMBOL, "rate": str(HIGH_RATE)})
+    hedged = ENTRY_HELD - Decimal("0.004")  # the spot unwinds 0.00400998 down to its step
+
+    async def opened() -> bool:
+        await stack.price("30000.0")
+        return await stack.spot_balance() == hedged and await stack.perp_position() == Decimal("-0.006")
+
+    await until(opened, "a long spot / short perp of 0.006 on the venue")
+    assert await assert_legs_match_the_venue(stack) == (hedged, Decimal("-0.006"))
+
+    await stack.admin.request("POST", "/admin/book", {**perp_depth, "depth": "0.004"})
+    await stack.admin.request(
+        "POST", "/admin/funding", {"symbol": SYMBOL, "rate": str(FLIPPED_RATE), "at": "next"}
+    )
+
+    async def closed() -> bool:
+        await stack.price("30010.0")
+        return await stack.perp_position() == 0 and await stack.spot_balance() < Decimal("0.00001")
+
+    await until(closed, "both legs flat after two exit attempts")
+    dust = hedged - Decimal("0.00600")
+    assert await assert_legs_match_the_venue(stack) == (dust, Decimal(0))
+
+    orders = await stack.orders_by_client_id()
+    ours = {cid: found for cid, found in orders.items() if cid.startswith(f"{AGENT}-")}
+    assert all(len(found) == 1 for found in ours.values()), ours
+    sent = sorted(
+        (int(cid.split("-")[1], 36), cid.rsplit("-", 1)[1], o["side"], o["status"], Decimal(o["filled_qty"]))
+        for cid, (o,) in ours.items()
+    )
+    assert [row[1:] for row in sent] == [
+        # the entry: the perp fills what the book holds, the spot unwinds the rest
+        ("cs0", "SELL", "FILLED", Decimal("0.00400")),
+        ("ep0", "SELL", "EXPIRED", Decimal("0.006")),
+        ("es0", "BUY", "FILLED", ENTRY_BUY),
+        # the exit, first attempt: 0.004 of the perp's 0.006, and as much spot
+        ("xp0", "BUY", "EXPIRED", Decimal("0.004")),
+        ("xs0", "SELL", "FILLED", Decimal("0.00400")),
+        # the exit goes on with what is left
+        ("xp0", "BUY", "FILLED", Decimal("0.002")),
+        ("xs0", "SELL", "FILLED", Decimal("0.00200")),
+    ]

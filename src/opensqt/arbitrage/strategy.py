@@ -27,6 +27,10 @@ Rules (see ``behaviour.md`` §3 and the liquidation guard of §4):
   spot``; below ``toxic_basis`` for a positive position (above ``-toxic_basis`` for a negative
   one, the mirror image) on ``toxic_count`` consecutive readings exits; a normal reading resets
   the count.
+- An exit goes on until the legs are flat: when an exit plan ends with the legs still open (the
+  book filled its first leg in part or not at all), the same exit is sent again for what is left
+  on a later price, after ``EXIT_RETRY_MS`` (doubling with each attempt). A funding exit stops
+  there if a new funding period says hold; an emergency exit never does.
 - Liquidation guard, on every position update of either leg: distance ``(mark - liq) / mark``
   for a long, ``(liq - mark) / mark`` for a short; below ``liquidation_threshold`` exits that leg
   first and its hedge leg after it. A position of size 0 or liquidation price 0 is no risk. While a
@@ -74,6 +78,7 @@ from opensqt.model.money import ZERO
 from opensqt.model.resources import FundingRate, Position
 
 __all__ = [
+    "EXIT_RETRY_MS",
     "FAILED_PLAN_BACKOFF_MS",
     "SPOT_FUNDING_RATE",
     "Action",
@@ -90,6 +95,11 @@ SPOT_FUNDING_RATE = ZERO
 """Spot pays no funding; the spread is the perp's rate minus this."""
 
 _HOURS_PER_YEAR = Decimal(365 * 24)
+
+EXIT_RETRY_MS = (1_000, 60_000)
+"""An exit whose plan left the legs open (a thin book filled the first leg in part, or not at
+all) is sent again on the first price after the first figure, each further attempt waiting
+twice as long, up to the second; never given up until the legs are flat."""
 
 FAILED_PLAN_BACKOFF_MS = (1_000, 16_000)
 """After the second FAILED plan in a row the hedge check waits the first figure, doubling with
@@ -202,6 +212,9 @@ class StrategyState:
         hedge_check: why the legs are still to be checked for a hedge ("" when they are not).
         hedge_check_after_ms: not checked before this time.
         failed_plans: plans in a row that ended FAILED (each one's hedge check waits longer).
+        exiting: the exit under way until the legs are flat (``EXIT`` or ``EMERGENCY_EXIT``),
+            with ``exit_reason``, ``exit_spot_first`` and ``exit_attempts`` (its plans that
+            ended with the legs open); the next attempt not before ``exit_retry_after_ms``.
     """
 
     legs: LegBook
@@ -218,6 +231,11 @@ class StrategyState:
     hedge_check: str = ""
     hedge_check_after_ms: int = 0
     failed_plans: int = 0
+    exiting: Action | None = None
+    exit_reason: str = ""
+    exit_spot_first: bool = False
+    exit_attempts: int = 0
+    exit_retry_after_ms: int = 0
 
 
 class Strategy:
@@ -355,6 +373,9 @@ class Strategy:
             return checked
         if self._state.hedge_check:
             return Decision(Action.IGNORE, f"legs to be checked for a hedge {self._state.hedge_check}")
+        continued = self._continue_exit(now_ms)
+        if continued is not None:
+            return continued
         return self._check_basis(now_ms)
 
     def on_position(self, update: PositionUpdate | Position, now_ms: int) -> Decision:
@@ -427,8 +448,19 @@ class Strategy:
         elif not hedge_check and self._sizes(recorded) != self._sizes(planned):
             hedge_check = "after a fill outside the plan"
         emergency_leg = self._state.emergency_leg
+        exiting, attempts = self._state.exiting, self._state.exit_attempts
+        retry_after_ms = 0
+        if exiting is not None and recorded.is_flat(self._config.dust_qty):
+            exiting, attempts = None, 0
+        elif exiting is not None:
+            first, longest = EXIT_RETRY_MS
+            retry_after_ms = now_ms + min(longest, first << min(attempts, 16))
+            attempts += 1
         self._state = replace(
             self._state,
+            exiting=exiting,
+            exit_attempts=attempts,
+            exit_retry_after_ms=retry_after_ms,
             legs=recorded,
             in_flight_sequence=None,
             toxic_readings=0,
@@ -439,6 +471,12 @@ class Strategy:
             failed_plans=failed_plans,
         )
         summary = f"sequence {done.sequence_id} {done.outcome.value}: {done.reason}"
+        if exiting is not None:
+            spot_size, perp_size = self._sizes(recorded)
+            summary += (
+                f"; legs still open (spot {spot_size}, perp {perp_size}): the exit goes on after "
+                f"{retry_after_ms - now_ms} ms"
+            )
         if emergency_leg is not None and not self.is_flat():
             return self._exit(
                 Action.EMERGENCY_EXIT,
@@ -530,7 +568,11 @@ class Strategy:
         reason = f"{direction.value.lower()} position open{hedge}; {described}, carry {_show(carry)}"
         if carry < exit_apr:
             return self._exit(Action.EXIT, f"{reason} < exit {_show(exit_apr)}", now_ms)
-        return Decision(Action.HOLD, f"{reason} >= exit {_show(exit_apr)}")
+        reason = f"{reason} >= exit {_show(exit_apr)}"
+        if self._state.exiting is Action.EXIT:  # a new period says hold: the exit stops here
+            reason += f"; the unfinished exit ({self._state.exit_reason}) is dropped"
+            self._state = replace(self._state, exiting=None, exit_attempts=0, exit_retry_after_ms=0)
+        return Decision(Action.HOLD, reason)
 
     def _check_hedge(self, now_ms: int) -> Decision | None:
         """The one-time hedge check of the legs (see the module's docstring); ``None`` until it
@@ -602,7 +644,35 @@ class Strategy:
             return Decision(Action.HOLD, reason)
         return self._exit(Action.EXIT, reason, now_ms)
 
-    def _exit(self, action: Action, reason: str, now_ms: int, *, spot_first: bool = False) -> Decision:
+    def _continue_exit(self, now_ms: int) -> Decision | None:
+        """The next attempt of an exit that left the legs open, once it is due; else ``None``."""
+        state = self._state
+        if (
+            state.exiting is None
+            or state.in_flight_sequence is not None
+            or now_ms < state.exit_retry_after_ms
+        ):
+            return None
+        if self.is_flat():
+            self._state = replace(state, exiting=None, exit_attempts=0, exit_retry_after_ms=0)
+            return None
+        spot_size, perp_size = self._sizes(state.legs)
+        reason = (
+            f"{state.exit_reason}; attempt {state.exit_attempts + 1}: spot {spot_size}, perp {perp_size} "
+            "still open"
+        )
+        decision = self._exit(
+            state.exiting, reason, now_ms, spot_first=state.exit_spot_first, origin=state.exit_reason
+        )
+        if decision.plan is None and not decision.waits:  # what is left cannot be traded
+            self._state = replace(self._state, exiting=None, exit_attempts=0, exit_retry_after_ms=0)
+            return replace(decision, reason=f"{decision.reason}; the exit ends here")
+        return decision
+
+    def _exit(
+        self, action: Action, reason: str, now_ms: int, *, spot_first: bool = False, origin: str = ""
+    ) -> Decision:
+        """Start an exit plan (``origin``: the reason of the exit this one continues)."""
         waiting = self._waiting(action, reason)
         if waiting is not None:
             return waiting
@@ -625,6 +695,15 @@ class Strategy:
         except PlanError as error:
             return Decision(Action.HOLD, f"{reason}; cannot exit: {error}")
         self._start(sequence_id)
+        if self._state.exiting is not action or not origin:  # a new exit, or a stronger one
+            self._state = replace(self._state, exit_attempts=0)
+        self._state = replace(
+            self._state,
+            exiting=action,
+            exit_reason=origin or reason,
+            exit_spot_first=spot_first,
+            exit_retry_after_ms=0,
+        )
         return Decision(action, reason, plan)
 
     # -- helpers --------------------------------------------------------------------------------

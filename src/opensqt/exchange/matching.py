@@ -15,8 +15,11 @@ What it simulates:
   (refused when it cannot reduce, clamped to the position when it fills);
 * fills: a resting order fills at its limit price when the market trades through it (or touches
   it, see :class:`FillRule`); an order that is marketable on arrival fills at once at the
-  current price, as taker. Liquidity is unlimited: every fill is complete (a reduce-only order
-  may fill partly, then expire). A market may split fills into trades of at most
+  current price, as taker. Liquidity is unlimited unless a market sets ``MarketRules.book_depth``
+  (the quantity on the book at the touch, all an arriving order can take: a MARKET or IOC order
+  fills that much and expires with the rest, a FOK order larger than it expires unfilled, a GTC
+  limit order rests with the rest at its price); a reduce-only order may fill partly, then
+  expire. A market may split fills into trades of at most
   ``MarketRules.max_trade_qty`` (one event per trade, the order PARTIALLY_FILLED until the
   last), and :meth:`MatchingCore.fill_partially` fills part of a resting order, which keeps
   resting (what a paper exchange uses to show a busy book).
@@ -77,6 +80,10 @@ class MarketRules:
             spot balances to 8 decimals).
         max_trade_qty: the most one trade fills; a larger fill is made of several trades,
             each its own event (``None``: every fill is one trade).
+        book_depth: the quantity on the book at the touch: the most an order takes on arrival
+            (``None``: unlimited). What it cannot take: a MARKET or IOC order expires with it,
+            a FOK order larger than the depth expires unfilled, a GTC limit order rests with it
+            at its limit price (its funds checked, and the rest locked, at that price).
     """
 
     fees: FeeSchedule = field(default_factory=FeeSchedule)
@@ -85,10 +92,13 @@ class MarketRules:
     buy_fee_in_base: bool = False
     base_fee_quantum: Decimal = Decimal("0.00000001")
     max_trade_qty: Decimal | None = None
+    book_depth: Decimal | None = None
 
     def __post_init__(self) -> None:
-        if self.max_trade_qty is not None and not (self.max_trade_qty.is_finite() and self.max_trade_qty > 0):
-            raise ValueError(f"max_trade_qty must be a positive quantity, got {self.max_trade_qty}")
+        for name in ("max_trade_qty", "book_depth"):
+            value: Decimal | None = getattr(self, name)
+            if value is not None and not (value.is_finite() and value > 0):
+                raise ValueError(f"{name} must be a positive quantity, got {value}")
 
 
 class _Resting:
@@ -160,6 +170,20 @@ class MatchingCore:
         if key in self._markets:
             raise ValueError(f"market {key} is listed twice")
         self._markets[key] = _Market(instrument, rules or MarketRules())
+
+    def rules(self, venue: str, symbol: str) -> MarketRules:
+        """A market's rules as they stand."""
+        return self._market(venue, symbol).rules
+
+    def set_book_depth(self, venue: str, symbol: str, depth: Decimal | None) -> None:
+        """Change a market's ``book_depth`` (``None``: unlimited) for the orders that arrive from
+        now on (a book that thins out in a crash, or fills again).
+
+        Raises:
+            ValueError: ``depth`` is not a positive quantity. Nothing changed.
+        """
+        market = self._market(venue, symbol)
+        market.rules = replace(market.rules, book_depth=depth)
 
     def instrument(self, venue: str, symbol: str) -> Instrument:
         return self._market(venue, symbol).instrument
@@ -326,7 +350,14 @@ class MatchingCore:
             raise OrderRejected(RejectReason.NO_PRICE, f"{market.key} has no price yet", client_id)
         if request.reduce_only:
             self._check_reduce_only(account, market, request, client_id)
-        reference = taker_price if taker_price is not None else request.price
+        depth = market.rules.book_depth
+        # the book at the touch cannot take all of it: what it leaves expires, or rests (GTC)
+        thin = taker_price is not None and depth is not None and request.quantity > depth
+        rests_rest = (
+            thin and not is_market and request.time_in_force is TimeInForce.GTC and not request.post_only
+        )
+        # a limit order that may rest is paid for at its limit price, as a venue locks it
+        reference = taker_price if taker_price is not None and not rests_rest else request.price
         lock_asset, lock_amount = self._check_funds(
             account, market, market_type, request, reference, client_id
         )
@@ -356,18 +387,37 @@ class MatchingCore:
                 return [
                     self._finish(order, OrderStatus.EXPIRED, now_ms, "post-only order would take liquidity")
                 ]
-            resting = _Resting(order, 0, "", ZERO)
-            return self._fill(market, resting, taker_price, maker=False, now_ms=now_ms)
+            if thin and not is_market and request.time_in_force is TimeInForce.FOK:
+                reason = f"FOK order: the book holds only {depth} at the touch"
+                return [self._finish(order, OrderStatus.EXPIRED, now_ms, reason)]
+            taker = _Resting(order, 0, "", ZERO)
+            events = self._fill(
+                market, taker, taker_price, maker=False, now_ms=now_ms, upto=depth if thin else None
+            )
+            last = events[-1].order
+            if not thin or last.status.is_final:
+                return events
+            if not rests_rest:  # MARKET or IOC: the book is empty at the touch
+                events.append(self._finish(last, OrderStatus.EXPIRED, now_ms, "no more liquidity"))
+                return events
+            left = last.remaining_qty / order.quantity
+            self._rest(account, market, _Resting(last, int(order.exchange_order_id), lock_asset,
+                                                 lock_amount * left))  # fmt: skip
+            return events
         if request.time_in_force is not TimeInForce.GTC:
             reason = f"{request.time_in_force.value} order is not marketable"
             return [self._finish(order, OrderStatus.EXPIRED, now_ms, reason)]
-        resting = _Resting(order, int(order.exchange_order_id), lock_asset, lock_amount)
-        if lock_amount:
-            account.lock(lock_asset, lock_amount)
+        self._rest(account, market, _Resting(order, int(order.exchange_order_id), lock_asset, lock_amount))
+        return [self._event(order, reason="accepted")]
+
+    def _rest(self, account: Account, market: _Market, resting: _Resting) -> None:
+        """Put an order on the book, locking what it holds back."""
+        if resting.lock_amount:
+            account.lock(resting.lock_asset, resting.lock_amount)
+        order = resting.order
         bisect.insort(market.book(order.side), resting, key=_Resting.sort_key)
         self._open[order.exchange_order_id] = resting
-        self._by_client[(account.account_id, client_id)] = order.exchange_order_id
-        return [self._event(order, reason="accepted")]
+        self._by_client[(account.account_id, order.client_order_id)] = order.exchange_order_id
 
     def cancel(
         self,
@@ -802,20 +852,27 @@ class MatchingCore:
         return self._fill(market, resting, resting.order.price, maker=True, now_ms=now_ms)
 
     def _fill(
-        self, market: _Market, resting: _Resting, price: Decimal, *, maker: bool, now_ms: int
+        self,
+        market: _Market,
+        resting: _Resting,
+        price: Decimal,
+        *,
+        maker: bool,
+        now_ms: int,
+        upto: Decimal | None = None,
     ) -> list[OrderEvent]:
-        """Fill an order completely (a reduce-only one up to the position) at ``price``: one
-        trade, or trades of at most ``max_trade_qty``."""
+        """Fill an order completely (a reduce-only one up to the position), or ``upto`` that much
+        of it, at ``price``: one trade, or trades of at most ``max_trade_qty``."""
         most = market.rules.max_trade_qty
+        left = resting.order.remaining_qty if upto is None else min(upto, resting.order.remaining_qty)
         events: list[OrderEvent] = []
         while True:
-            remaining = resting.order.remaining_qty
             event = self._trade(
-                market, resting, price, remaining if most is None else min(most, remaining),
-                maker=maker, now_ms=now_ms,
-            )  # fmt: skip
+                market, resting, price, left if most is None else min(most, left), maker=maker, now_ms=now_ms
+            )
             events.append(event)
-            if event.order.status.is_final:
+            left -= event.update.last_fill_qty
+            if event.order.status.is_final or left <= 0:
                 return events
 
     def _trade(

@@ -16,6 +16,9 @@ POST    /admin/fill          ``{account, symbol, qty, client_order_id | order_id
                              margin|usdm (default usdm)}``: a trade of ``qty`` against an open
                              order at its limit price (it keeps resting, PARTIALLY_FILLED, until
                              it has nothing left); answers ``{order}``
+POST    /admin/book          ``{symbol, depth, family?}``: the quantity on the book at the touch,
+                             all an arriving order can take (``null``: unlimited; see
+                             ``book_depth`` in the market settings); answers each family's depth
 POST    /admin/funding       ``{symbol?, rate?, at?}``: settle funding (all perpetuals by default)
                              ``at`` ``"now"`` (default) or ``"next"``: at the scheduled funding
                              time, so the schedule moves one interval on (a new funding period)
@@ -110,6 +113,7 @@ class AdminApi:
             web.post("/admin/price", self.price),
             web.post("/admin/quote", self.quote),
             web.post("/admin/fill", self.fill),
+            web.post("/admin/book", self.book),
             web.post("/admin/funding", self.funding),
             web.post("/admin/funding-rate", self.funding_rate),
             web.post("/admin/accounts", self.accounts),
@@ -188,6 +192,7 @@ class AdminApi:
             market: dict[str, Any] = {
                 "last": None if last is None else str(last),
                 "quote": None if quote is None else [str(quote[0]), str(quote[1])],
+                "book_depth": None if (depth := venue.book_depth(family, symbol)) is None else str(depth),
             }
             if family is Family.USDM:
                 funding = venue.funding[symbol]
@@ -293,6 +298,32 @@ class AdminApi:
             raise AdminError(str(exc)) from exc
         self.exchange.commit(force=True)
         return json_response({"order": encode(order)})
+
+    async def book(self, request: web.Request) -> web.Response:
+        """Set the quantity on the book at the touch (``depth``; null: unlimited) of one symbol's
+        markets (``family``: spot, usdm or both)."""
+        body = await self._object(request)
+        symbol = str(body.get("symbol", ""))
+        if "depth" not in body:
+            raise AdminError("depth is required (a decimal string, or null for unlimited)")
+        depth = _opt_decimal(body, "depth")
+        families = _families(body, {family for family, sym in self.venue.listings if sym == symbol})
+        if not families:
+            raise AdminError(f"unknown symbol {symbol!r}")
+        try:
+            for family in families:  # every market checked first: a refusal changes nothing
+                self.venue.check_book_depth(family, symbol, depth)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from exc
+        for family in families:
+            self.venue.set_book_depth(family, symbol, depth)
+        self.exchange.commit(force=True)
+        return json_response(
+            {
+                family.value: None if (now := self.venue.book_depth(family, symbol)) is None else str(now)
+                for family in families
+            }
+        )
 
     async def quote(self, request: web.Request) -> web.Response:
         body = await self._object(request)

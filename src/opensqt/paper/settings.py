@@ -77,9 +77,10 @@ class FeeSettings(BaseModel):
     taker: Decimal
 
 
-def _check_trade_qty(max_trade_qty: Decimal | None, step_size: Decimal) -> None:
-    if max_trade_qty is not None and max_trade_qty % step_size != 0:
-        raise ValueError(f"max_trade_qty {max_trade_qty} must be a multiple of the step size {step_size}")
+def _check_on_step(step_size: Decimal, **quantities: Decimal | None) -> None:
+    for name, qty in quantities.items():
+        if qty is not None and qty % step_size != 0:
+            raise ValueError(f"{name} {qty} must be a multiple of the step size {step_size}")
 
 
 class SpotSettings(BaseModel):
@@ -96,10 +97,15 @@ class SpotSettings(BaseModel):
     # the most one trade fills: a larger fill comes as several trades (each its own order-stream
     # message, PARTIALLY_FILLED until the last), as on a busy book; None: one trade per fill
     max_trade_qty: Decimal | None = Field(default=None, gt=0)
+    # the quantity on the book at the touch, all an arriving order can take: a MARKET or IOC
+    # order fills that much and expires with the rest (EXPIRED with a partial fill), a larger FOK
+    # expires unfilled, a GTC limit rests with the rest; None: unlimited. POST /admin/book
+    # changes it while running.
+    book_depth: Decimal | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
-    def _trade_on_step(self) -> SpotSettings:
-        _check_trade_qty(self.max_trade_qty, self.step_size)
+    def _quantities_on_step(self) -> SpotSettings:
+        _check_on_step(self.step_size, max_trade_qty=self.max_trade_qty, book_depth=self.book_depth)
         return self
 
 
@@ -119,10 +125,11 @@ class PerpSettings(BaseModel):
     funding_interval_hours: int = 8
     funding_rate: Decimal = Decimal("0.0001")
     max_trade_qty: Decimal | None = Field(default=None, gt=0)  # as for spot
+    book_depth: Decimal | None = Field(default=None, gt=0)  # as for spot
 
     @model_validator(mode="after")
-    def _trade_on_step(self) -> PerpSettings:
-        _check_trade_qty(self.max_trade_qty, self.step_size)
+    def _quantities_on_step(self) -> PerpSettings:
+        _check_on_step(self.step_size, max_trade_qty=self.max_trade_qty, book_depth=self.book_depth)
         return self
 
     @field_validator("funding_interval_hours")

@@ -121,6 +121,7 @@ def _listings(markets: Iterable[MarketSettings]) -> dict[tuple[Family, str], Lis
                 fees=FeeSchedule(maker=spot.fees.maker, taker=spot.fees.taker),
                 buy_fee_in_base=True,
                 max_trade_qty=spot.max_trade_qty,
+                book_depth=spot.book_depth,
             )
             listings[(Family.SPOT, market.symbol)] = Listing(Family.SPOT, instrument, rules, spot.max_qty)
         if market.perp is not None:
@@ -142,6 +143,7 @@ def _listings(markets: Iterable[MarketSettings]) -> dict[tuple[Family, str], Lis
                 maintenance_margin_rate=perp.maintenance_margin_rate,
                 max_leverage=Decimal(perp.max_leverage),
                 max_trade_qty=perp.max_trade_qty,
+                book_depth=perp.book_depth,
             )
             listings[(Family.USDM, market.symbol)] = Listing(
                 Family.USDM, instrument, rules, perp.max_qty, perp.funding_interval_hours
@@ -728,6 +730,30 @@ class PaperVenue:
 
     # -- funding ----------------------------------------------------------------------------
 
+    def set_book_depth(self, family: Family, symbol: str, depth: Decimal | None) -> None:
+        """The quantity on the book at the touch from now on (``None``: unlimited; see
+        :class:`~opensqt.exchange.matching.MarketRules`).
+
+        Raises:
+            BinanceError: no such market.
+            ValueError: ``depth`` is not a positive multiple of the market's step. Nothing changed.
+        """
+        self.check_book_depth(family, symbol, depth)
+        self.core.set_book_depth(family.value, symbol, depth)
+        self.dirty = True
+
+    def check_book_depth(self, family: Family, symbol: str, depth: Decimal | None) -> None:
+        """Refuse (ValueError) a book depth that is not a positive multiple of the step."""
+        step = self.listing(family, symbol).instrument.step_size
+        if depth is not None and (not depth.is_finite() or depth <= 0 or depth % step != 0):
+            raise ValueError(
+                f"depth must be a positive multiple of the step size {step} of {family.value} "
+                f"{symbol}, got {depth}"
+            )
+
+    def book_depth(self, family: Family, symbol: str) -> Decimal | None:
+        return self.core.rules(family.value, symbol).book_depth
+
     def set_funding_rate(self, symbol: str, rate: Decimal) -> None:
         self.listing(Family.USDM, symbol)
         self.funding[symbol].rate = rate
@@ -791,6 +817,12 @@ class PaperVenue:
             },
             "next_seq": self._next_seq,
             "next_tran_id": self._next_tran_id,
+            # set while running (POST /admin/book): kept across a restart
+            "book_depth": {
+                f"{family.value}:{symbol}": None if depth is None else str(depth)
+                for family, symbol in self.listings
+                for depth in (self.book_depth(family, symbol),)
+            },
         }
 
     def restore(
@@ -832,6 +864,10 @@ class PaperVenue:
             self.quotes[(Family(family), symbol)] = (Decimal(bid), Decimal(ask))
         self._next_seq = int(state["next_seq"])
         self._next_tran_id = int(state["next_tran_id"])
+        for key, depth in state.get("book_depth", {}).items():
+            family, _, symbol = key.partition(":")
+            if (Family(family), symbol) in self.listings:
+                self.core.set_book_depth(family, symbol, None if depth is None else Decimal(depth))
         self.order_log = list(order_log)
         self.trades = list(trades)
         self.ledger = list(ledger)

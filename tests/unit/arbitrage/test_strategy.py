@@ -29,7 +29,7 @@ from opensqt.arbitrage import (
     funding_apr,
     liquidation_distance,
 )
-from opensqt.model import FundingUpdate, PositionUpdate, PriceChange
+from opensqt.model import FundingUpdate, PositionUpdate, PriceChange, TradingStateKind
 
 from . import (
     PERIOD_MS,
@@ -42,6 +42,7 @@ from . import (
     perp_price,
     position,
     run_plan,
+    scripted,
     spot_price,
 )
 
@@ -237,6 +238,99 @@ def test_exit_is_sized_from_the_positions_not_the_configured_quantity() -> None:
     prices(s, T0 + 10)
     decision = s.on_funding(funding("0.000005", NEXT + PERIOD_MS), T0 + 10)
     assert exit_sizes(decision) == (Decimal("0.01834"), Decimal("-0.018"))
+
+
+def funding_exit(s: Strategy, ms: int) -> Decision:
+    prices(s, ms)
+    decision = s.on_funding(funding("-0.0003", NEXT + PERIOD_MS), ms)  # flipped against the position
+    assert decision.action is Action.EXIT
+    return decision
+
+
+def test_an_exit_a_thin_book_fills_in_part_goes_on_until_the_legs_are_flat() -> None:
+    s = opened()
+    first = funding_exit(s, T0 + 10)
+    assert first.plan is not None
+    # the perp buys back 0.008 of 0.020 (the book ran out); the spot sells as much
+    _, done = run_plan(first.plan, scripted("0.008", "all"))
+    result = s.on_execution_result(done, T0 + 20)
+    assert (s.state.legs.size(SPOT_KEY), s.state.legs.size(PERP_KEY)) == (Decimal("0.012"), Decimal("-0.012"))
+    assert "the exit goes on after 1000 ms" in result.reason
+    # not before the wait: a price then is only a basis reading
+    assert s.on_price(perp_price("50010", T0 + 500), T0 + 500).plan is None
+    second = s.on_price(perp_price("50010", T0 + 1_020), T0 + 1_020)
+    assert second.action is Action.EXIT
+    assert exit_sizes(second) == (Decimal("0.012"), Decimal("-0.012"))
+    assert "attempt 2: spot 0.01200, perp -0.012 still open" in second.reason
+    assert second.reason.startswith(first.reason)
+    # nothing fills at all this time (a zero first leg aborts, both legs hedged): the wait doubles
+    _, nothing = run_plan(second.plan, scripted("0"))  # type: ignore[arg-type]
+    assert "after 2000 ms" in s.on_execution_result(nothing, T0 + 1_030).reason
+    assert s.on_price(perp_price("50010", T0 + 2_000), T0 + 2_000).plan is None
+    third = s.on_price(perp_price("50010", T0 + 3_030), T0 + 3_030)
+    assert "attempt 3" in third.reason
+    _, flat = run_plan(third.plan)  # type: ignore[arg-type]
+    assert "still open" not in s.on_execution_result(flat, T0 + 3_040).reason
+    assert s.is_flat()
+    assert s.state.exiting is None
+    # flat: later prices exit nothing more
+    assert s.on_price(perp_price("50010", T0 + 90_000), T0 + 90_000).plan is None
+
+
+def test_an_emergency_exit_goes_on_as_an_emergency_with_its_leg_first() -> None:
+    s = opened(Direction.NEGATIVE)
+    prices(s, T0 + 10)
+    danger = s.on_position(
+        position(SPOT_VENUE, "-0.020", mark="50000", liquidation="54500", updated_ms=T0 + 10), T0 + 10
+    )
+    assert danger.action is Action.EMERGENCY_EXIT
+    assert danger.plan is not None
+    assert danger.plan.spot_first
+    _, done = run_plan(danger.plan, scripted("0.005", "all"))
+    s.on_execution_result(done, T0 + 20)
+    s.set_gate(TradingStateKind.ACTIVE, paused=True)  # paused: an emergency exit still goes
+    again = s.on_price(spot_price("50000", T0 + 1_100), T0 + 1_100)
+    assert again.action is Action.EMERGENCY_EXIT
+    assert isinstance(again.plan, ExitPlan)
+    assert (again.plan.spot_first, again.plan.emergency) == (True, True)
+    assert exit_sizes(again) == (Decimal("-0.015"), Decimal("0.015"))
+
+
+def test_a_new_funding_period_that_says_hold_drops_an_unfinished_funding_exit() -> None:
+    s = opened()
+    first = funding_exit(s, T0 + 10)
+    _, done = run_plan(first.plan, scripted("0.008", "all"))  # type: ignore[arg-type]
+    s.on_execution_result(done, T0 + 20)
+    hold = s.on_funding(funding("0.0003", NEXT + 2 * PERIOD_MS), T0 + 30)  # the carry is back
+    assert hold.action is Action.HOLD
+    assert "unfinished exit" in hold.reason
+    assert s.on_price(perp_price("50010", T0 + 5_000), T0 + 5_000).plan is None
+
+
+def test_an_unfinished_exit_waits_for_the_gate_and_goes_when_it_opens() -> None:
+    s = opened()
+    first = funding_exit(s, T0 + 10)
+    _, done = run_plan(first.plan, scripted("0.008", "all"))  # type: ignore[arg-type]
+    s.on_execution_result(done, T0 + 20)
+    s.set_gate(TradingStateKind.HALTED, paused=False)
+    held = s.on_price(perp_price("50010", T0 + 2_000), T0 + 2_000)
+    assert held.waits
+    assert held.plan is None
+    s.set_gate(TradingStateKind.ACTIVE, paused=False)
+    assert s.on_price(perp_price("50010", T0 + 2_100), T0 + 2_100).action is Action.EXIT
+
+
+def test_an_unfinished_exit_whose_rest_cannot_be_traded_ends_there() -> None:
+    s = opened()
+    first = funding_exit(s, T0 + 10)
+    # the perp buys back all but 0.001, and the spot sells as much: 0.001 is 50 USDT, tradeable
+    _, done = run_plan(first.plan, scripted("0.019", "all"))  # type: ignore[arg-type]
+    s.on_execution_result(done, T0 + 20)
+    s.on_position(position(SPOT_VENUE, "0.00005", updated_ms=T0 + 30), T0 + 30)  # dust, and
+    s.on_position(position(PERP_VENUE, "-0.00005", updated_ms=T0 + 30), T0 + 30)  # below the step
+    ended = s.on_price(perp_price("50010", T0 + 2_000), T0 + 2_000)
+    assert ended.plan is None
+    assert s.state.exiting is None
 
 
 # -- gating --------------------------------------------------------------------------------------

@@ -363,10 +363,11 @@ def test_snapshot_keeps_a_partially_filled_order_and_its_lock() -> None:
     assert copy.account("a").locked == {}
 
 
-def test_max_trade_qty_must_be_positive() -> None:
+@pytest.mark.parametrize("name", ["max_trade_qty", "book_depth"])
+def test_trade_size_and_book_depth_must_be_positive(name: str) -> None:
     for bad in ("0", "-1", "NaN"):
-        with pytest.raises(ValueError):
-            MarketRules(max_trade_qty=D(bad))
+        with pytest.raises(ValueError, match=f"{name} must be a positive quantity"):
+            MarketRules(**{name: D(bad)})  # type: ignore[arg-type]
 
 
 def test_paper_settings_refuse_a_trade_size_off_the_step() -> None:
@@ -407,3 +408,120 @@ def test_a_liquidation_on_a_busy_book_is_several_trades_each_marked() -> None:
     assert all(e.liquidation for e in closes)
     assert closes[-1].order.status is OrderStatus.FILLED
     assert core.position("b", "sim", "BTCUSDT").size == 0
+
+
+def thin_core(depth: str, *, most: str | None = None, balance: str = "10000") -> MatchingCore:
+    """Both markets with ``depth`` on the book at the touch (trades of at most ``most``)."""
+    core = MatchingCore()
+    trade = D(most) if most else None
+    core.add_market(PERP, MarketRules(fees=FEES, book_depth=D(depth), max_trade_qty=trade))
+    core.add_market(SPOT, MarketRules(fees=FEES, book_depth=D(depth), max_trade_qty=trade))
+    core.open_account("a", {"USDT": D(balance)})
+    core.set_leverage("a", "sim", "BTCUSDT", D(5))
+    core.set_mark("sim", "BTCUSDT", D(30000))
+    core.set_mark("sim-spot", "BTCUSDT", D(30000))
+    return core
+
+
+def test_a_market_order_larger_than_the_book_fills_its_depth_and_expires_with_the_rest() -> None:
+    core = thin_core("0.006", most="0.004")
+    events = core.submit(market(Side.SELL, "0.01"), 1)
+    assert [(e.order.status, e.trade and e.trade.quantity) for e in events] == [
+        (OrderStatus.PARTIALLY_FILLED, D("0.004")),
+        (OrderStatus.PARTIALLY_FILLED, D("0.002")),
+        (OrderStatus.EXPIRED, None),
+    ]
+    final = events[-1].order
+    assert (final.filled_qty, final.remaining_qty) == (D("0.006"), D("0.004"))
+    assert core.get_order("a", final.client_order_id) == final
+    assert core.position("a", "sim", "BTCUSDT").size == D("-0.006")
+    assert core.open_orders("a") == []
+    # only what traded paid a fee
+    assert core.account("a").fees_paid == D("0.006") * D(30000) * D("0.0005")
+
+
+def test_an_order_within_the_depth_fills_whole() -> None:
+    core = thin_core("0.006")
+    (event,) = core.submit(market(Side.BUY, "0.006"), 1)
+    assert (event.order.status, event.order.filled_qty) == (OrderStatus.FILLED, D("0.006"))
+
+
+def test_a_marketable_ioc_fills_the_depth_and_a_larger_fok_expires_unfilled() -> None:
+    core = thin_core("0.006")
+    ioc = core.submit(limit(Side.BUY, "0.01", "30100", "ioc", time_in_force=TimeInForce.IOC), 1)
+    assert [e.order.status for e in ioc] == [OrderStatus.PARTIALLY_FILLED, OrderStatus.EXPIRED]
+    assert ioc[-1].order.filled_qty == D("0.006")
+    before = core.to_state()
+    (fok,) = core.submit(limit(Side.BUY, "0.01", "30100", "fok", time_in_force=TimeInForce.FOK), 2)
+    assert (fok.order.status, fok.order.filled_qty, fok.trade) == (OrderStatus.EXPIRED, 0, None)
+    assert "holds only 0.006" in fok.update.reason
+    assert core.position("a", "sim", "BTCUSDT").size == D("0.006")
+    assert core.account("a").balances == {"USDT": D(10000) - D("0.006") * D(30000) * D("0.0005")}
+    assert core.to_state()["accounts"] == before["accounts"]
+    (whole,) = core.submit(limit(Side.BUY, "0.006", "30100", "fok2", time_in_force=TimeInForce.FOK), 3)
+    assert whole.order.status is OrderStatus.FILLED
+
+
+def test_a_marketable_gtc_limit_on_a_thin_book_rests_the_rest_at_its_price_locked_there() -> None:
+    core = thin_core("0.01", balance="1000")
+    buy = OrderRequest("a", "sim-spot", "BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.03"), D("30100"), "sb")
+    (taken,) = core.submit(buy, 1)
+    assert taken.order.status is OrderStatus.PARTIALLY_FILLED
+    assert taken.trade is not None
+    assert (taken.trade.price, taken.trade.quantity, taken.trade.is_maker) == (D(30000), D("0.01"), False)
+    (resting,) = core.open_orders("a", "sim-spot")
+    assert (resting.status, resting.filled_qty, resting.price) == (
+        OrderStatus.PARTIALLY_FILLED, D("0.01"), D("30100")
+    )  # fmt: skip
+    account = core.account("a")
+    # the rest is locked at its limit price, with the larger of the two fee rates
+    assert account.locked == {"USDT": D("0.02") * D("30100") * (1 + D("0.0005"))}
+    assert account.balance("BTC") == D("0.01")
+    # it fills at its price when the market trades through it, as any resting buy: as maker
+    assert core.sweep("sim-spot", "BTCUSDT", D("30200"), 2) == []
+    (rest,) = core.sweep("sim-spot", "BTCUSDT", D("30050"), 3)
+    assert (rest.order.status, rest.trade and rest.trade.price, rest.trade and rest.trade.is_maker) == (
+        OrderStatus.FILLED, D("30100"), True
+    )  # fmt: skip
+    assert account.locked == {}
+
+
+def test_a_thin_book_checks_a_gtc_limit_s_funds_at_its_limit_price() -> None:
+    # 0.03 BTC costs 900 USDT at the ask but 903 at the limit: a thin book makes the limit count
+    buy = OrderRequest("a", "sim-spot", "BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.03"), D("30100"), "sb")
+    deep = make_core(balance="902")
+    (filled,) = deep.submit(buy, 1)
+    assert filled.order.status is OrderStatus.FILLED
+    thin = thin_core("0.01", balance="902")
+    before = thin.to_state()
+    with pytest.raises(OrderRejected) as refused:
+        thin.submit(buy, 1)
+    assert refused.value.reason is RejectReason.INSUFFICIENT_BALANCE
+    assert thin.to_state() == before
+
+
+def test_a_reduce_only_market_order_on_a_thin_book_stops_at_the_smaller_of_depth_and_position() -> None:
+    core = thin_core("0.006")
+    core.submit(market(Side.BUY, "0.004"), 1)
+    core.submit(market(Side.BUY, "0.004"), 2)
+    capped = core.submit(market(Side.SELL, "0.01", reduce_only=True), 3)  # depth 0.006 < position
+    assert [e.order.status for e in capped] == [OrderStatus.PARTIALLY_FILLED, OrderStatus.EXPIRED]
+    assert core.position("a", "sim", "BTCUSDT").size == D("0.002")
+    rest = core.submit(market(Side.SELL, "0.01", reduce_only=True), 4)  # position 0.002 < depth
+    assert [(e.order.status, e.order.filled_qty) for e in rest] == [(OrderStatus.EXPIRED, D("0.002"))]
+    assert core.position("a", "sim", "BTCUSDT").size == 0
+
+
+def test_book_depth_can_change_for_the_orders_that_follow() -> None:
+    core = make_core()
+    assert core.rules("sim", "BTCUSDT").book_depth is None
+    core.set_book_depth("sim", "BTCUSDT", D("0.002"))
+    assert [e.order.status for e in core.submit(market(Side.BUY, "0.005"), 1)][-1] is OrderStatus.EXPIRED
+    with pytest.raises(ValueError, match="book_depth must be a positive quantity"):
+        core.set_book_depth("sim", "BTCUSDT", D(0))
+    assert core.rules("sim", "BTCUSDT").book_depth == D("0.002")
+    core.set_book_depth("sim", "BTCUSDT", None)
+    (whole,) = core.submit(market(Side.BUY, "0.005"), 2)
+    assert whole.order.status is OrderStatus.FILLED
+    # the other market kept its own
+    assert core.rules("sim-spot", "BTCUSDT").book_depth is None
