@@ -555,8 +555,10 @@ class ExitPlan:
 
     def _legs(self) -> tuple[_ExitLeg, _ExitLeg]:
         spot_margin = self.spot_size < 0 or self.spot.market_type is MarketType.MARGIN
+        # reduce-only: exempt from the minimum notional (Binance's -4164 says "unless you choose
+        # reduce only"), so a small rest of the perp is closed, never left without its hedge
         perp = _ExitLeg(
-            "perp", self.perp, self.perp_size, StepKind.EXIT_PERP, MarketType.PERPETUAL, True, self.perp_price
+            "perp", self.perp, self.perp_size, StepKind.EXIT_PERP, MarketType.PERPETUAL, True, ZERO
         )
         spot = _ExitLeg(
             "spot",

@@ -29,8 +29,10 @@ Rules (see ``behaviour.md`` §3 and the liquidation guard of §4):
   the count.
 - An exit goes on until the legs are flat: when an exit plan ends with the legs still open (the
   book filled its first leg in part or not at all), the same exit is sent again for what is left
-  on a later price, after ``EXIT_RETRY_MS`` (doubling with each attempt). A funding exit stops
-  there if a new funding period says hold; an emergency exit never does.
+  on a later price, after ``EXIT_RETRY_MS`` (doubling with each attempt). Meanwhile funding
+  and basis readings start no exit of their own; the hedge check and the liquidation guard
+  still may (an emergency is never weakened to an ordinary exit). A funding exit stops if a new
+  funding period says hold; the others go on. What is left below the minimums is a residual.
 - Liquidation guard, on every position update of either leg: distance ``(mark - liq) / mark``
   for a long, ``(liq - mark) / mark`` for a short; below ``liquidation_threshold`` exits that leg
   first and its hedge leg after it. A position of size 0 or liquidation price 0 is no risk. While a
@@ -99,7 +101,12 @@ _HOURS_PER_YEAR = Decimal(365 * 24)
 EXIT_RETRY_MS = (1_000, 60_000)
 """An exit whose plan left the legs open (a thin book filled the first leg in part, or not at
 all) is sent again on the first price after the first figure, each further attempt waiting
-twice as long, up to the second; never given up until the legs are flat."""
+twice as long, up to the second; it goes on until the legs are flat or what is left cannot be
+traded (a residual), and a funding exit also stops when a new funding period says hold."""
+
+ExitKind = str
+"""Why an exit runs: ``funding``, ``basis``, ``hedge`` (the hedge check closes unhedged legs) or
+``emergency`` (the liquidation guard)."""
 
 FAILED_PLAN_BACKOFF_MS = (1_000, 16_000)
 """After the second FAILED plan in a row the hedge check waits the first figure, doubling with
@@ -213,8 +220,9 @@ class StrategyState:
         hedge_check_after_ms: not checked before this time.
         failed_plans: plans in a row that ended FAILED (each one's hedge check waits longer).
         exiting: the exit under way until the legs are flat (``EXIT`` or ``EMERGENCY_EXIT``),
-            with ``exit_reason``, ``exit_spot_first`` and ``exit_attempts`` (its plans that
-            ended with the legs open); the next attempt not before ``exit_retry_after_ms``.
+            with ``exit_kind`` (:data:`ExitKind`), ``exit_reason``, ``exit_spot_first``,
+            ``exit_sequence`` (its latest plan) and ``exit_attempts`` (its plans that ended
+            with the legs open); the next attempt not before ``exit_retry_after_ms``.
     """
 
     legs: LegBook
@@ -232,6 +240,8 @@ class StrategyState:
     hedge_check_after_ms: int = 0
     failed_plans: int = 0
     exiting: Action | None = None
+    exit_kind: ExitKind = ""
+    exit_sequence: int = 0
     exit_reason: str = ""
     exit_spot_first: bool = False
     exit_attempts: int = 0
@@ -411,7 +421,9 @@ class Strategy:
                 Action.EMERGENCY_EXIT,
                 f"{reason}; deferred until sequence {self._state.in_flight_sequence} completes",
             )
-        return self._exit(Action.EMERGENCY_EXIT, reason, now_ms, spot_first=key == self._config.spot_key)
+        return self._exit(
+            Action.EMERGENCY_EXIT, reason, now_ms, kind="emergency", spot_first=key == self._config.spot_key
+        )
 
     def on_execution_result(
         self, done: Done, now_ms: int, *, legs: LegBook | None = None, orders_unknown: bool = False
@@ -450,7 +462,7 @@ class Strategy:
         emergency_leg = self._state.emergency_leg
         exiting, attempts = self._state.exiting, self._state.exit_attempts
         retry_after_ms = 0
-        if exiting is not None and recorded.is_flat(self._config.dust_qty):
+        if done.sequence_id != self._state.exit_sequence or recorded.is_flat(self._config.dust_qty):
             exiting, attempts = None, 0
         elif exiting is not None:
             first, longest = EXIT_RETRY_MS
@@ -471,7 +483,7 @@ class Strategy:
             failed_plans=failed_plans,
         )
         summary = f"sequence {done.sequence_id} {done.outcome.value}: {done.reason}"
-        if exiting is not None:
+        if exiting is not None and emergency_leg is None:
             spot_size, perp_size = self._sizes(recorded)
             summary += (
                 f"; legs still open (spot {spot_size}, perp {perp_size}): the exit goes on after "
@@ -482,6 +494,7 @@ class Strategy:
                 Action.EMERGENCY_EXIT,
                 f"{summary}; liquidation emergency on {emergency_leg} still open",
                 now_ms,
+                kind="emergency",
                 spot_first=emergency_leg == self._config.spot_key,
             )
         checked = self._check_hedge(now_ms)
@@ -555,6 +568,7 @@ class Strategy:
         except PlanError as error:
             return Decision(Action.HOLD, f"{reason}; cannot enter: {error}")
         self._start(sequence_id)
+        self._state = replace(self._state, exiting=None, exit_attempts=0, exit_retry_after_ms=0)
         return Decision(action, reason, plan)
 
     def _decide_exit_on_funding(
@@ -566,12 +580,15 @@ class Strategy:
             "" if self._state.legs.is_delta_neutral(self._config.dust_qty) else " (legs not delta-neutral)"
         )
         reason = f"{direction.value.lower()} position open{hedge}; {described}, carry {_show(carry)}"
+        state = self._state
         if carry < exit_apr:
-            return self._exit(Action.EXIT, f"{reason} < exit {_show(exit_apr)}", now_ms)
+            if state.exiting is not None:  # the exit under way goes on at its own pace
+                return Decision(Action.HOLD, f"{reason} < exit {_show(exit_apr)}; an exit is under way")
+            return self._exit(Action.EXIT, f"{reason} < exit {_show(exit_apr)}", now_ms, kind="funding")
         reason = f"{reason} >= exit {_show(exit_apr)}"
-        if self._state.exiting is Action.EXIT:  # a new period says hold: the exit stops here
-            reason += f"; the unfinished exit ({self._state.exit_reason}) is dropped"
-            self._state = replace(self._state, exiting=None, exit_attempts=0, exit_retry_after_ms=0)
+        if state.exiting is not None and state.exit_kind == "funding":  # a new period says hold
+            reason += f"; the unfinished exit ({state.exit_reason}) is dropped"
+            self._state = replace(state, exiting=None, exit_attempts=0, exit_retry_after_ms=0)
         return Decision(Action.HOLD, reason)
 
     def _check_hedge(self, now_ms: int) -> Decision | None:
@@ -593,7 +610,9 @@ class Strategy:
         if state.legs.is_delta_neutral(config.dust_qty):
             self._state = replace(self._state, failed_plans=0)
             return Decision(Action.HOLD, f"legs hedged {why}: {described}; kept")
-        decision = self._exit(Action.EXIT, f"legs unhedged {why}: {described}; closing both", now_ms)
+        decision = self._exit(
+            Action.EXIT, f"legs unhedged {why}: {described}; closing both", now_ms, kind="hedge"
+        )
         if decision.waits:  # still armed: checked again on a later event
             self._state = replace(self._state, hedge_check=why)
         return decision
@@ -621,6 +640,8 @@ class Strategy:
             return Decision(
                 Action.IGNORE, f"sequence {self._state.in_flight_sequence} in flight; no basis check"
             )
+        if self._state.exiting is not None:
+            return Decision(Action.IGNORE, "an exit is under way; no basis check")
         stale = self._stale_reason(now_ms, None)
         if stale:
             return Decision(Action.IGNORE, stale)
@@ -642,19 +663,17 @@ class Strategy:
         reason = f"{rule}: toxic reading {readings} of {config.toxic_count}"
         if readings < config.toxic_count:
             return Decision(Action.HOLD, reason)
-        return self._exit(Action.EXIT, reason, now_ms)
+        return self._exit(Action.EXIT, reason, now_ms, kind="basis")
 
     def _continue_exit(self, now_ms: int) -> Decision | None:
         """The next attempt of an exit that left the legs open, once it is due; else ``None``."""
         state = self._state
-        if (
-            state.exiting is None
-            or state.in_flight_sequence is not None
-            or now_ms < state.exit_retry_after_ms
-        ):
+        if state.exiting is None or state.in_flight_sequence is not None:
             return None
-        if self.is_flat():
+        if self.is_flat():  # flat by a position update or a late fill: nothing left to exit
             self._state = replace(state, exiting=None, exit_attempts=0, exit_retry_after_ms=0)
+            return None
+        if now_ms < state.exit_retry_after_ms:
             return None
         spot_size, perp_size = self._sizes(state.legs)
         reason = (
@@ -662,7 +681,12 @@ class Strategy:
             "still open"
         )
         decision = self._exit(
-            state.exiting, reason, now_ms, spot_first=state.exit_spot_first, origin=state.exit_reason
+            state.exiting,
+            reason,
+            now_ms,
+            kind=state.exit_kind,
+            spot_first=state.exit_spot_first,
+            origin=state.exit_reason,
         )
         if decision.plan is None and not decision.waits:  # what is left cannot be traded
             self._state = replace(self._state, exiting=None, exit_attempts=0, exit_retry_after_ms=0)
@@ -670,9 +694,20 @@ class Strategy:
         return decision
 
     def _exit(
-        self, action: Action, reason: str, now_ms: int, *, spot_first: bool = False, origin: str = ""
+        self,
+        action: Action,
+        reason: str,
+        now_ms: int,
+        *,
+        kind: ExitKind,
+        spot_first: bool = False,
+        origin: str = "",
     ) -> Decision:
-        """Start an exit plan (``origin``: the reason of the exit this one continues)."""
+        """Start an exit plan (``origin``: the reason of the unfinished exit this one continues).
+        An unfinished emergency exit is never weakened: a later ordinary exit runs as it."""
+        state = self._state
+        if state.exiting is Action.EMERGENCY_EXIT and action is Action.EXIT and not self.is_flat():
+            action, kind, spot_first = Action.EMERGENCY_EXIT, "emergency", state.exit_spot_first
         waiting = self._waiting(action, reason)
         if waiting is not None:
             return waiting
@@ -695,13 +730,14 @@ class Strategy:
         except PlanError as error:
             return Decision(Action.HOLD, f"{reason}; cannot exit: {error}")
         self._start(sequence_id)
-        if self._state.exiting is not action or not origin:  # a new exit, or a stronger one
-            self._state = replace(self._state, exit_attempts=0)
         self._state = replace(
             self._state,
             exiting=action,
+            exit_kind=kind,
+            exit_sequence=sequence_id,
             exit_reason=origin or reason,
             exit_spot_first=spot_first,
+            exit_attempts=state.exit_attempts if state.exiting is not None else 0,
             exit_retry_after_ms=0,
         )
         return Decision(action, reason, plan)

@@ -83,7 +83,10 @@ class MarketRules:
         book_depth: the quantity on the book at the touch: the most an order takes on arrival
             (``None``: unlimited). What it cannot take: a MARKET or IOC order expires with it,
             a FOK order larger than the depth expires unfilled, a GTC limit order rests with it
-            at its limit price (its funds checked, and the rest locked, at that price).
+            at its limit price (its funds checked, and the rest locked, at that price). The
+            rest is then the best order on its side, through the last price; a simplification:
+            it fills, as maker at its price, when the market next trades through it (for a buy,
+            a fall; a rise alone does not fill it) or a quote crosses it.
     """
 
     fees: FeeSchedule = field(default_factory=FeeSchedule)
@@ -400,9 +403,9 @@ class MatchingCore:
             if not rests_rest:  # MARKET or IOC: the book is empty at the touch
                 events.append(self._finish(last, OrderStatus.EXPIRED, now_ms, "no more liquidity"))
                 return events
-            left = last.remaining_qty / order.quantity
-            self._rest(account, market, _Resting(last, int(order.exchange_order_id), lock_asset,
-                                                 lock_amount * left))  # fmt: skip
+            # the lock of what rests: the same proportion _trade releases as it fills
+            lock = lock_amount * last.remaining_qty / order.quantity
+            self._rest(account, market, _Resting(last, int(order.exchange_order_id), lock_asset, lock))
             return events
         if request.time_in_force is not TimeInForce.GTC:
             reason = f"{request.time_in_force.value} order is not marketable"

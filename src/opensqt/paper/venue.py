@@ -56,8 +56,11 @@ from opensqt.paper.records import (
 )
 from opensqt.paper.settings import MarketSettings
 from opensqt.paper.wire import decimals_of
+from opensqt.telemetry import get_logger
 
 __all__ = ["FundingState", "Listing", "PaperVenue", "next_funding_ms"]
+
+log = get_logger(__name__)
 
 _HOUR_MS = 3_600_000
 _MAX_PRICE = Decimal(10_000_000)
@@ -204,6 +207,8 @@ class PaperVenue:
         self.ledger: list[LedgerEntry] = []
         self.unsaved: list[OrderLogEntry | TradeRecord | LedgerEntry] = []
         self.dirty = False
+        # book depths set while running (POST /admin/book), over the settings' until changed back
+        self.book_overrides: dict[tuple[Family, str], Decimal | None] = {}
         self._listeners: list[Callable[[VenueEvent], None]] = []
         self._next_seq = 1
         self._next_tran_id = 1
@@ -740,6 +745,7 @@ class PaperVenue:
         """
         self.check_book_depth(family, symbol, depth)
         self.core.set_book_depth(family.value, symbol, depth)
+        self.book_overrides[(family, symbol)] = depth
         self.dirty = True
 
     def check_book_depth(self, family: Family, symbol: str, depth: Decimal | None) -> None:
@@ -817,11 +823,10 @@ class PaperVenue:
             },
             "next_seq": self._next_seq,
             "next_tran_id": self._next_tran_id,
-            # set while running (POST /admin/book): kept across a restart
+            # only the depths set while running (POST /admin/book): the settings give the rest
             "book_depth": {
                 f"{family.value}:{symbol}": None if depth is None else str(depth)
-                for family, symbol in self.listings
-                for depth in (self.book_depth(family, symbol),)
+                for (family, symbol), depth in self.book_overrides.items()
             },
         }
 
@@ -864,10 +869,13 @@ class PaperVenue:
             self.quotes[(Family(family), symbol)] = (Decimal(bid), Decimal(ask))
         self._next_seq = int(state["next_seq"])
         self._next_tran_id = int(state["next_tran_id"])
+        self.book_overrides = {}
         for key, depth in state.get("book_depth", {}).items():
             family, _, symbol = key.partition(":")
-            if (Family(family), symbol) in self.listings:
-                self.core.set_book_depth(family, symbol, None if depth is None else Decimal(depth))
+            try:
+                self.set_book_depth(Family(family), symbol, None if depth is None else Decimal(depth))
+            except (ValueError, BinanceError) as exc:  # a market gone, or a new step size
+                log.warning("paper_book_depth_dropped", market=key, depth=depth, error=str(exc))
         self.order_log = list(order_log)
         self.trades = list(trades)
         self.ledger = list(ledger)

@@ -169,7 +169,17 @@ async def test_a_depth_set_while_running_survives_a_restart(tmp_path: Path) -> N
             await set_depth(Admin(first.rest_url, session), "0.003", family="usdm")
     finally:
         await first.stop()
-    second = PaperExchange(settings, source=ManualSource())
+    # the restart's settings give the spot a depth: the snapshot keeps only what was set while
+    # running (the perp's), so the settings' spot depth holds
+    thin_spot = [
+        m.model_copy(update={"spot": m.spot.model_copy(update={"book_depth": Decimal("0.002")})})
+        if m.symbol == SYMBOL and m.spot is not None
+        else m
+        for m in settings.markets
+    ]
+    second = PaperExchange(
+        paper_settings(tmp_path / "paper.sqlite", markets=thin_spot), source=ManualSource()
+    )
     await second.start()
     try:
         async with aiohttp.ClientSession() as session:
@@ -184,7 +194,10 @@ async def test_a_depth_set_while_running_survives_a_restart(tmp_path: Path) -> N
                 await adapter.close()
     finally:
         await second.stop()
-    assert (markets["usdm:BTCUSDT"]["book_depth"], markets["spot:BTCUSDT"]["book_depth"]) == ("0.003", None)
+    assert (markets["usdm:BTCUSDT"]["book_depth"], markets["spot:BTCUSDT"]["book_depth"]) == (
+        "0.003",
+        "0.002",
+    )
     assert (placed.status, placed.filled_qty) == (OrderStatus.EXPIRED, Decimal("0.003"))
 
 

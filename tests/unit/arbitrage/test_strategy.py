@@ -320,17 +320,84 @@ def test_an_unfinished_exit_waits_for_the_gate_and_goes_when_it_opens() -> None:
     assert s.on_price(perp_price("50010", T0 + 2_100), T0 + 2_100).action is Action.EXIT
 
 
-def test_an_unfinished_exit_whose_rest_cannot_be_traded_ends_there() -> None:
+def test_a_perp_rest_below_the_minimum_notional_is_still_closed_reduce_only() -> None:
+    # the perp buys back all but 0.001 (50 USDT, below the perp's 100 minimum notional), and
+    # the spot sells as much: a reduce-only order is exempt from it, so the rest is not left
     s = opened()
     first = funding_exit(s, T0 + 10)
-    # the perp buys back all but 0.001, and the spot sells as much: 0.001 is 50 USDT, tradeable
     _, done = run_plan(first.plan, scripted("0.019", "all"))  # type: ignore[arg-type]
     s.on_execution_result(done, T0 + 20)
-    s.on_position(position(SPOT_VENUE, "0.00005", updated_ms=T0 + 30), T0 + 30)  # dust, and
-    s.on_position(position(PERP_VENUE, "-0.00005", updated_ms=T0 + 30), T0 + 30)  # below the step
+    assert (s.state.legs.size(SPOT_KEY), s.state.legs.size(PERP_KEY)) == (Decimal("0.001"), Decimal("-0.001"))
+    again = s.on_price(perp_price("50010", T0 + 2_000), T0 + 2_000)
+    assert exit_sizes(again) == (Decimal("0.001"), Decimal("-0.001"))
+    steps, _ = run_plan(again.plan)  # type: ignore[arg-type]
+    assert [(step.kind.value, step.quantity) for step in steps] == [("xp", Decimal("0.001"))] + [
+        ("xs", step.quantity) for step in steps[1:]
+    ]
+
+
+def test_an_unfinished_exit_whose_rest_cannot_be_traded_ends_there() -> None:
+    s = opened(dust_qty=Decimal("0.00001"))
+    first = funding_exit(s, T0 + 10)
+    # the perp closes whole, the spot sells all but 0.00009 (4.5 USDT: below its minimum
+    # notional, so the plan stops there, but above this bot's dust)
+    _, done = run_plan(first.plan, scripted("all", "0.01991"))  # type: ignore[arg-type]
+    s.on_execution_result(done, T0 + 20)
+    assert s.state.legs.size(SPOT_KEY) == Decimal("0.00009")
     ended = s.on_price(perp_price("50010", T0 + 2_000), T0 + 2_000)
     assert ended.plan is None
+    assert "the exit ends here" in ended.reason
     assert s.state.exiting is None
+
+
+def test_an_exit_left_open_and_then_flattened_by_positions_does_not_close_the_next_entry() -> None:
+    s = opened()
+    first = funding_exit(s, T0 + 10)
+    _, done = run_plan(first.plan, scripted("0.008", "all"))  # type: ignore[arg-type]
+    s.on_execution_result(done, T0 + 20)
+    # the rest is closed elsewhere (an operator): the positions say flat before the retry
+    s.on_position(position(SPOT_VENUE, "0", updated_ms=T0 + 30), T0 + 30)
+    s.on_position(position(PERP_VENUE, "0", updated_ms=T0 + 30), T0 + 30)
+    prices(s, T0 + 40)
+    entry = s.on_funding(funding("0.0003", NEXT + 2 * PERIOD_MS), T0 + 40)
+    assert entry.action is Action.ENTER_POSITIVE
+    _, entered = run_plan(entry.plan)  # type: ignore[arg-type]
+    assert "still open" not in s.on_execution_result(entered, T0 + 50).reason
+    assert s.on_price(perp_price("50010", T0 + 90_000), T0 + 90_000).plan is None
+
+
+def test_an_unfinished_emergency_exit_is_never_weakened_nor_dropped() -> None:
+    s = opened(Direction.NEGATIVE)
+    prices(s, T0 + 10)
+    danger = s.on_position(
+        position(SPOT_VENUE, "-0.020", mark="50000", liquidation="54500", updated_ms=T0 + 10), T0 + 10
+    )
+    _, done = run_plan(danger.plan, scripted("0.005", "all"))  # type: ignore[arg-type]
+    s.on_execution_result(done, T0 + 20)
+    # a funding period that would exit anyway starts no plan of its own, and one that says
+    # hold does not drop the emergency
+    assert s.on_funding(funding("-0.000001", NEXT + PERIOD_MS), T0 + 30).plan is None
+    assert "dropped" not in s.on_funding(funding("-0.0003", NEXT + 2 * PERIOD_MS), T0 + 40).reason
+    again = s.on_price(spot_price("50000", T0 + 1_100), T0 + 1_100)
+    assert again.action is Action.EMERGENCY_EXIT
+    assert isinstance(again.plan, ExitPlan)
+    assert (again.plan.spot_first, again.plan.emergency) == (True, True)
+
+
+def test_a_hedge_check_exit_left_open_is_not_dropped_by_a_funding_hold() -> None:
+    s = restarted("0.020", "-0.010")
+    s.on_price(spot_price("50000", T0), T0)
+    close = s.on_price(perp_price("50010", T0), T0)
+    assert close.action is Action.EXIT
+    assert "legs unhedged after a restart" in close.reason
+    # the perp buys back 0.004 of 0.010, the spot sells as much: spot 0.016 / perp -0.006
+    _, done = run_plan(close.plan, scripted("0.004", "all"))  # type: ignore[arg-type]
+    s.on_execution_result(done, T0 + 10)
+    hold = s.on_funding(funding("0.0003", NEXT), T0 + 20)  # a carry worth keeping
+    assert "dropped" not in hold.reason
+    again = s.on_price(perp_price("50010", T0 + 1_100), T0 + 1_100)
+    assert again.action is Action.EXIT
+    assert exit_sizes(again) == (Decimal("0.016"), Decimal("-0.006"))
 
 
 # -- gating --------------------------------------------------------------------------------------
@@ -706,7 +773,8 @@ def test_the_restart_check_waits_for_the_plan_in_flight() -> None:
     # the emergency exit filled nothing (refused): the legs are still unhedged, so the check runs
     # as soon as the plan's result is in (both prices are known)
     decision = s.on_execution_result(Done(emergency.plan.sequence_id, Outcome.ABORTED, "refused"), T0 + 2)
-    assert decision.action is Action.EXIT
+    # closing both, still as the emergency it is (never weakened to an ordinary exit)
+    assert decision.action is Action.EMERGENCY_EXIT
     assert "legs unhedged after a restart" in decision.reason
 
 
