@@ -9,7 +9,7 @@ would count a hedge it does not have.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,46 +17,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from opensqt.model import MarketType, Order, OrderStatus, OrderType, Side, TimeInForce
+from opensqt.model import MarketType, Order, OrderStatus, Side, TimeInForce
 from opensqt.paper import PaperExchange
 from opensqt.paper.sources import ManualSource
 from tests.integration.paper.conftest import Admin, adapter_for, paper_settings
-from tests.integration.paper.test_partial_fills import stream_until
+from tests.integration.paper.test_partial_fills import order, stream_until
 
 pytestmark = pytest.mark.integration
 
 SYMBOL = "BTCUSDT"
-
-
-def order(client_id: str, side: Side, qty: str, price: str | None = None, **kwargs: Any) -> Order:
-    return Order(
-        symbol=SYMBOL,
-        side=side,
-        order_type=OrderType.MARKET if price is None else OrderType.LIMIT,
-        quantity=Decimal(qty),
-        price=Decimal(price) if price is not None else Decimal(0),
-        client_order_id=client_id,
-        time_in_force=kwargs.pop("time_in_force", TimeInForce.GTC),
-        **kwargs,
-    )
-
-
-@pytest.fixture
-async def paper(tmp_path: Path) -> AsyncIterator[PaperExchange]:
-    exchange = PaperExchange(paper_settings(tmp_path / "paper.sqlite"), source=ManualSource())
-    await exchange.start()
-    try:
-        yield exchange
-    finally:
-        await exchange.stop()
-
-
-@pytest.fixture
-async def admin(paper: PaperExchange) -> AsyncIterator[Admin]:
-    async with aiohttp.ClientSession() as session:
-        admin = Admin(paper.rest_url, session)
-        await admin.price(SYMBOL, "30000")
-        yield admin
 
 
 async def set_depth(admin: Admin, depth: str | None, family: str = "both") -> Any:
@@ -105,7 +74,7 @@ async def test_a_spot_ioc_buy_on_a_thin_book_fills_the_depth_and_its_commission_
         answers: list[Order] = []
 
         async def place() -> None:
-            ioc = order("thin-ioc", Side.BUY, "0.01", "30100", time_in_force=TimeInForce.IOC)
+            ioc = replace(order("thin-ioc", Side.BUY, "0.01", "30100"), time_in_force=TimeInForce.IOC)
             answers.append(await adapter.create_order(ioc))
 
         streamed = await stream_until(adapter, place, lambda o: o.status.is_final)
