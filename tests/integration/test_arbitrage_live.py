@@ -50,6 +50,7 @@ from tests.integration.paper.conftest import (
     TRADE_SECRET,
     Admin,
     paper_settings,
+    tuned_markets,
 )
 from tests.support.servers import Infra, running_service
 from tests.support.waiting import agents_listed, until
@@ -169,16 +170,8 @@ def arbitrage_strategy(
 
 def busy_books(state_file: Path, trade_qty: Decimal) -> list[MarketSettings]:
     """The default markets, every book filling at most ``trade_qty`` per trade."""
-    return [
-        m.model_copy(
-            update={
-                family: getattr(m, family).model_copy(update={"max_trade_qty": trade_qty})
-                for family in ("spot", "perp")
-                if getattr(m, family) is not None
-            }
-        )
-        for m in paper_settings(state_file).markets
-    ]
+    spot_busy = tuned_markets(paper_settings(state_file).markets, "spot", max_trade_qty=trade_qty)
+    return tuned_markets(spot_busy, "perp", max_trade_qty=trade_qty)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from opensqt.exchange.ccxt_adapter import CcxtExchange, CcxtVenueConfig, rewrite_urls
 from opensqt.model import MarketType
 from opensqt.paper import PaperExchange, PaperSettings
-from opensqt.paper.settings import AccountSettings, ApiKeySettings
+from opensqt.paper.settings import AccountSettings, ApiKeySettings, MarketSettings
 from opensqt.paper.sources import ManualSource
 
 T = TypeVar("T")
@@ -43,6 +43,19 @@ def paper_settings(state_file: Path, **overrides: Any) -> PaperSettings:
     )
     values: dict[str, Any] = {"port": 0, "state_file": state_file, "accounts": [account], **overrides}
     return PaperSettings(**values)
+
+
+def tuned_markets(
+    markets: list[MarketSettings], family: str, symbol: str | None = None, **rules: Any
+) -> list[MarketSettings]:
+    """``markets`` with ``rules`` set on their ``family`` (``"spot"`` or ``"perp"``) rules, of
+    ``symbol`` only when given (markets without that family are left as they are)."""
+    return [
+        m.model_copy(update={family: getattr(m, family).model_copy(update=rules)})
+        if getattr(m, family) is not None and symbol in (None, m.symbol)
+        else m
+        for m in markets
+    ]
 
 
 class Admin:

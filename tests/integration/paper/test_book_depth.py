@@ -20,7 +20,7 @@ import pytest
 from opensqt.model import MarketType, Order, OrderStatus, Side, TimeInForce
 from opensqt.paper import PaperExchange
 from opensqt.paper.sources import ManualSource
-from tests.integration.paper.conftest import Admin, adapter_for, paper_settings
+from tests.integration.paper.conftest import Admin, adapter_for, paper_settings, tuned_markets
 from tests.integration.paper.test_partial_fills import order, stream_until
 
 pytestmark = pytest.mark.integration
@@ -140,12 +140,7 @@ async def test_a_depth_set_while_running_survives_a_restart(tmp_path: Path) -> N
         await first.stop()
     # the restart's settings give the spot a depth: the snapshot keeps only what was set while
     # running (the perp's), so the settings' spot depth holds
-    thin_spot = [
-        m.model_copy(update={"spot": m.spot.model_copy(update={"book_depth": Decimal("0.002")})})
-        if m.symbol == SYMBOL and m.spot is not None
-        else m
-        for m in settings.markets
-    ]
+    thin_spot = tuned_markets(settings.markets, "spot", SYMBOL, book_depth=Decimal("0.002"))
     second = PaperExchange(
         paper_settings(tmp_path / "paper.sqlite", markets=thin_spot), source=ManualSource()
     )
@@ -180,12 +175,7 @@ async def test_settings_set_the_depth_at_start_and_refuse_one_off_the_step(tmp_p
     with pytest.raises(ValidationError, match="greater than 0"):
         SpotSettings(book_depth=Decimal(0))
     defaults = paper_settings(tmp_path / "paper.sqlite").markets
-    markets = [
-        m.model_copy(update={"perp": m.perp.model_copy(update={"book_depth": Decimal("0.005")})})
-        if m.symbol == SYMBOL and m.perp is not None
-        else m
-        for m in defaults
-    ]
+    markets = tuned_markets(defaults, "perp", SYMBOL, book_depth=Decimal("0.005"))
     exchange = PaperExchange(
         paper_settings(tmp_path / "paper.sqlite", markets=markets), source=ManualSource()
     )

@@ -16,20 +16,20 @@ from opensqt.model import MarketType
 from opensqt.paper import PaperExchange
 from opensqt.paper.settings import MarketSettings
 from opensqt.paper.sources import ManualSource
-from tests.integration.paper.conftest import Admin, adapter_for, next_update, paper_settings
+from tests.integration.paper.conftest import (
+    Admin,
+    adapter_for,
+    next_update,
+    paper_settings,
+    tuned_markets,
+)
 
 pytestmark = pytest.mark.integration
 
 
 def four_hourly_eth(state_file: Path) -> list[MarketSettings]:
     """The default markets, ETHUSDT's perpetual paying every 4 hours."""
-    markets = paper_settings(state_file).markets
-    return [
-        m.model_copy(update={"perp": m.perp.model_copy(update={"funding_interval_hours": 4})})
-        if m.symbol == "ETHUSDT" and m.perp is not None
-        else m
-        for m in markets
-    ]
+    return tuned_markets(paper_settings(state_file).markets, "perp", "ETHUSDT", funding_interval_hours=4)
 
 
 @pytest.fixture

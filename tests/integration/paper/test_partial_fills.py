@@ -23,7 +23,14 @@ from opensqt.model import MarketType, Order, OrderStatus, OrderType, Side, TimeI
 from opensqt.paper import PaperExchange
 from opensqt.paper.settings import MarketSettings
 from opensqt.paper.sources import ManualSource
-from tests.integration.paper.conftest import SPOT, Admin, adapter_for, make_ccxt, paper_settings
+from tests.integration.paper.conftest import (
+    SPOT,
+    Admin,
+    adapter_for,
+    make_ccxt,
+    paper_settings,
+    tuned_markets,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -45,12 +52,7 @@ def order(client_id: str, side: Side, qty: str, price: str | None = None) -> Ord
 
 def busy_spot(state_file: Path) -> list[MarketSettings]:
     """The default markets, BTCUSDT spot filling at most TRADE_QTY per trade."""
-    return [
-        m.model_copy(update={"spot": m.spot.model_copy(update={"max_trade_qty": TRADE_QTY})})
-        if m.symbol == SYMBOL and m.spot is not None
-        else m
-        for m in paper_settings(state_file).markets
-    ]
+    return tuned_markets(paper_settings(state_file).markets, "spot", SYMBOL, max_trade_qty=TRADE_QTY)
 
 
 @dataclass
