@@ -519,8 +519,9 @@ class ExitPlan:
     """Close a position sized to the *actual* leg sizes (signed, from positions).
 
     The perp closes first (reduce-only), then the spot; ``spot_first`` reverses the order (for an
-    emergency on the spot leg). ``spot_price`` / ``perp_price`` are reference prices for the
-    minimum-notional check (0: unknown, not checked). ``emergency`` only labels the plan.
+    emergency on the spot leg). ``spot_price`` / ``perp_price`` are reference prices: of the
+    fills the executor records, and the spot's for its minimum-notional check (0: unknown, not
+    checked; the perp's reduce-only close is exempt from it). ``emergency`` only labels the plan.
     ``spot_buy_fee``: the rate of a commission a spot buy pays in the base asset (a spot close
     that buys, of a short on margin, is sized up by it so the loan is repaid).
 

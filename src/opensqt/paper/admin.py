@@ -80,6 +80,10 @@ def _opt_decimal(body: dict[str, Any], name: str) -> Decimal | None:
     return result
 
 
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def _decimal(body: dict[str, Any], name: str) -> Decimal:
     value = _opt_decimal(body, name)
     if value is None:
@@ -192,7 +196,7 @@ class AdminApi:
             market: dict[str, Any] = {
                 "last": None if last is None else str(last),
                 "quote": None if quote is None else [str(quote[0]), str(quote[1])],
-                "book_depth": None if (depth := venue.book_depth(family, symbol)) is None else str(depth),
+                "book_depth": _text(venue.book_depth(family, symbol)),
             }
             if family is Family.USDM:
                 funding = venue.funding[symbol]
@@ -319,10 +323,7 @@ class AdminApi:
             self.venue.set_book_depth(family, symbol, depth)
         self.exchange.commit(force=True)
         return json_response(
-            {
-                family.value: None if (now := self.venue.book_depth(family, symbol)) is None else str(now)
-                for family in families
-            }
+            {family.value: _text(self.venue.book_depth(family, symbol)) for family in families}
         )
 
     async def quote(self, request: web.Request) -> web.Response:
