@@ -311,6 +311,26 @@ def _settled(run: Running) -> Callable[[], Any]:
     return check
 
 
+async def publish_near_liquidation(run: Running, event_id: str, size: Decimal) -> None:
+    """A position update of the grid's long ``size``, as a venue reports it 7.6% from its
+    liquidation price (the monitor's subject, published as the monitor would)."""
+    assert run.c.nats is not None
+    bus = await EventBus.connect(
+        NatsSettings(url=run.c.nats.url), service="monitor", metrics=ServiceMetrics("monitor")
+    )
+    try:
+        position = Position(
+            "BTCUSDT", size, entry_price=Decimal("29850"), mark_price=Decimal("29750"),
+            liquidation_price=Decimal("27500"), venue="paper", account="main",
+            updated_ms=int(time.time() * 1000),
+        )  # fmt: skip
+        update = PositionUpdate(event_id=event_id, position=position)
+        subject = POSITION.subject(account="main", symbol="BTCUSDT")
+        await bus.publish(POSITION, subject, update, msg_id=update.event_id)
+    finally:
+        await bus.close()
+
+
 async def test_a_position_near_liquidation_is_exited_through_the_slots_and_buys_stop(
     running: Running, pki: DevPki
 ) -> None:
@@ -328,21 +348,7 @@ async def test_a_position_near_liquidation_is_exited_through_the_slots_and_buys_
     await until(long_two, "both buys to fill")
     await until(_settled(run), "the slots to settle")
     # the monitor's next position update, as a venue reports a long 7.6% from liquidation
-    assert run.c.nats is not None
-    bus = await EventBus.connect(
-        NatsSettings(url=run.c.nats.url), service="monitor", metrics=ServiceMetrics("monitor")
-    )
-    try:
-        position = Position(
-            "BTCUSDT", Decimal("0.020"), entry_price=Decimal("29850"), mark_price=Decimal("29750"),
-            liquidation_price=Decimal("27500"), venue="paper", account="main",
-            updated_ms=int(time.time() * 1000),
-        )  # fmt: skip
-        update = PositionUpdate(event_id="liquidation-test-1", position=position)
-        subject = POSITION.subject(account="main", symbol="BTCUSDT")
-        await bus.publish(POSITION, subject, update, msg_id=update.event_id)
-    finally:
-        await bus.close()
+    await publish_near_liquidation(run, "liquidation-test-1", Decimal("0.020"))
 
     async def exited() -> bool:
         return await run.position() == 0 and await run.open_orders() == {}
@@ -373,3 +379,62 @@ async def test_a_position_near_liquidation_is_exited_through_the_slots_and_buys_
         await run.price(price)
         await asyncio.sleep(0.3)
     assert await run.open_orders() == {}
+
+
+async def test_on_a_thin_book_the_liquidation_exit_keeps_each_slots_rest_and_the_next_update_closes_it(
+    running: Running,
+) -> None:
+    """The book holds 0.006 BTC at the touch: each slot's reduce-only IOC closes 0.006 of its
+    0.010 and expires. Each slot keeps the 0.004 the venue still holds for it (the slots match
+    the venue; reduce-only, the grid offers it with a take-profit sell), and the next update
+    still too close cancels those and closes the rest, under the slots' next ids."""
+    run = running
+    await grid_working(run)
+    await run.price("29750.0")
+
+    async def long_two() -> bool:
+        return await run.position() == Decimal("0.020")
+
+    await until(long_two, "both buys to fill")
+    await until(_settled(run), "the slots to settle")
+    async with run.session.post(
+        run.c.paper_url + "/admin/book", json={"symbol": "BTCUSDT", "depth": "0.006", "family": "usdm"}
+    ) as response:
+        assert response.status == 200, await response.text()
+
+    await publish_near_liquidation(run, "liquidation-thin-1", Decimal("0.020"))
+
+    async def partly_exited() -> bool:
+        # reduce-only, the grid takes profit on what each slot still holds: sells only
+        working = await run.open_orders()
+        rests = sorted((side, qty) for side, _, qty in working.values())
+        return await run.position() == Decimal("0.008") and rests == [("SELL", Decimal("0.004"))] * 2
+
+    await until(partly_exited, "each slot's exit to fill what the book holds")
+    await until(_settled(run), "the slots to settle")
+    slots = await assert_slots_match_the_venue(run)
+    assert sorted(s.position_qty for s in slots if s.position_qty) == [Decimal("0.004")] * 2
+    exits = [
+        e["order"] for e in await run.order_log()
+        if e["order"]["reduce_only"] and e["execution"] == "EXPIRED"
+    ]  # fmt: skip
+    assert sorted((o["time_in_force"], Decimal(o["filled_qty"])) for o in exits) == [
+        ("IOC", Decimal("0.006")),
+        ("IOC", Decimal("0.006")),
+    ]
+
+    await publish_near_liquidation(run, "liquidation-thin-2", Decimal("0.008"))
+
+    async def exited() -> bool:
+        return await run.position() == 0 and await run.open_orders() == {}
+
+    await until(exited, "the second exit to close the rest")
+    await until(_settled(run), "the slots to settle")
+    slots = await assert_slots_match_the_venue(run)
+    assert all(s.position_status is PositionStatus.EMPTY for s in slots)
+    # every client id went to the venue once: four exits in all, each slot's two under its own ids
+    log = await run.order_log()
+    client_ids = list({e["order"]["exchange_order_id"]: e["order"]["client_order_id"] for e in log}.values())
+    assert len(client_ids) == len(set(client_ids)), client_ids
+    ioc = {e["order"]["client_order_id"] for e in log if e["order"]["time_in_force"] == "IOC"}
+    assert len(ioc) == 4, ioc
