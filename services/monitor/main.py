@@ -43,6 +43,7 @@ async def run(
                 position_poll_seconds=settings.position_poll_seconds,
                 quiet_resync_seconds=settings.order_quiet_resync_seconds,
                 idle_resync_seconds=settings.order_idle_resync_seconds,
+                funding_refresh_seconds=settings.funding_refresh_seconds,
                 metrics=runtime.metrics,
                 price_feed=settings.price_feed,
             )

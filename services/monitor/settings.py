@@ -30,4 +30,8 @@ class MonitorSettings(ServiceSettings):
     order_quiet_resync_seconds: float = Field(default=1.0, ge=0)
     # With no order update at all for this long, the same REST read (a lost push); 0: never.
     order_idle_resync_seconds: float = Field(default=60.0, ge=0)
+    # Funding is published when its rate or next funding time changes, and unchanged at least
+    # this often (so a consumer's freshness limit is met after a restart or a halt); 0: only on
+    # a change.
+    funding_refresh_seconds: float = Field(default=30.0, ge=0)
     stale_after_ms: int = Field(default=30_000, gt=0)

@@ -84,6 +84,7 @@ class FeedRunner:
         resync_overlap_ms: int = 60_000,
         quiet_resync_seconds: float = 1.0,
         idle_resync_seconds: float = 60.0,
+        funding_refresh_seconds: float = 30.0,
         metrics: ServiceMetrics | None = None,
         price_feed: PriceFeed = "book_ticker",
     ) -> None:
@@ -104,6 +105,7 @@ class FeedRunner:
         self._resync_overlap_ms = resync_overlap_ms
         self._quiet_resync = quiet_resync_seconds
         self._idle_resync = idle_resync_seconds
+        self._funding_refresh_ms = int(funding_refresh_seconds * 1000)
         self._last_order_ms = 0
         # orders whose last published state is open, by (symbol, exchange order id): a resync
         # checks those its listing of recent orders no longer covers
@@ -203,22 +205,31 @@ class FeedRunner:
                     forming = replace(candle, closed=False)
 
     async def _funding(self, status: FeedStatus, symbol: str) -> None:
+        """Publish the funding when its rate or next funding time changes, and unchanged at least
+        every ``funding_refresh_seconds``: a consumer that ignores funding older than its limit
+        (the arbitrage bot after a restart or a long halt) gets a fresh one within that time."""
         subject = FUNDING.subject(venue=self._venue, symbol=symbol)
+        published_ms = 0  # when this loop last published (the venue's time of the update)
         while True:
             funding = await self._exchange.watch_mark_price(symbol)
             self._seen(status)
             previous = self._cache.latest_funding(symbol, self._venue)
             self._cache.on_funding(funding)
-            if previous is None or (previous.rate, previous.next_funding_ms) != (
+            seen_ms = funding.time_ms or self._clock.now_ms()
+            changed = previous is None or (previous.rate, previous.next_funding_ms) != (
                 funding.rate,
                 funding.next_funding_ms,
-            ):
+            )
+            refresh = 0 < self._funding_refresh_ms <= seen_ms - published_ms
+            if changed or refresh:
+                # the venue's time in the id: replicas publishing the same update are one message
                 await self._bus.publish(
                     FUNDING,
                     subject,
                     FundingUpdate(funding),
-                    msg_id=f"{symbol}-{funding.next_funding_ms}-{funding.rate}",
+                    msg_id=f"{symbol}-{funding.next_funding_ms}-{funding.rate}-{seen_ms}",
                 )
+                published_ms = seen_ms
 
     # --- account ---------------------------------------------------------------------------
 
