@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "AuthFailed",
     "BudgetExhausted",
+    "ClientOrderIdConflict",
     "DuplicateOrder",
     "PostOnlyRejected",
     "OrderNotFound",
@@ -125,6 +126,13 @@ class PostOnlyRejected(Rejected):
 
 class DuplicateOrder(Rejected):
     """The venue already has an order with this client order id: look it up, do not resend."""
+
+
+class ClientOrderIdConflict(Rejected):
+    """The venue already holds this client order id for a different order (side, type, quantity
+    or limit price): nothing was sent, and the venue's order is not this request's. Use a new id."""
+
+    grpc_code = "ALREADY_EXISTS"
 
 
 class OrderNotFound(ExchangeError):

@@ -14,6 +14,10 @@ The rules (behaviour.md §5):
   caller) looks the order up first, after waiting for another process still sending it; a mark
   left "sending" by an earlier run of this executor (killed mid-send) is an undecided send like
   an ambiguous one of its own, dated from the mark;
+- an order found by its client id rather than sent is a replay of an earlier request
+  (:attr:`Placement.replayed`); one that differs from the request (symbol, market, side, type,
+  quantity, limit price) is not this request's order: :class:`ClientOrderIdConflict`, and
+  nothing is sent;
 - a cancel of an unknown or already final order is final, not an error.
 """
 
@@ -32,6 +36,7 @@ from opentelemetry.trace import Tracer
 
 from opensqt.errors import (
     BudgetExhausted,
+    ClientOrderIdConflict,
     DuplicateOrder,
     ExchangeError,
     OpenSQTError,
@@ -44,10 +49,19 @@ from opensqt.exchange.port import ExchangePort
 from opensqt.execution.gate import TradingStateGate
 from opensqt.execution.rate_budget import RateBudget
 from opensqt.execution.retry import BackoffPolicy
-from opensqt.model import MarketType, Order, OrderStatus, Side
+from opensqt.model import MarketType, Order, OrderStatus, OrderType, Side
 from opensqt.telemetry import get_logger
 
-__all__ = ["CancelResult", "Claim", "MarkClaim", "OrderExecutor", "SubmitMarks", "reduces"]
+__all__ = [
+    "CancelResult",
+    "Claim",
+    "MarkClaim",
+    "OrderExecutor",
+    "Placement",
+    "SubmitMarks",
+    "conflict",
+    "reduces",
+]
 
 log = get_logger(__name__)
 
@@ -108,6 +122,45 @@ def reduces(order: Order) -> bool:
     return order.reduce_only and not (order.market_type is MarketType.SPOT and order.side is Side.BUY)
 
 
+def conflict(request: Order, existing: Order) -> ClientOrderIdConflict | None:
+    """The refusal when the venue's order under ``request``'s client id is a different order.
+
+    Compared: symbol, market, side, type, quantity and (for a limit order) price: what decides
+    the fills. Not compared: the time in force and the post-only and reduce-only flags, which a
+    re-send may change (post-only falls back, a liquidation exit is re-sent as GTC) and venues
+    do not all report."""
+    wanted: list[str] = []
+    held: list[str] = []
+    pairs = [
+        ("symbol", request.symbol, existing.symbol),
+        ("market", request.market_type.value, existing.market_type.value),
+        ("side", request.side.value, existing.side.value),
+        ("type", request.order_type.value, existing.order_type.value),
+        ("quantity", request.quantity, existing.quantity),
+    ]
+    if request.order_type is OrderType.LIMIT:
+        pairs.append(("price", request.price, existing.price))
+    for name, asked, found in pairs:
+        if asked != found:
+            wanted.append(f"{name} {asked}")
+            held.append(f"{name} {found}")
+    if not wanted:
+        return None
+    return ClientOrderIdConflict(
+        f"client_order_id {request.client_order_id!r} is already at the venue for a different order "
+        f"({', '.join(held)}; this request: {', '.join(wanted)}); nothing was sent: use a new id"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """A place call's answer: the venue's order, and whether an earlier request sent it (this
+    call found it by its client id and sent nothing)."""
+
+    order: Order
+    replayed: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class CancelResult:
     order: Order | None
@@ -160,11 +213,17 @@ class OrderExecutor:
             return None
 
     async def place(self, order: Order) -> Order:
+        """Send ``order`` once; return the venue's view of it (:meth:`submit`)."""
+        return (await self.submit(order)).order
+
+    async def submit(self, order: Order) -> Placement:
         """Send ``order`` once; return the venue's view of it. Raises the exchange taxonomy.
 
         While it is unknown whether an earlier send reached the venue (a repeat, an ambiguous
         timeout, a duplicate refusal), the next step is a lookup by client id, never a send; a
-        lookup that itself fails is retried like a send.
+        lookup that itself fails is retried like a send. An order found that way was sent by
+        an earlier request (``replayed``), unless this call's own send may have placed it; if it
+        differs from ``order``, :class:`ClientOrderIdConflict` is raised.
         """
         self.gate.check(reduce_only=reduces(order))
         cid = order.client_order_id
@@ -292,7 +351,9 @@ class OrderExecutor:
         except Exception as exc:
             log.warning("submit_mark_not_settled", client_order_id=client_order_id, error=str(exc))
 
-    async def _send(self, order: Order, *, must_look_up: bool, attempts: _Attempts, stamped: float) -> Order:
+    async def _send(
+        self, order: Order, *, must_look_up: bool, attempts: _Attempts, stamped: float
+    ) -> Placement:
         paid = True
         backoff_after_lookup: Retryable | None = None  # an ambiguous send: look first, back off after
         retries = 0
@@ -303,7 +364,11 @@ class OrderExecutor:
                     existing = await self._look_up(order, attempts)
                     if existing is not None:
                         log.info("order_found_before_resend", client_order_id=order.client_order_id)
-                        return existing
+                        refusal = conflict(order, existing)
+                        if refusal is not None:
+                            raise refusal
+                        # not a replay when this call's own send may have placed it
+                        return Placement(existing, replayed=not attempts.ambiguous)
                     must_look_up = False
                     if attempts.waited:  # seconds for the venue to decide: as after a backoff
                         attempts.waited, paid = False, False
@@ -369,7 +434,7 @@ class OrderExecutor:
                     )
                 order = replace(order, post_only=False)
                 continue
-            return placed
+            return Placement(placed)
 
     async def _backoff(self, error: Retryable, retries: int, order: Order) -> int:
         """Sleep before the next attempt, or re-raise ``error`` when no retry remains."""

@@ -16,16 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, Literal
+import uuid
+from typing import Any, Literal, NamedTuple
 
 import grpc
 from dbos import DBOS, SetWorkflowID
 
 from opensqt.clock import Clock
-from opensqt.errors import ExchangeUnavailable, InvalidArgument, NotFound, OpenSQTError
+from opensqt.errors import (
+    ClientOrderIdConflict,
+    ExchangeUnavailable,
+    InvalidArgument,
+    NotFound,
+    OpenSQTError,
+)
 from opensqt.execution import workflows
 from opensqt.execution.gate import TradingStateGate
-from opensqt.execution.order_executor import OrderExecutor, reduces
+from opensqt.execution.order_executor import OrderExecutor, Placement, conflict, reduces
 from opensqt.execution.snapshot import read_account
 from opensqt.execution.validation import OrderDraft, validate_order
 from opensqt.model import (
@@ -70,6 +77,13 @@ def _draft(request: executor_pb2.OrderRequest) -> OrderDraft:
         reduce_only=request.reduce_only,
         market_type=codec.MARKET_TYPE.optional_from_proto(request.market_type, "order.market_type"),
     )
+
+
+class _Sent(NamedTuple):
+    """A placement's result, and whether an earlier request of its client id had sent it."""
+
+    result: workflows.StepResult
+    replayed: bool
 
 
 def _grpc_code(error: OpenSQTError) -> int:
@@ -214,17 +228,23 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self.gate.check(reduce_only=reduces(order))
         return order
 
-    async def _journaled_send(self, order: Order) -> workflows.StepResult:
-        """journal="before": the send is a step of the order's DBOS workflow."""
+    async def _journaled_send(self, order: Order) -> _Sent:
+        """journal="before": the send is a step of the order's DBOS workflow. A workflow of this
+        id started by an earlier request answers with that request's result (a replay)."""
+        request = uuid.uuid4().hex
         with SetWorkflowID(workflows.order_workflow_id(self.venue, self.account, order.client_order_id)):
-            handle = await DBOS.start_workflow_async(workflows.place_order_workflow, self.executor_id, order)
+            handle = await DBOS.start_workflow_async(
+                workflows.place_order_workflow, self.executor_id, order, request
+            )
         result: workflows.StepResult = await self._result_of(handle)
-        return result
+        return _Sent(result, replayed=result.replayed or result.request != request)
 
-    async def _send_then_journal(self, order: Order) -> workflows.StepResult:
+    async def _send_then_journal(self, order: Order) -> _Sent:
         """journal="after": send now (OrderExecutor: submit mark, budget, lookup before any
-        repeat), answer, and journal the venue's answer in DBOS in the background."""
+        repeat), answer, and journal the venue's answer in DBOS in the background. A call for
+        a client id this process is sending joins that send (a replay)."""
         running = self._sending.get(order.client_order_id)
+        joined = running is not None
         if running is None:
             running = asyncio.ensure_future(workflows.guarded_place(self.executor_id, order))
             self._sending[order.client_order_id] = running
@@ -234,11 +254,15 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                 self._inflight.discard(done)
                 self._sending.pop(order.client_order_id, None)
                 if not done.cancelled() and done.exception() is None:
-                    self._journal(order, done.result())
+                    result = done.result()
+                    # a conflict is not this order's answer: the id's order is an earlier one
+                    if result.error_type != ClientOrderIdConflict.__name__:
+                        self._journal(order, result)
 
             running.add_done_callback(finished)
         # shielded: a caller that goes away (deadline, shutdown) does not cut a send in half
-        return await asyncio.shield(running)
+        result = await asyncio.shield(running)
+        return _Sent(result, replayed=joined or result.replayed)
 
     def _journal(self, order: Order, result: workflows.StepResult) -> None:
         async def record() -> None:
@@ -257,13 +281,25 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _place(self, order: Order) -> Order:
+    async def _place(self, order: Order) -> Placement:
         started = time.perf_counter()
         if self.journal == "before":
-            result = await self._journaled_send(order)
+            result, replayed = await self._journaled_send(order)
         else:
-            result = await self._send_then_journal(order)
+            result, replayed = await self._send_then_journal(order)
         self._metrics.order_latency.labels("place").observe(time.perf_counter() - started)
+        if result.ok and result.order is not None and replayed:
+            refusal = conflict(order, result.order)
+            if refusal is not None:  # an earlier request of this id, for another order
+                result = workflows.StepResult(None, type(refusal).__name__, str(refusal))
+        if result.error_type == ClientOrderIdConflict.__name__:
+            # The id's order at the venue is an earlier request's: no REJECTED update for it.
+            self.orders_rejected += 1
+            self._metrics.orders.labels("place", "conflict").inc()
+            self._metrics.order_rejects.labels(result.error_type).inc()
+            log.warning("client_order_id_conflict", client_order_id=order.client_order_id,
+                        error=result.error_message)  # fmt: skip
+            raise workflows.error_from_result(result)
         if not result.ok or result.order is None:
             self.orders_rejected += 1
             self._metrics.orders.labels("place", "rejected").inc()
@@ -282,10 +318,15 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             )
             self._report(rejected, f"{result.error_type}: {result.error_message}")
             raise workflows.error_from_result(result)
-        self.orders_placed += 1
-        self._metrics.orders.labels("place", "accepted").inc()
+        if replayed:
+            self._metrics.orders.labels("place", "replayed").inc()
+            log.info("order_replayed", client_order_id=order.client_order_id,
+                     status=result.order.status.value)  # fmt: skip
+        else:
+            self.orders_placed += 1
+            self._metrics.orders.labels("place", "accepted").inc()
         self._report(result.order)
-        return result.order
+        return Placement(result.order, replayed)
 
     # --- RPCs ------------------------------------------------------------------------------
 
@@ -297,7 +338,9 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             raise InvalidArgument("order", "is required")
         order = self._validate(request.order, "order")
         placed = await self._place(order)
-        return executor_pb2.PlaceOrderResponse(order=codec.order_to_proto(placed))
+        return executor_pb2.PlaceOrderResponse(
+            order=codec.order_to_proto(placed.order), replayed=placed.replayed
+        )
 
     async def PlaceOrders(
         self, request: executor_pb2.PlaceOrdersRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -316,7 +359,9 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                 placed = await self._place(self._validate(raw, f"orders[{index}]"))
             except OpenSQTError as exc:
                 return executor_pb2.OrderResult(code=_grpc_code(exc), message=str(exc))
-            return executor_pb2.OrderResult(order=codec.order_to_proto(placed), code=0)
+            return executor_pb2.OrderResult(
+                order=codec.order_to_proto(placed.order), code=0, replayed=placed.replayed
+            )
 
         results = await asyncio.gather(*(one(i, o) for i, o in enumerate(request.orders)))
         return executor_pb2.PlaceOrdersResponse(results=results)

@@ -25,6 +25,7 @@ from opensqt import errors
 from opensqt.execution.order_executor import OrderExecutor
 from opensqt.model import Instrument, Order, OrderStatus, OrderType, Side, TimeInForce
 from opensqt.model.money import ZERO
+from opensqt.model.resources import fields_state, restore_fields_state
 
 __all__ = [
     "ExecutionContext",
@@ -87,11 +88,22 @@ def sequence_workflow_id(venue: str, account: str, sequence_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
-    """An order as the venue has it, or the error that stopped it (class name and message)."""
+    """An order as the venue has it, or the error that stopped it (class name and message).
+
+    ``replayed``: an earlier request had sent the order (it was found by its client id).
+    ``request``: the token of the request whose step produced this result (a placement journaled
+    before its send): a repeat of the workflow id returns the first request's result.
+    """
 
     order: Order | None
     error_type: str = ""
     error_message: str = ""
+    replayed: bool = False
+    request: str = ""
+
+    # results journaled before ``replayed`` and ``request`` were added read back with defaults
+    __getstate__ = fields_state
+    __setstate__ = restore_fields_state
 
     @property
     def ok(self) -> bool:
@@ -118,23 +130,19 @@ def error_from_result(result: StepResult) -> errors.OpenSQTError:
     return errors.ExchangeError(f"{result.error_type}: {result.error_message}")
 
 
-async def _guard(call: asyncio.Future[Order] | object) -> StepResult:
-    try:
-        order = await call  # type: ignore[misc]
-    except errors.OpenSQTError as exc:
-        return StepResult(None, type(exc).__name__, str(exc))
-    return StepResult(order)
-
-
-async def guarded_place(executor_id: str, order: Order) -> StepResult:
+async def guarded_place(executor_id: str, order: Order, request: str = "") -> StepResult:
     """Send one order (idempotent on its client id); errors come back as the result."""
-    return await _guard(_context(executor_id).executor.place(order))
+    try:
+        placement = await _context(executor_id).executor.submit(order)
+    except errors.OpenSQTError as exc:
+        return StepResult(None, type(exc).__name__, str(exc), request=request)
+    return StepResult(placement.order, replayed=placement.replayed, request=request)
 
 
 @DBOS.step()
-async def submit_step(executor_id: str, order: Order) -> StepResult:
+async def submit_step(executor_id: str, order: Order, request: str = "") -> StepResult:
     """Send one order (idempotent on its client id)."""
-    return await guarded_place(executor_id, order)
+    return await guarded_place(executor_id, order, request)
 
 
 @DBOS.step()
@@ -155,9 +163,10 @@ async def settle_step(executor_id: str, order: Order) -> StepResult:
 
 
 @DBOS.workflow()
-async def place_order_workflow(executor_id: str, order: Order) -> StepResult:
-    """One order; the workflow id is ``order_workflow_id(...)`` of its client id."""
-    return await submit_step(executor_id, order)
+async def place_order_workflow(executor_id: str, order: Order, request: str = "") -> StepResult:
+    """One order; the workflow id is ``order_workflow_id(...)`` of its client id. ``request``
+    names the request that started it (see :class:`StepResult`)."""
+    return await submit_step(executor_id, order, request)
 
 
 @DBOS.workflow()

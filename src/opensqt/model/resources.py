@@ -7,11 +7,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from decimal import Decimal
+from typing import Any
 
 from opensqt.model.enums import MarketType, OrderStatus, OrderType, Side, TimeInForce
 from opensqt.model.money import ZERO
 
-__all__ = ["Candle", "FundingRate", "Order", "Position", "Trade"]
+__all__ = ["Candle", "FundingRate", "Order", "Position", "Trade", "fields_state", "restore_fields_state"]
+
+
+def fields_state(self: Any) -> list[object]:
+    """A slotted dataclass's pickle state: its field values in order (``__getstate__``)."""
+    return [getattr(self, f.name) for f in fields(self)]
+
+
+def restore_fields_state(self: Any, state: list[object]) -> None:
+    """``__setstate__`` for :func:`fields_state`: a value pickled before a field was added (DBOS
+    keeps step results pickled across an upgrade) has fewer values, and the later fields take
+    their defaults."""
+    for index, item in enumerate(fields(self)):
+        object.__setattr__(self, item.name, state[index] if index < len(state) else item.default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +62,9 @@ class Order:
     def remaining_qty(self) -> Decimal:
         return self.quantity - self.filled_qty
 
-    def __getstate__(self) -> list[object]:
-        return [getattr(self, f.name) for f in fields(self)]
-
-    def __setstate__(self, state: list[object]) -> None:
-        # An order pickled before a field was added (DBOS keeps step results pickled across an
-        # upgrade) has fewer values: the later fields take their defaults.
-        for index, item in enumerate(fields(self)):
-            object.__setattr__(self, item.name, state[index] if index < len(state) else item.default)
+    # an order pickled before a field was added reads back with that field's default
+    __getstate__ = fields_state
+    __setstate__ = restore_fields_state
 
 
 @dataclass(frozen=True, slots=True)

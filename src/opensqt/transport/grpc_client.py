@@ -24,6 +24,7 @@ _BY_CODE: dict[grpc.StatusCode, type[errors.OpenSQTError]] = {
     grpc.StatusCode.NOT_FOUND: errors.NotFound,
     grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
     grpc.StatusCode.UNAUTHENTICATED: errors.AuthFailed,
+    grpc.StatusCode.ALREADY_EXISTS: errors.ClientOrderIdConflict,
 }
 
 

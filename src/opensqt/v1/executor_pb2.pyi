@@ -53,10 +53,12 @@ class PlaceOrderRequest(_message.Message):
     def __init__(self, order: _Optional[_Union[OrderRequest, _Mapping]] = ...) -> None: ...
 
 class PlaceOrderResponse(_message.Message):
-    __slots__ = ("order",)
+    __slots__ = ("order", "replayed")
     ORDER_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     order: _resources_pb2.Order
-    def __init__(self, order: _Optional[_Union[_resources_pb2.Order, _Mapping]] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, order: _Optional[_Union[_resources_pb2.Order, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class PlaceOrdersRequest(_message.Message):
     __slots__ = ("orders",)
@@ -65,14 +67,16 @@ class PlaceOrdersRequest(_message.Message):
     def __init__(self, orders: _Optional[_Iterable[_Union[OrderRequest, _Mapping]]] = ...) -> None: ...
 
 class OrderResult(_message.Message):
-    __slots__ = ("order", "code", "message")
+    __slots__ = ("order", "code", "message", "replayed")
     ORDER_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     order: _resources_pb2.Order
     code: int
     message: str
-    def __init__(self, order: _Optional[_Union[_resources_pb2.Order, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, order: _Optional[_Union[_resources_pb2.Order, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class PlaceOrdersResponse(_message.Message):
     __slots__ = ("results",)

@@ -95,7 +95,9 @@ class ExecutorServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def PlaceOrder(self, request, context):
-        """Place one order. Idempotent on client_order_id: a repeat returns the same order.
+        """Place one order. Idempotent on client_order_id: a repeat of the same order returns it as
+        the venue has it now, marked replayed, and sends nothing. An id the venue already holds for
+        a different order (side, type, quantity or limit price) is refused with ALREADY_EXISTS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

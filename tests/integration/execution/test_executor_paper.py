@@ -290,7 +290,9 @@ async def test_every_order_is_journaled_under_its_idempotency_key_in_either_jour
 ) -> None:
     """journal="after" answers once the venue has, then records the answer in DBOS; "before"
     sends from inside the workflow. Either way: concurrent and later repeats of one client id
-    are one order and one send, and the journal holds the order under ``order:<venue>:<account>:<id>``."""
+    are one order and one send, each repeat's answer says it is a replay, the id reused for a
+    different order is refused (ALREADY_EXISTS), and the journal holds the order under
+    ``order:<venue>:<account>:<id>``."""
     settings = infra.service_settings(ExecutorSettings, venue=venue_settings(paper), order_journal=journal)
     cid = f"journal-{journal}"
     async with aiohttp.ClientSession() as session, running_service(run_executor, settings) as runtime:
@@ -306,7 +308,15 @@ async def test_every_order_is_journaled_under_its_idempotency_key_in_either_jour
                 *(stub.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit(cid))) for _ in range(6))
             )
             later = await stub.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit(cid)))
+            # the id again for another order: refused, and not taken for the earlier one
+            with pytest.raises(grpc.aio.AioRpcError) as conflict:
+                await stub.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit(cid, qty="0.020")))
         assert {r.order.exchange_order_id for r in replies} == {later.order.exchange_order_id}
+        # one request sent it; every other answer says it was an earlier request's order
+        assert sorted(r.replayed for r in replies) == [False] + [True] * 5
+        assert later.replayed
+        assert conflict.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert "quantity 0.010; this request: quantity 0.020" in conflict.value.details()
         sends = (await admin.request("GET", "/admin/requests?path=/fapi/v1/order&method=POST"))["requests"]
         assert [r["client_order_id"] for r in sends] == [cid]
 

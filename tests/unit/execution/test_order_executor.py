@@ -11,6 +11,7 @@ import pytest
 
 from opensqt.errors import (
     BudgetExhausted,
+    ClientOrderIdConflict,
     InsufficientFunds,
     InvalidOrder,
     RateLimited,
@@ -20,7 +21,16 @@ from opensqt.errors import (
 from opensqt.execution.gate import TradingStateGate
 from opensqt.execution.order_executor import IN_FLIGHT_POLL_S, Claim, MarkClaim, OrderExecutor
 from opensqt.execution.retry import BackoffPolicy
-from opensqt.model import MarketType, Order, OrderStatus, OrderType, Side, TradingState, TradingStateKind
+from opensqt.model import (
+    MarketType,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+    TradingStateKind,
+)
 from tests.support.sim_exchange import BTC, Fault, SimExchange
 
 
@@ -783,3 +793,58 @@ async def test_our_own_budget_timing_out_is_reported_without_blocking_the_accoun
         await executor.place(limit())
     assert budget.blocked == []
     assert venue.create_calls == 0
+
+
+async def test_a_repeat_of_a_placed_order_is_a_replay_and_sends_nothing() -> None:
+    venue = SimExchange()
+    executor, _, _ = make(venue)
+    first = await executor.submit(limit())
+    again = await executor.submit(limit())
+    assert (first.replayed, again.replayed) == (False, True)
+    assert again.order.exchange_order_id == first.order.exchange_order_id
+    assert venue.create_calls == 1
+
+
+async def test_an_order_found_after_this_calls_own_ambiguous_send_is_not_a_replay() -> None:
+    venue = SimExchange()
+    venue.faults.append(Fault(ambiguous(), after=True))  # accepted, answer lost: found by lookup
+    executor, _, _ = make(venue)
+    placed = await executor.submit(limit())
+    assert placed.replayed is False
+    assert venue.accepted == ["cid-1"]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"quantity": Decimal("0.020")}, "quantity 0.020"),
+        ({"price": Decimal("58000.0")}, "price 58000.0"),
+        ({"side": Side.SELL}, "side SELL"),
+        ({"order_type": OrderType.MARKET, "price": Decimal(0)}, "type MARKET"),
+    ],
+    ids=["quantity", "price", "side", "type"],
+)
+async def test_an_id_the_venue_holds_for_a_different_order_is_refused_and_nothing_is_sent(
+    change: dict[str, object], named: str
+) -> None:
+    venue = SimExchange()
+    marks = Marks()
+    executor, _, _ = make(venue, marks=marks)
+    await executor.place(limit())
+    with pytest.raises(ClientOrderIdConflict) as refused:
+        await executor.place(replace(limit(), **change))  # type: ignore[arg-type]
+    assert named in str(refused.value)  # the request's value
+    assert "'cid-1'" in str(refused.value)
+    assert venue.create_calls == 1
+    assert marks.settled == ["cid-1", "cid-1"]  # the venue has decided this id: nothing to wait for
+
+
+async def test_a_repeat_differing_only_in_flags_and_time_in_force_is_still_the_same_order() -> None:
+    # a liquidation exit re-sent as GTC after an IOC; post-only falls back; venues do not all
+    # report reduce-only
+    venue = SimExchange()
+    executor, _, _ = make(venue)
+    first = await executor.submit(replace(limit(), time_in_force=TimeInForce.IOC))
+    again = await executor.submit(replace(limit(), post_only=True, reduce_only=True))
+    assert again.replayed is True
+    assert again.order.exchange_order_id == first.order.exchange_order_id
