@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "AuthFailed",
     "BudgetExhausted",
+    "BusUnavailable",
     "ClientOrderIdConflict",
     "DuplicateOrder",
     "PostOnlyRejected",
@@ -64,6 +65,13 @@ class TradingHalted(OpenSQTError):
     """The trading state forbids this order (HALTED, or REDUCING and not reduce-only)."""
 
     grpc_code = "FAILED_PRECONDITION"
+
+
+class BusUnavailable(OpenSQTError):
+    """NATS did not take an event (disconnected, no JetStream acknowledgement in time): nothing
+    is known to have been stored. Publish it again (JetStream de-duplicates by its id)."""
+
+    grpc_code = "UNAVAILABLE"
 
 
 class ExchangeError(OpenSQTError):

@@ -169,6 +169,12 @@ class ServiceMetrics:
         self.nats_published = Counter(
             "opensqt_nats_published_total", "Events published on NATS", ["kind"], registry=r
         )
+        self.nats_publish_failures = Counter(
+            "opensqt_nats_publish_failures_total",
+            "Events NATS did not take (disconnected, no JetStream acknowledgement in time)",
+            ["kind"],
+            registry=r,
+        )
         self.nats_received = Counter(
             "opensqt_nats_received_total", "Events received and decoded from NATS", ["kind"], registry=r
         )

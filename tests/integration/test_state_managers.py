@@ -15,6 +15,8 @@ from decimal import Decimal
 
 import pytest
 import redis.asyncio as aioredis
+from pydantic import SecretStr
+from redis import exceptions as redis_errors
 
 from opensqt.arbitrage import Fill, OrderStep, StepKind
 from opensqt.arbitrage.journal import (
@@ -34,7 +36,11 @@ from opensqt.arbitrage.manager import (
     decode_leg_record,
     encode_leg_record,
 )
+from opensqt.clock import SystemClock
+from opensqt.config import RedisSettings
+from opensqt.devstack import RedisServer
 from opensqt.engine.views import PositionView
+from opensqt.execution.registry import ExecutorEntry, ExecutorRegistry
 from opensqt.grid import ClientOrderIdCodec, GridConfig, SlotTransitionError
 from opensqt.grid.manager import (
     CasResult,
@@ -64,6 +70,7 @@ from opensqt.model import (
     TradingStateKind,
 )
 from opensqt.transport.redis_store import RedisStore
+from tests.support.waiting import until
 
 D = Decimal
 AGENT = "mm"
@@ -869,3 +876,31 @@ def test_stored_slot_and_leg_documents_round_trip() -> None:
     recorded = RecordedStep(3, plan_step(StepKind.EXIT_PERP, PERP_VENUE, Side.BUY, "0.0100"), D("50010.10"))
     assert decode_recorded_step(encode_recorded_step(recorded)) == recorded
     assert str(decode_recorded_step(encode_recorded_step(recorded)).step.quantity) == "0.0100"
+
+
+async def test_an_executors_heartbeat_outlives_a_redis_restart(redis: RedisServer) -> None:
+    # Before, one failed heartbeat ended the task: the entry went stale and risk's halt pushes
+    # skipped the executor (NATS alone was left to reach it).
+    store = await RedisStore.connect(RedisSettings(url=SecretStr(redis.url)), service="executor")
+    registry = ExecutorRegistry(store, SystemClock())
+    entry = ExecutorEntry("exec-1", "127.0.0.1:1", "paper", "main", 0)
+    beating = asyncio.create_task(registry.run(entry, 0.05))
+    try:
+        await until(lambda: _live(registry), "the first heartbeat", within=5)
+        redis.stop()  # the entry goes with it (no persistence)
+        await asyncio.sleep(0.5)  # beats fail meanwhile
+        assert not beating.done()
+        redis.start()
+        await until(lambda: _live(registry), "a heartbeat after Redis came back", within=10)
+        assert not beating.done()
+    finally:
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)
+        await store.close()
+
+
+async def _live(registry: ExecutorRegistry) -> bool:
+    try:
+        return [e.executor_id for e in await registry.live(max_age_ms=1_000)] == ["exec-1"]
+    except redis_errors.ConnectionError:
+        return False

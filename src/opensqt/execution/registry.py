@@ -7,10 +7,13 @@ import json
 from dataclasses import dataclass
 
 from opensqt.clock import Clock
+from opensqt.telemetry import get_logger
 from opensqt.transport.redis_keys import EXECUTOR_REGISTRY
 from opensqt.transport.redis_store import RedisStore
 
 __all__ = ["ExecutorEntry", "ExecutorRegistry"]
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +44,22 @@ class ExecutorRegistry:
         await self._store.client.hset(self._store.writable(EXECUTOR_REGISTRY), entry.executor_id, payload)
 
     async def run(self, entry: ExecutorEntry, interval_seconds: float) -> None:
-        """Heartbeat until cancelled."""
+        """Heartbeat until cancelled. A failed heartbeat (Redis away) is logged and tried again
+        at the next beat: a heartbeat that stopped for good would let risk's halt pushes skip
+        this executor once its entry went stale."""
+        failing = False
         while True:
-            await self.heartbeat(entry)
+            try:
+                await self.heartbeat(entry)
+            except Exception as exc:
+                if not failing:
+                    log.warning("executor_heartbeat_failed", executor_id=entry.executor_id,
+                                error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                failing = True
+            else:
+                if failing:
+                    log.info("executor_heartbeat_restored", executor_id=entry.executor_id)
+                failing = False
             await asyncio.sleep(interval_seconds)
 
     async def remove(self, executor_id: str) -> None:

@@ -145,15 +145,20 @@ class FeedRunner:
                 await body(status, symbol)
             except asyncio.CancelledError:
                 raise
-            except OpenSQTError as exc:
+            except Exception as exc:  # a feed never ends on an error: it reconnects and resyncs
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     # a library turned our cancellation into an error: stop, do not reconnect
                     raise asyncio.CancelledError from exc
                 status.connected = False
                 status.reconnects += 1
-                status.last_error = str(exc)[:300]
-                log.warning("feed_error", feed=feed, symbol=symbol, error=status.last_error, retry_in=delay)
+                status.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                if isinstance(exc, OpenSQTError):  # the venue or the bus said no: expected
+                    log.warning(
+                        "feed_error", feed=feed, symbol=symbol, error=status.last_error, retry_in=delay
+                    )
+                else:  # a bug or an error nobody translated: say where, keep the feed alive
+                    log.exception("feed_crashed", feed=feed, symbol=symbol, retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
                 continue
@@ -234,10 +239,11 @@ class FeedRunner:
     # --- account ---------------------------------------------------------------------------
 
     async def _publish_order(self, order: Order) -> None:
-        self._last_order_ms = max(self._last_order_ms, order.updated_ms)
         update = OrderUpdate(event_id=order_event_id(order), order=order, source="monitor")
         subject = ORDER.subject(account=self._account, symbol=order.symbol)
         await self._bus.publish(ORDER, subject, update, msg_id=update.event_id)
+        # only once stored: the resync after a failed publish starts from the last stored one
+        self._last_order_ms = max(self._last_order_ms, order.updated_ms)
         if order.exchange_order_id and order.symbol in self._symbols:  # what the resync lists
             key = (order.symbol, order.exchange_order_id)
             if order.status.is_final:

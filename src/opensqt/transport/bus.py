@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import nats
+import nats.errors
 from google.protobuf.message import DecodeError
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -24,6 +25,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, TracerProvider
 
 from opensqt.config import NatsSettings
+from opensqt.errors import BusUnavailable
 from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport.codec import CodecError
 from opensqt.transport.subjects import STREAMS, Delivery, EventKind, StreamSpec
@@ -152,12 +154,18 @@ class EventBus:
         ):
             headers: dict[str, str] = {}
             propagate.inject(headers)
-            if kind.delivery is Delivery.JETSTREAM:
-                if msg_id:
-                    headers[MSG_ID_HEADER] = msg_id
-                await self._js.publish(subject, payload, headers=headers)
-            else:
-                await self._nc.publish(subject, payload, headers=headers)
+            try:
+                if kind.delivery is Delivery.JETSTREAM:
+                    if msg_id:
+                        headers[MSG_ID_HEADER] = msg_id
+                    await self._js.publish(subject, payload, headers=headers)
+                else:
+                    await self._nc.publish(subject, payload, headers=headers)
+            except (nats.errors.Error, TimeoutError) as exc:
+                self._metrics.nats_publish_failures.labels(kind.name).inc()
+                raise BusUnavailable(
+                    f"NATS did not take {kind.name} on {subject}: {type(exc).__name__}: {exc}"
+                ) from exc
         self._metrics.nats_published.labels(kind.name).inc()
 
     async def subscribe(

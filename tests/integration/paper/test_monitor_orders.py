@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from nats.js.api import DeliverPolicy
 
 from opensqt.clock import SystemClock
 from opensqt.config import NatsSettings
@@ -301,3 +302,51 @@ async def test_an_old_order_the_venue_no_longer_knows_is_forgotten(
 
         assert stream.lookups == [old_id]
         assert seen["old-1"] is OrderStatus.NEW
+
+
+async def stored_statuses(nats: NatsServer) -> dict[str, list[OrderStatus]]:
+    """Every order update the ORDER stream holds, by client id, in order (a fresh consumer)."""
+    bus = await EventBus.connect(
+        NatsSettings(url=nats.url), service="reader", metrics=ServiceMetrics("reader")
+    )
+    stored: dict[str, list[OrderStatus]] = {}
+
+    async def on_update(update: OrderUpdate, ctx: EventContext) -> None:
+        stored.setdefault(update.order.client_order_id, []).append(update.order.status)
+
+    try:
+        await bus.subscribe(
+            ORDER, ORDER.subject(account=ACCOUNT, symbol=SYMBOL), on_update, deliver_policy=DeliverPolicy.ALL
+        )
+        await asyncio.sleep(0.5)
+    finally:
+        await bus.close()
+    return stored
+
+
+async def test_a_nats_outage_does_not_end_the_feed_and_what_happened_meanwhile_is_published_after_it(
+    paper: PaperExchange, perp_adapter: CcxtExchange, nats: NatsServer
+) -> None:
+    # NATS goes away while the venue cancels an order: the publish fails (no JetStream
+    # acknowledgement), the feed reconnects with backoff, and once NATS is back its resync
+    # stores the update. Before, an error from NATS ended the feed for good: no order update
+    # again until the monitor was restarted.
+    async with orders_feed(paper, nats, quiet_resync_seconds=0.2, idle_resync_seconds=1) as seen:
+        await perp_adapter.create_order(buy("outage-1", "29000"))
+        assert await statuses_within(seen, {"outage-1": OrderStatus.NEW}, within=5) == {
+            "outage-1": OrderStatus.NEW
+        }
+        nats.kill()
+        await perp_adapter.cancel_order(SYMBOL, client_order_id="outage-1")
+        await perp_adapter.create_order(buy("outage-2", "28900"))  # created while NATS is down
+        await asyncio.sleep(6)  # past a JetStream publish's acknowledgement timeout
+        nats.start()
+
+        async def published() -> dict[str, list[OrderStatus]] | None:
+            stored = await stored_statuses(nats)
+            done = stored.get("outage-1", [])[-1:] == [OrderStatus.CANCELED] and "outage-2" in stored
+            return stored if done else None
+
+        stored = await until(published, "the updates of the outage stored on NATS", within=30, interval=0.5)
+    assert stored["outage-1"] == [OrderStatus.NEW, OrderStatus.CANCELED]
+    assert stored["outage-2"] == [OrderStatus.NEW]
