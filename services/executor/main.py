@@ -55,7 +55,8 @@ async def run(
     async with ServiceRuntime(settings, span_processors=span_processors) as runtime:
         venue = settings.venue.name
         # Durable first: an executor that was down during a halt starts halted.
-        gate = TradingStateGate(await TradingStateStore(runtime.redis).get())
+        states = TradingStateStore(runtime.redis)
+        gate = TradingStateGate(await states.get())
         exchange = CcxtExchange(settings.venue.ccxt_config())
         runtime.on_stop(exchange.close)
         budget = MeteredBudget(
@@ -137,6 +138,10 @@ async def run(
         await runtime.bus.subscribe(
             RISK_STATE, RISK_STATE.subject(), servicer.on_trading_state, deliver_policy=DeliverPolicy.LAST
         )
+        if settings.state_check_seconds:
+            runtime.spawn(
+                servicer.watch_durable_state(states.get, settings.state_check_seconds), "trading-state-check"
+            )
         server = await runtime.serve(
             [
                 ServiceBinding(

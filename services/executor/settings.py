@@ -53,3 +53,6 @@ class ExecutorSettings(ServiceSettings):
     # host:port others use to reach this executor (risk pushes Halt there); default: the gRPC bind.
     advertise_address: str = ""
     heartbeat_seconds: float = Field(default=2.0, gt=0)
+    # How often risk's durable trading state is read again from Redis, in case both its NATS
+    # broadcast and its push missed this executor (0: only at start).
+    state_check_seconds: float = Field(default=1.0, ge=0)

@@ -12,8 +12,8 @@ class TradingStateGate:
     """Holds the trading state this executor obeys.
 
     States from risk carry a version; an older one than the state held is ignored, so a late
-    message cannot undo a newer decision. A direct Halt/Resume RPC is applied regardless of
-    version (``force``) and lasts until risk publishes a newer state.
+    message cannot undo a newer decision. An operator's direct Halt/Resume RPC (no version) is
+    applied regardless of version (``force``) and lasts until risk publishes a newer state.
     """
 
     def __init__(self, initial: TradingState | None = None) -> None:

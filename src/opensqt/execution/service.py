@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, NamedTuple
 
 import grpc
@@ -166,9 +167,34 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
 
     async def on_trading_state(self, state: TradingState, ctx: EventContext) -> None:
         """Follow risk's trading state from NATS; HALTED also cancels every working order."""
+        await self._follow(state, ctx.trace_id)
+
+    async def watch_durable_state(
+        self, read: Callable[[], Awaitable[TradingState]], interval_seconds: float
+    ) -> None:
+        """Read risk's durable trading state (Redis) every ``interval_seconds`` and follow a newer
+        one: the backstop for a broadcast and a push that both missed this executor (a NATS
+        outage, a stale registry entry). Until cancelled; a failed read is tried again."""
+        failing = False
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                state = await read()
+            except Exception as exc:
+                if not failing:
+                    log.warning("trading_state_unread", error=f"{type(exc).__name__}: {exc}")
+                failing = True
+                continue
+            failing = False
+            if state.version > self.gate.state.version:
+                log.warning("trading_state_caught_up", state=state.state.value, version=state.version,
+                            held_version=self.gate.state.version)  # fmt: skip
+                await self._follow(state, "")
+
+    async def _follow(self, state: TradingState, trace_id: str) -> None:
         if not self.gate.apply(state):
             return
-        self.last_state_trace_id = ctx.trace_id
+        self.last_state_trace_id = trace_id
         self._publish_gauge()
         log.info(
             "trading_state_followed", state=state.state.value, version=state.version, set_by=state.set_by
@@ -540,8 +566,13 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self, target: TradingStateKind, reason: str, identity: str, version: int
     ) -> TradingState:
         held = self.gate.state
-        if version and version == held.version and target is held.state:
-            return held  # the same change already arrived (NATS and the push race): nothing to do
+        if version and version <= held.version:
+            # risk's push of a state this executor already holds (NATS and the push race), or
+            # of an older one (a push that arrived late): a late Resume must not undo a newer Halt
+            if target is not held.state:
+                log.warning("stale_state_push_ignored", state=target.value, version=version,
+                            held=held.state.value, held_version=held.version, set_by=identity)  # fmt: skip
+            return held
         state = TradingState(
             state=target,
             reason=reason,

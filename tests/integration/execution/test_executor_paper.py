@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 from decimal import Decimal
 
@@ -12,13 +13,16 @@ import aiohttp
 import grpc
 import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 
 from opensqt.certs import DevPki
+from opensqt.config import RedisSettings
 from opensqt.engine.gateway import ExecutorGateway
 from opensqt.errors import InvalidOrder
-from opensqt.model import OrderStatus
+from opensqt.model import OrderStatus, TradingStateKind
 from opensqt.paper import PaperExchange
 from opensqt.transport.grpc_client import secure_channel
+from opensqt.transport.redis_store import RedisStore, TradingStateStore
 from opensqt.transport.tls import TlsFiles
 from opensqt.v1 import events_pb2, executor_pb2, executor_pb2_grpc, resources_pb2, risk_pb2, risk_pb2_grpc
 from opensqt_services.executor.main import run as run_executor
@@ -359,3 +363,56 @@ async def test_account_snapshot_lists_the_open_orders_and_the_position_the_fills
                 executor_pb2.GetAccountSnapshotRequest(symbol="BTCUSDT")
             )
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_late_push_of_an_older_state_does_not_undo_a_newer_halt(stack: ExecutorStack) -> None:
+    # risk pushes Resume v4 and Halt v5; the Resume arrives last
+    kind = events_pb2.TRADING_STATE_KIND_HALTED
+    async with stack.channel("risk") as channel:
+        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        await stub.Halt(executor_pb2.HaltExecutorRequest(reason="crash", state=kind, version=5))
+        late = await stub.Resume(executor_pb2.ResumeExecutorRequest(reason="earlier all clear", version=4))
+        assert (late.trading_state.state, late.trading_state.version) == (kind, 5)
+        async with stack.channel() as strategy:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await executor_pb2_grpc.ExecutorServiceStub(strategy).PlaceOrder(
+                    executor_pb2.PlaceOrderRequest(order=limit("after-late-resume"))
+                )
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            newer = await stub.Resume(executor_pb2.ResumeExecutorRequest(reason="all clear", version=6))
+            assert newer.trading_state.state == events_pb2.TRADING_STATE_KIND_ACTIVE
+            placed = await executor_pb2_grpc.ExecutorServiceStub(strategy).PlaceOrder(
+                executor_pb2.PlaceOrderRequest(order=limit("after-resume"))
+            )
+    assert placed.order.status == resources_pb2.ORDER_STATUS_NEW
+    assert list(await stack.venue_orders()) == ["after-resume"]
+
+
+async def test_a_halt_that_reached_only_redis_is_followed_within_the_state_check(
+    stack: ExecutorStack,
+) -> None:
+    # risk wrote HALTED, then neither its NATS broadcast nor its push reached this executor
+    async with stack.channel() as channel:
+        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        await stub.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit("resting-1")))
+        store = await RedisStore.connect(RedisSettings(url=SecretStr(stack.infra.redis.url)), service="risk")
+        try:
+            await TradingStateStore(store).set(
+                TradingStateKind.HALTED, reason="broadcast lost", set_by="risk", now_ms=1
+            )
+        finally:
+            await store.close()
+
+        probes = itertools.count()
+
+        async def halted() -> bool:
+            probe = f"probe-{next(probes)}"
+            try:
+                await stub.PlaceOrder(executor_pb2.PlaceOrderRequest(order=limit(probe)))
+            except grpc.aio.AioRpcError as exc:
+                return exc.code() == grpc.StatusCode.FAILED_PRECONDITION and "broadcast lost" in exc.details()
+            await stub.CancelOrder(executor_pb2.CancelOrderRequest(symbol="BTCUSDT", client_order_id=probe))
+            return False
+
+        await until(halted, "the executor to follow the state in Redis", within=5, interval=0.2)
+    assert await stack.open_orders() == []  # HALTED cancels the working orders too
