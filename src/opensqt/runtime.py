@@ -112,7 +112,7 @@ class ServiceRuntime:
             tracer_provider=self.tracer_provider,
         )
         await self._grpc.start()
-        self.spawn(self.bus.watch_consumer_lag(), "nats-consumer-lag")
+        self.spawn(self.bus.watch_consumers(), "nats-consumers")
         return self._grpc
 
     def spawn(self, coro: Awaitable[None], name: str) -> None:

@@ -175,6 +175,11 @@ class ServiceMetrics:
             ["kind"],
             registry=r,
         )
+        self.nats_consumers_restored = Counter(
+            "opensqt_nats_consumers_restored_total",
+            "Ephemeral JetStream subscriptions made again (after a reconnect, or their consumer gone)",
+            registry=r,
+        )
         self.nats_received = Counter(
             "opensqt_nats_received_total", "Events received and decoded from NATS", ["kind"], registry=r
         )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import nats
 import pytest
+from nats.js.api import DeliverPolicy
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,17 +17,19 @@ from opentelemetry.trace import SpanKind
 
 from opensqt.certs import DevPki
 from opensqt.config import NatsSettings
-from opensqt.model import PriceChange
+from opensqt.devstack import NatsServer
+from opensqt.model import Position, PositionUpdate, PriceChange
 from opensqt.telemetry import ServiceMetrics
 from opensqt.transport.bus import EventBus, EventContext
 from opensqt.transport.grpc_client import secure_channel
-from opensqt.transport.subjects import PRICE, RISK_STATE
+from opensqt.transport.subjects import POSITION, PRICE, RISK_STATE
 from opensqt.transport.tls import TlsFiles
 from opensqt.v1 import events_pb2, executor_pb2, executor_pb2_grpc, risk_pb2, risk_pb2_grpc
 from opensqt_services.executor.main import run as run_executor
 from opensqt_services.executor.settings import ExecutorSettings
 from tests.integration.conftest import RunningService
 from tests.support.servers import Infra, running_service
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -200,3 +203,87 @@ async def test_resume_lifts_the_halt_everywhere_and_both_are_audited(
     audit = await constellation["risk"].runtime.redis.client.xrange("opensqt:v1:risk:audit")
     actions = [(f[b"action"], f[b"identity"], f[b"state"]) for _, f in audit]
     assert actions == [(b"halt", b"operator", b"REDUCING"), (b"resume", b"operator", b"ACTIVE")]
+
+
+def position_update(event_id: str, size: str) -> PositionUpdate:
+    return PositionUpdate(event_id, Position("BTCUSDT", Decimal(size)))
+
+
+@contextlib.asynccontextmanager
+async def partitioned_subscriber(
+    nats_server: NatsServer,
+) -> AsyncIterator[tuple[TcpProxy, EventBus, list[str]]]:
+    """A subscriber reaching NATS through a relay that can be cut, with an ephemeral JetStream
+    subscription to positions (as the liquidation guard has), and what it received."""
+    proxy = await TcpProxy(nats_server.port).start()
+    subscriber = await EventBus.connect(
+        NatsSettings(url=f"nats://127.0.0.1:{proxy.port}"),
+        service="strategy",
+        metrics=ServiceMetrics("strategy"),
+    )
+    await subscriber.ensure_streams()
+    received: list[str] = []
+
+    async def on_position(update: PositionUpdate, ctx: EventContext) -> None:
+        received.append(update.event_id)
+
+    subject = POSITION.subject(account="main", symbol="BTCUSDT")
+    await subscriber.subscribe(POSITION, subject, on_position, deliver_policy=DeliverPolicy.NEW)
+    try:
+        yield proxy, subscriber, received
+    finally:
+        await subscriber.close()
+        await proxy.cut()
+
+
+async def test_an_ephemeral_subscription_outlives_a_partition_longer_than_the_servers_consumer_timeout(
+    nats: NatsServer,
+) -> None:
+    # Cut off for longer than the 5 s a server keeps an unwatched ephemeral consumer by default:
+    # before, the subscription stayed silent after the reconnect (the liquidation guard blind to
+    # positions, risk to candles). Now it is made again from the message after the last one
+    # handled: what was published meanwhile arrives at once, nothing twice.
+    subject = POSITION.subject(account="main", symbol="BTCUSDT")
+    publisher = await EventBus.connect(
+        NatsSettings(url=nats.url), service="monitor", metrics=ServiceMetrics("monitor")
+    )
+    try:
+        async with partitioned_subscriber(nats) as (proxy, subscriber, received):
+            await publisher.publish(POSITION, subject, position_update("p1", "0.010"), msg_id="p1")
+            await eventually(lambda: received == ["p1"])
+            await proxy.cut()
+            await asyncio.sleep(1)
+            await publisher.publish(POSITION, subject, position_update("p2", "0.020"), msg_id="p2")
+            await asyncio.sleep(7)
+            await proxy.start()
+            await eventually(lambda: subscriber.is_connected, within=10)
+            await publisher.publish(POSITION, subject, position_update("p3", "0.030"), msg_id="p3")
+            await eventually(lambda: received == ["p1", "p2", "p3"], within=5)
+            await asyncio.sleep(0.5)
+            assert received == ["p1", "p2", "p3"]
+    finally:
+        await publisher.close()
+
+
+async def test_an_ephemeral_subscription_whose_consumer_the_server_dropped_is_made_again(
+    nats: NatsServer,
+) -> None:
+    subject = POSITION.subject(account="main", symbol="BTCUSDT")
+    publisher = await EventBus.connect(
+        NatsSettings(url=nats.url), service="monitor", metrics=ServiceMetrics("monitor")
+    )
+    try:
+        async with partitioned_subscriber(nats) as (_, subscriber, received):
+            await publisher.publish(POSITION, subject, position_update("q1", "0.010"), msg_id="q1")
+            await eventually(lambda: received == ["q1"])
+            assert await subscriber.restore_ephemerals() == 0  # its consumer is there
+            js = publisher.client.jetstream()
+            stream = POSITION.stream
+            assert stream is not None
+            for name in await js.consumers_info(stream):
+                await js.delete_consumer(stream, name.name)
+            await publisher.publish(POSITION, subject, position_update("q2", "0.020"), msg_id="q2")
+            assert await subscriber.restore_ephemerals() == 1
+            await eventually(lambda: received == ["q1", "q2"])
+    finally:
+        await publisher.close()

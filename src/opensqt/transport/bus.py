@@ -9,6 +9,7 @@ raises is counted and, for JetStream, the message is redelivered later.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,8 +20,8 @@ from google.protobuf.message import DecodeError
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, TracerProvider
 
@@ -51,6 +52,23 @@ class EventContext:
 
 Handler = Callable[[T, EventContext], Awaitable[None]]
 
+#: How long the server keeps an ephemeral consumer with nobody listening (its default is 5 s):
+#: long enough for a client to reconnect, short enough for a dead one's consumer to go.
+EPHEMERAL_INACTIVE_THRESHOLD_S = 300.0
+
+
+@dataclass(eq=False)
+class _Ephemeral:
+    """A JetStream subscription without a durable name: what it takes to make it again."""
+
+    subject: str
+    queue: str | None
+    deliver_policy: DeliverPolicy | None
+    stream: str | None
+    on_message: Callable[[Msg], Awaitable[None]]
+    sub: Any = None
+    last_sequence: int = 0  # stream sequence of the last message handled (acknowledged)
+
 
 class EventBus:
     """A service's connection to NATS: typed, traced, counted."""
@@ -70,6 +88,9 @@ class EventBus:
         self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("opensqt.transport.bus")
         self._subscriptions: list[Any] = []
         self._durables: dict[str, Any] = {}
+        self._ephemerals: list[_Ephemeral] = []
+        self._restoring = asyncio.Lock()
+        self._restore_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(
@@ -102,14 +123,20 @@ class EventBus:
         async def _disconnected() -> None:
             log.warning("nats_disconnected")
 
+        made: list[EventBus] = []
+
         async def _reconnected() -> None:
             log.info("nats_reconnected")
+            for bus in made:
+                bus._after_reconnect()
 
         nc = await nats.connect(
             **options, error_cb=_error, disconnected_cb=_disconnected, reconnected_cb=_reconnected
         )
         log.info("nats_connected", url=settings.url)
-        return cls(nc, service=service, metrics=metrics, tracer_provider=tracer_provider)
+        bus = cls(nc, service=service, metrics=metrics, tracer_provider=tracer_provider)
+        made.append(bus)
+        return bus
 
     @property
     def client(self) -> NatsClient:
@@ -184,11 +211,23 @@ class EventBus:
         ``durable`` name makes the consumer survive restarts (no lost events).
         """
 
+        ephemeral: _Ephemeral | None = None
+
         async def _on_message(msg: Msg) -> None:
-            await self._dispatch(kind, msg, handler)
+            handled = await self._dispatch(kind, msg, handler)
+            if handled and ephemeral is not None:
+                ephemeral.last_sequence = max(ephemeral.last_sequence, msg.metadata.sequence.stream)
 
         sub: Any
-        if kind.delivery is Delivery.JETSTREAM:
+        if kind.delivery is Delivery.JETSTREAM and not durable:
+            # The server deletes an ephemeral consumer nobody listens to: after a long enough
+            # outage the subscription would stay silent. It is made again at every reconnect
+            # (and whenever its consumer is found gone), from the message after the last one
+            # handled, so nothing is missed and nothing is handled twice.
+            ephemeral = _Ephemeral(subject, queue, deliver_policy, kind.stream, _on_message)
+            sub = ephemeral.sub = await self._subscribe_ephemeral(ephemeral)
+            self._ephemerals.append(ephemeral)
+        elif kind.delivery is Delivery.JETSTREAM:
             sub = await self._js.subscribe(
                 subject,
                 queue=queue,
@@ -198,9 +237,9 @@ class EventBus:
                 manual_ack=True,
                 deliver_policy=deliver_policy,
             )
-            if durable:
-                self._durables[durable] = sub
-                self._metrics.nats_consumer_lag.labels(durable).set(0)
+            assert durable is not None
+            self._durables[durable] = sub
+            self._metrics.nats_consumer_lag.labels(durable).set(0)
         else:
             sub = await self._nc.subscribe(subject, queue=queue or "", cb=_on_message)
             # Core NATS delivers only to subscriptions the server already holds: a round trip
@@ -209,7 +248,61 @@ class EventBus:
             await self._nc.flush()
         self._subscriptions.append(sub)
 
-    async def _dispatch(self, kind: EventKind[T], msg: Msg, handler: Handler[T]) -> None:
+    async def _subscribe_ephemeral(self, ephemeral: _Ephemeral) -> Any:
+        if ephemeral.last_sequence:
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=ephemeral.last_sequence + 1
+            )
+        else:  # nothing handled yet: as first asked
+            config = ConsumerConfig(deliver_policy=ephemeral.deliver_policy or DeliverPolicy.ALL)
+        return await self._js.subscribe(
+            ephemeral.subject,
+            queue=ephemeral.queue,
+            cb=ephemeral.on_message,
+            stream=ephemeral.stream,
+            config=config,
+            manual_ack=True,
+            inactive_threshold=EPHEMERAL_INACTIVE_THRESHOLD_S,
+        )
+
+    def _after_reconnect(self) -> None:
+        if self._ephemerals and (self._restore_task is None or self._restore_task.done()):
+            self._restore_task = asyncio.ensure_future(self._restore_all())
+
+    async def _restore_all(self) -> None:
+        await self.restore_ephemerals(only_lost=False)
+
+    async def restore_ephemerals(self, *, only_lost: bool = True) -> int:
+        """Make the ephemeral subscriptions again (``only_lost``: those whose consumer the
+        server no longer has), each from the message after the last one it handled. Returns how
+        many were made again; one that fails is tried again at the next check."""
+        restored = 0
+        async with self._restoring:
+            for ephemeral in self._ephemerals:
+                try:
+                    if only_lost:
+                        try:
+                            await ephemeral.sub.consumer_info()
+                            continue
+                        except NotFoundError:
+                            pass
+                    old = ephemeral.sub
+                    with contextlib.suppress(Exception):  # its consumer may be gone already
+                        await old.unsubscribe()
+                    ephemeral.sub = await self._subscribe_ephemeral(ephemeral)
+                except Exception as exc:  # NATS away again: the next check or reconnect retries
+                    log.warning("nats_consumer_not_restored", subject=ephemeral.subject, error=str(exc))
+                    continue
+                self._subscriptions = [ephemeral.sub if s is old else s for s in self._subscriptions]
+                restored += 1
+                self._metrics.nats_consumers_restored.inc()
+                log.warning("nats_consumer_restored", subject=ephemeral.subject,
+                            from_sequence=ephemeral.last_sequence + 1 if ephemeral.last_sequence else None,
+                            lost=only_lost)  # fmt: skip
+        return restored
+
+    async def _dispatch(self, kind: EventKind[T], msg: Msg, handler: Handler[T]) -> bool:
+        """Decode and handle one message; True when it was handled (and acknowledged)."""
         headers = dict(msg.headers or {})
         parent = propagate.extract(headers)
         jetstream = kind.delivery is Delivery.JETSTREAM
@@ -227,7 +320,7 @@ class EventBus:
                 log.warning("nats_message_malformed", kind=kind.name, subject=msg.subject, error=str(exc))
                 if jetstream:
                     await msg.term()
-                return
+                return False
             self._metrics.nats_received.labels(kind.name).inc()
             context = EventContext(
                 subject=msg.subject,
@@ -245,9 +338,10 @@ class EventBus:
                 log.exception("nats_handler_failed", kind=kind.name, subject=msg.subject)
                 if jetstream:
                     await msg.nak(delay=1.0)
-                return
+                return False
             if jetstream:
                 await msg.ack()
+            return True
 
     async def record_consumer_lag(self) -> None:
         """Set ``opensqt_nats_consumer_pending`` for every durable consumer of this service."""
@@ -259,10 +353,13 @@ class EventBus:
                 continue
             self._metrics.nats_consumer_lag.labels(name).set(info.num_pending + info.num_ack_pending)
 
-    async def watch_consumer_lag(self, interval_seconds: float = 2.0) -> None:
-        """Record consumer lag every ``interval_seconds`` until cancelled."""
+    async def watch_consumers(self, interval_seconds: float = 2.0) -> None:
+        """Every ``interval_seconds`` until cancelled: record the durable consumers' lag, and
+        make again any ephemeral subscription whose consumer the server no longer has."""
         while True:
             await self.record_consumer_lag()
+            if self._ephemerals and self._nc.is_connected:
+                await self.restore_ephemerals()
             await asyncio.sleep(interval_seconds)
 
     async def close(self) -> None:
