@@ -33,7 +33,10 @@ Choices where §1 is silent:
   close must go is cancelled (``SUPERSEDED``) and the close follows. Without this a neutral grid
   would trade two units at such a level.
 * REDUCING: every working opening order is cancelled (both sides in neutral mode); only closes
-  that shrink the agent's net position are placed, reduce-only, up to that net.
+  that shrink the agent's net position are placed, reduce-only, up to that net. A neutral close
+  sent without reduce-only while ACTIVE stays only where it shrinks the net and fits in what the
+  reduce-only closes leave of it (nearest first); the others are cancelled, since a fill could
+  grow the position or take it past flat.
 * Cancels go to acknowledged (LOCKED) orders only; a PENDING order is cancelled once acknowledged.
   A cancel is asked once and again every ``cancel_retry_ms`` until its order leaves the slot.
 """
@@ -383,6 +386,7 @@ class Strategy:
         net = ZERO
         closing_buys = ZERO
         closing_sells = ZERO
+        unflagged: list[InventorySlot] = []  # REDUCING, neutral: working closes sent without reduce-only
 
         for slot in slots.values():
             qty = slot.position_qty
@@ -406,6 +410,8 @@ class Strategy:
             if halted:
                 cancels.request(slot, CancelReason.HALTED)
             elif closing:
+                if reducing and self._neutral and not slot.order_reduce_only:
+                    unflagged.append(slot)
                 continue
             elif reducing:
                 cancels.request(slot, CancelReason.REDUCING)
@@ -415,6 +421,9 @@ class Strategy:
                 side is Side.SELL and slot.order_price > trail_high
             ):
                 cancels.request(slot, CancelReason.TRAILING)
+
+        if unflagged:
+            self._cancel_growing_closes(unflagged, price, net, closing_buys, closing_sells, cancels)
 
         bounds: _Bounds = (None, None, None, None)
         if not (halted or margin_locked):
@@ -439,6 +448,35 @@ class Strategy:
         if actions:
             return actions, None
         return actions, _QuietZone(cancels.retry_at, *bounds)
+
+    @staticmethod
+    def _cancel_growing_closes(
+        unflagged: list[InventorySlot],
+        price: Decimal,
+        net: Decimal,
+        closing_buys: Decimal,
+        closing_sells: Decimal,
+        cancels: _Cancels,
+    ) -> None:
+        """REDUCING in neutral mode: a close sent without reduce-only while ACTIVE is kept only
+        where its fill shrinks the net position, and no more than the net than all the kept
+        closes together; the others are cancelled (a fill could grow the position or take it
+        past flat), and a later evaluation closes within the net, reduce-only."""
+        unflagged_qty = {Side.BUY: ZERO, Side.SELL: ZERO}
+        for slot in unflagged:
+            assert slot.order_side is not None
+            unflagged_qty[slot.order_side] += slot.order_qty - slot.order_filled_qty
+        reduce_side = Side.SELL if net > 0 else Side.BUY if net < 0 else None
+        flagged = (closing_sells if reduce_side is Side.SELL else closing_buys) - unflagged_qty.get(
+            reduce_side or Side.BUY, ZERO
+        )
+        room = abs(net) - flagged  # left after the reduce-only closes, which the venue caps
+        for slot in sorted(unflagged, key=lambda s: (abs(s.order_price - price), s.slot_price)):
+            remaining = slot.order_qty - slot.order_filled_qty
+            if slot.order_side is reduce_side and remaining <= room:
+                room -= remaining
+            else:
+                cancels.request(slot, CancelReason.REDUCING)
 
     def _place_closes(
         self,

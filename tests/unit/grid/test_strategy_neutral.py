@@ -3,6 +3,8 @@ keyed by its SELL price and is closed by a BUY one interval lower."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from opensqt.grid import GridMode, PlaceOrder
 from opensqt.model import PositionStatus, Side, TradingStateKind
 from tests.unit.grid import Book, D, cancels, make_strategy, places, step
@@ -150,3 +152,61 @@ def test_opening_sell_makes_way_for_a_close_at_its_price() -> None:
     actions = step(strategy, book, "2999.50", now_ms=1)
     assert ("SELL", "2998.00", "3000.00", "0.010") in places(actions)
     assert ("SELL", "3000.00", "3000.00", "0.010") not in places(actions)
+
+
+def working_close(book: Book, slot: str, side: Side, price: str, qty: str, *, reduce_only: bool) -> str:
+    """A close working on ``slot`` (acknowledged), sent with or without reduce-only."""
+    cycle = book.slots[D(slot)].cycle
+    book.place(
+        PlaceOrder(
+            slot_price=D(slot),
+            side=side,
+            price=D(price),
+            qty=D(qty),
+            post_only=False,
+            reduce_only=reduce_only,
+            client_order_id=f"ETHUSDT-mm-{int(D(slot) * 100)}-{side.value[0]}-{cycle}",
+        )
+    )
+    book.put(replace(book.slot(slot), order_reduce_only=reduce_only))
+    return book.slot(slot).client_order_id
+
+
+def test_neutral_reducing_cancels_a_close_sent_without_reduce_only_that_would_grow_the_net() -> None:
+    # net +0.005 long; the short's close BUY (sent while ACTIVE, no flag) would make it +0.010
+    strategy, book = make_strategy(mode=NEUTRAL), Book()
+    book.holding("2996", "0.010")
+    book.holding("3004", "-0.005")
+    cid = working_close(book, "3004", Side.BUY, "3002.00", "0.005", reduce_only=False)
+    actions = step(strategy, book, "3003.00", state=TradingStateKind.REDUCING, apply=False)
+    assert cancels(actions) == [(cid, "REDUCING")]
+    assert places(actions) == []  # the long's close (0.010) is more than the net
+
+
+def test_neutral_reducing_cancels_unflagged_closes_that_would_take_the_net_past_flat() -> None:
+    # net -0.008: each short close BUYs 0.009, which alone would leave the net long
+    strategy, book = make_strategy(mode=NEUTRAL), Book()
+    book.holding("2990", "0.010")
+    book.holding("3010", "-0.009")
+    book.holding("3012", "-0.009")
+    first = working_close(book, "3010", Side.BUY, "3008.00", "0.009", reduce_only=False)
+    second = working_close(book, "3012", Side.BUY, "3010.00", "0.009", reduce_only=False)
+    actions = step(strategy, book, "3009.00", state=TradingStateKind.REDUCING, apply=False)
+    assert sorted(cancels(actions)) == sorted([(first, "REDUCING"), (second, "REDUCING")])
+
+
+def test_neutral_reducing_keeps_unflagged_closes_within_the_net_after_the_reduce_only_ones() -> None:
+    # net -0.026 short: a reduce-only close of 0.009 stands; of the unflagged ones the nearest
+    # fit in the 0.017 left, the farthest does not
+    strategy, book = make_strategy(mode=NEUTRAL), Book()
+    for slot in ("3010", "3012", "3014"):
+        book.holding(slot, "-0.009")
+    book.holding("3016", "-0.008")  # 0.035 short
+    book.holding("2990", "0.009")
+    working_close(book, "3016", Side.BUY, "3014.00", "0.008", reduce_only=True)
+    working_close(book, "3010", Side.BUY, "3008.00", "0.009", reduce_only=False)
+    working_close(book, "3012", Side.BUY, "3010.00", "0.009", reduce_only=False)
+    far = working_close(book, "3014", Side.BUY, "3012.00", "0.009", reduce_only=False)
+    actions = step(strategy, book, "3009.00", state=TradingStateKind.REDUCING, apply=False)
+    # room 0.026 - 0.008 = 0.018: the two nearest (0.018) stay, the farthest goes
+    assert cancels(actions) == [(far, "REDUCING")]
