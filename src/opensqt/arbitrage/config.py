@@ -166,10 +166,11 @@ class ArbitrageConfig:
             raise ValueError(f"perp instrument must be PERPETUAL, got {self.perp.market_type.value}")
         if self.spot.base != self.perp.base:
             raise ValueError(f"spot base {self.spot.base!r} and perp base {self.perp.base!r} differ")
-        if self.spot_key == self.perp_key:
+        if self.spot.venue == self.perp.venue:
+            # the live agent routes each leg's orders, fees and reference prices by venue id
             raise ValueError(
-                f"spot and perp share the leg key {self.spot_key!r}; give them distinct venue ids "
-                "(e.g. 'binance' and 'binanceusdm')"
+                f"spot and perp are both on venue {self.spot.venue!r}; give them distinct venue ids "
+                "(e.g. 'binance' and 'binanceusdm'), one per executor"
             )
 
     def _check_order_size(self) -> None:

@@ -166,6 +166,8 @@ class MarketMakerAgent:
         # client id of a PENDING order whose last send failed -> (not re-sent before, last wait,
         # the trading state as this agent saw it when the executor held the order, else None)
         self._resend_after: dict[str, tuple[int, int, TradingStateKind | None]] = {}
+        # client ids whose last cancel the venue answered "unknown order" (see _cancel_unknown)
+        self._unknown_at_venue: set[str] = set()
         self._config = config
         self._instrument = instrument
         self._slots = slots
@@ -601,7 +603,12 @@ class MarketMakerAgent:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self.paused or self._latest is None:
+            if self._latest is None:
+                continue
+            # Paused, the agent decides nothing, but risk's REDUCING or HALTED still cancels
+            # what it has working (its opening orders; all of them when HALTED).
+            cancels_only = self.paused
+            if cancels_only and self._trading_state.current_kind() is TradingStateKind.ACTIVE:
                 continue
             parent = (
                 trace.set_span_in_context(NonRecordingSpan(self._latest_trace))
@@ -615,7 +622,7 @@ class MarketMakerAgent:
                     attributes={"agent": self.name, "price": str(self._latest.price)},
                 ):
                     async with self._turn:
-                        await self.evaluate(self._latest.price)
+                        await self.evaluate(self._latest.price, cancels_only=cancels_only)
             except OpenSQTError as exc:
                 log.error("evaluation_failed", agent=self.name, error=str(exc))
             except Exception:
@@ -767,11 +774,14 @@ class MarketMakerAgent:
 
     # --- decisions -------------------------------------------------------------------------
 
-    async def evaluate(self, price: Decimal) -> None:
+    async def evaluate(self, price: Decimal, *, cancels_only: bool = False) -> None:
+        """Decide at ``price`` and carry it out (``cancels_only``: only the decision's cancels,
+        nothing placed or re-sent, as for a paused agent under REDUCING or HALTED)."""
         if self._strategy is None:
             anchor = await self._slots.ensure_anchor(self._instrument.round_price(price))
             self._strategy = Strategy(self._config, self._instrument, anchor=anchor)
-        await self._resend_pending()
+        if not cancels_only:
+            await self._resend_pending()
         now = self._clock.now_ms()
         self.evaluations += 1
         if self._metrics is not None:
@@ -786,6 +796,8 @@ class MarketMakerAgent:
             trading_state=trading_state,
             slots_version=self._slots.revision,
         )
+        if cancels_only:
+            actions = [a for a in actions if isinstance(a, CancelOrder)]
         await self._carry_out(actions)
 
     async def _carry_out(self, actions: list[PlaceOrder | CancelOrder]) -> None:
@@ -1039,8 +1051,35 @@ class MarketMakerAgent:
         except OpenSQTError as exc:
             log.warning("cancel_failed", client_order_id=action.client_order_id, error=str(exc))
             return
-        if order is not None and order.status.is_final:
+        if order is None:
+            await self._cancel_unknown(action)
+            return
+        self._unknown_at_venue.discard(action.client_order_id)
+        if order.status.is_final:
             await self._slots.apply_order_update(order)
+
+    async def _cancel_unknown(self, action: CancelOrder) -> None:
+        """The venue knows no order by this id (the executor looked it up too): for a cancel
+        that is final (behaviour.md §5). An acknowledged order the venue no longer knows was
+        cancelled or expired and purged (a venue keeps the orders that filled). Said once, it
+        may be a venue's lag; said again by the next cancel (``cancel_retry_ms`` later), the
+        slot's order ends CANCELED with what the slot knows it filled. Without this the slot
+        would hold the order, and ask for its cancel, for ever."""
+        cid = action.client_order_id
+        if cid not in self._unknown_at_venue:
+            self._unknown_at_venue.add(cid)
+            log.warning(
+                "cancel_order_unknown", agent=self.name, client_order_id=cid, note="asked again later"
+            )
+            return
+        self._unknown_at_venue.discard(cid)
+        slot = self._slots.slots.get(action.slot_price)
+        if slot is None or slot.client_order_id != cid or not slot.has_order:
+            return
+        log.warning("slot_order_unknown_at_venue", agent=self.name, client_order_id=cid,
+                    slot=str(slot.slot_price), filled=str(slot.order_filled_qty))  # fmt: skip
+        order = replace(self._slot_order(slot), status=OrderStatus.CANCELED, filled_qty=slot.order_filled_qty)
+        await self._slots.apply_order_update(order)
 
 
 _STRICTNESS = {TradingStateKind.ACTIVE: 0, TradingStateKind.REDUCING: 1, TradingStateKind.HALTED: 2}

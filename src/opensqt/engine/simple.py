@@ -30,6 +30,7 @@ from opensqt.engine.checkpoint import CheckpointError, CheckpointStore
 from opensqt.exchange.state import decode, encode
 from opensqt.grid import CancelOrder, GridConfig, GridMode, PlaceOrder
 from opensqt.grid import Strategy as GridStrategy
+from opensqt.grid.config import opening_qty
 from opensqt.grid.slots import apply_order_update, is_empty, new_slot, request_order
 from opensqt.model.enums import LockStatus, OrderStatus, OrderType, Side, TradingStateKind
 from opensqt.model.events import FundingUpdate, OrderUpdate, PositionUpdate, PriceChange, TradingState
@@ -371,7 +372,7 @@ class GridAgent:
         cached = self._opening_qty.get(level)
         if cached is None:
             instrument = self.instrument
-            qty = instrument.round_qty(self.config.order_notional / level)
+            qty = opening_qty(self.config.order_notional, level, instrument.step_size)
             cached = self._opening_qty[level] = self._tradable(level, qty) and self._tradable(
                 level + self.config.price_interval, qty
             )

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from opensqt.model.money import ZERO, round_to_step
 
-__all__ = ["GridConfig", "GridConfigError", "GridMode", "widen_interval"]
+__all__ = ["GridConfig", "GridConfigError", "GridMode", "opening_qty", "widen_interval"]
 
 # Agent names sit between ``-`` separators in client order ids, so they may not contain ``-``.
 _AGENT_RE = re.compile(r"[.A-Za-z0-9:/_]+")
@@ -39,7 +39,8 @@ class GridConfig:
     Attributes:
         price_interval: the absolute distance I between grid levels; must be a multiple of the
             instrument's tick size (checked by :class:`opensqt.grid.Strategy`).
-        order_notional: quote amount per opening order; qty = notional / level price, rounded down.
+        order_notional: quote amount per opening order; qty = notional / level price, rounded half
+            away from zero to the step (:func:`opening_qty`).
         buy_window: number of opening levels kept working (k = 0 ... buy_window - 1 from the centre).
             In neutral mode the same window applies to the opening SELLs above the price.
         sell_window: a filled slot gets its close when it is at most this many intervals above
@@ -99,6 +100,14 @@ class GridConfig:
                 "client_id_prefix",
                 f"may hold only letters, digits and '._:/-', got {self.client_id_prefix!r}",
             )
+
+
+def opening_qty(order_notional: Decimal, level: Decimal, step_size: Decimal) -> Decimal:
+    """An opening order's quantity at ``level`` (behaviour.md §1): ``order_notional / level``,
+    rounded half away from zero to the step, like every rounding of the spec. So the order's
+    value is within half a step of the notional, on either side (30 at 3002 is 0.010, not the
+    0.009 that rounding down gives, 10% short)."""
+    return round_to_step(order_notional / level, step_size, mode="nearest")
 
 
 def widen_interval(

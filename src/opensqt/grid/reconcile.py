@@ -52,7 +52,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from opensqt.grid.client_ids import ClientOrderIdError, ClientOrderIdParts, parse_client_order_id
-from opensqt.grid.config import GridConfig
+from opensqt.grid.config import GridConfig, opening_qty
 from opensqt.grid.slots import apply_order_update, new_slot, request_order
 from opensqt.model.enums import LockStatus, OrderStatus, PositionStatus, Side, TradingStateKind
 from opensqt.model.instrument import Instrument
@@ -410,7 +410,7 @@ def _rebuild(
             levels[-1][1] += left
             left = ZERO
             break
-        per_slot = max(instrument.round_qty(config.order_notional / price), floor)
+        per_slot = max(opening_qty(config.order_notional, price, instrument.step_size), floor)
         qty = min(left, per_slot) if per_slot > 0 else left
         levels.append([price, qty])
         left -= qty

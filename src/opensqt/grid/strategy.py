@@ -50,7 +50,7 @@ from enum import StrEnum
 from typing import TypeAlias
 
 from opensqt.grid.client_ids import ClientOrderIdCodec
-from opensqt.grid.config import GridConfig, GridConfigError, GridMode
+from opensqt.grid.config import GridConfig, GridConfigError, GridMode, opening_qty
 from opensqt.grid.slots import is_empty
 from opensqt.model.enums import LockStatus, Side, TradingStateKind
 from opensqt.model.instrument import Instrument
@@ -634,12 +634,12 @@ class Strategy:
             budget -= 1
 
     def _opening_quantity(self, level: Decimal, side: Side) -> Decimal | None:
-        """``notional / level`` rounded down to step, or None when the order or its close is untradable."""
+        """``notional / level`` rounded to the step, or None when the order or its close is untradable."""
         key = (level, side)
         cache = self._opening_qty
         if key in cache:
             return cache[key]
-        qty = self._instrument.round_qty(self._config.order_notional / level)
+        qty = opening_qty(self._config.order_notional, level, self._instrument.step_size)
         close_price = level + self._interval if side is Side.BUY else level - self._interval
         result = qty if self._tradable(level, qty) and self._tradable(close_price, qty) else None
         cache[key] = result

@@ -74,15 +74,18 @@ def test_invalid_values_are_refused_with_a_clear_message(overrides: dict[str, An
     assert message in str(error.value)
 
 
-def test_instruments_must_be_a_spot_and_a_perpetual_of_the_same_base_on_distinct_keys() -> None:
+def test_instruments_must_be_a_spot_and_a_perpetual_of_the_same_base_on_distinct_venues() -> None:
     with pytest.raises(ValueError, match="spot instrument must be SPOT or MARGIN"):
         make_config(spot=PERP, perp=PERP)
     with pytest.raises(ValueError, match="perp instrument must be PERPETUAL"):
         make_config(perp=dataclasses.replace(PERP, market_type=MarketType.SPOT))
     with pytest.raises(ValueError, match="spot base 'BTC' and perp base 'ETH' differ"):
         make_config(perp=dataclasses.replace(PERP, base="ETH"))
-    with pytest.raises(ValueError, match="share the leg key 'binance:BTCUSDT'"):
+    with pytest.raises(ValueError, match="spot and perp are both on venue 'binance'"):
         make_config(perp=dataclasses.replace(PERP, venue=SPOT.venue))
+    # the same venue with another symbol: legs, fees and prices would be mixed by venue
+    with pytest.raises(ValueError, match="spot and perp are both on venue 'binance'"):
+        make_config(perp=dataclasses.replace(PERP, venue=SPOT.venue, symbol="BTCUSDT_PERP"))
 
 
 def test_a_margin_spot_instrument_is_accepted() -> None:

@@ -104,13 +104,13 @@ class FlakyGateway(CoreGateway):
 Built = tuple[MarketMakerAgent, CoreGateway, MatchingCore, TestClock]
 
 
-def build(balance: str) -> Built:
+def build(balance: str, gateway_type: type[CoreGateway] = CoreGateway) -> Built:
     core = MatchingCore()
     core.add_market(INSTRUMENT, MarketRules(fees=FeeSchedule(D(0), D(0))))
     core.open_account("acct", {"USDT": D(balance)})
     core.set_leverage("acct", "sim", "ETHUSDT", D(1))
     clock = TestClock(1_000)
-    gateway = CoreGateway(CoreVenue(core, "acct", Ledger(), default_venue="sim"), clock)
+    gateway = gateway_type(CoreVenue(core, "acct", Ledger(), default_venue="sim"), clock)
     agent = MarketMakerAgent(
         config=CONFIG,
         instrument=INSTRUMENT,
@@ -359,3 +359,55 @@ async def test_reducing_cancels_at_the_transition_and_halted_cleans_up_after_the
         await settle()
         assert buys(core) == []
         assert [call[0] for call in gateway.calls] == ["cancel"] * len(placed)
+
+
+class ForgetfulGateway(CoreGateway):
+    """A venue that no longer knows the orders in ``forgotten`` (purged after a cancel the
+    order stream lost): their cancel answers "unknown" (None), as the executor does."""
+
+    def __init__(self, venue: CoreVenue, clock: TestClock) -> None:
+        super().__init__(venue, clock)
+        self.forgotten: set[str] = set()
+
+    async def cancel(self, symbol: str, client_order_id: str) -> Order | None:
+        if client_order_id not in self.forgotten:
+            return await super().cancel(symbol, client_order_id)
+        await round_trip()
+        self.calls.append(("cancel", "", "unknown"))
+        return None
+
+
+async def test_an_order_the_venue_no_longer_knows_ends_at_the_second_unknown_cancel() -> None:
+    agent, gateway, core, clock = build("10000", ForgetfulGateway)
+    assert isinstance(gateway, ForgetfulGateway)
+    async with running(agent):
+        await climb(agent, "3000.00", "3002.00", "3004.00")
+        far = buys(core)[0]
+        cid = agent._slots.slots[far].client_order_id
+        core.cancel("acct", "sim", "ETHUSDT", clock.now_ms(), client_order_id=cid)  # gone, unheard of
+        gateway.forgotten.add(cid)
+        await tick(agent, "3006.00")  # the far buy is out of reach: its cancel says "unknown"
+        assert ("cancel", "", "unknown") in gateway.calls
+        assert agent._slots.slots[far].client_order_id == cid  # once may be the venue's lag
+        clock.advance(CONFIG.cancel_retry_ms)
+        await tick(agent, "3006.00")
+        assert gateway.calls.count(("cancel", "", "unknown")) == 2
+        after = agent._slots.slots[far]
+    assert not after.has_order  # ended, unfilled: the level is free again
+    assert after.position_qty == 0
+    assert after.cycle == 1
+
+
+async def test_a_paused_agent_still_cancels_its_buys_when_trading_turns_reducing() -> None:
+    async with four_buys(balance="10000") as (agent, gateway, core, _):
+        state = Switchable()
+        agent._trading_state = state
+        agent.pause("operator looks at the book")
+        await tick(agent, "3006.00")  # paused: no decision
+        assert gateway.calls == []
+        state.kind = TradingStateKind.REDUCING  # a crash: the opening buys must go
+        agent.trading_state_changed()
+        await settle()
+        assert buys(core) == []
+        assert [call[0] for call in gateway.calls] == ["cancel"] * 4  # and nothing placed
+        assert agent.paused

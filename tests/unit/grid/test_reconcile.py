@@ -349,15 +349,16 @@ def test_drift_of_five_percent_or_more_raises_the_alert_and_changes_nothing() ->
 def test_bare_position_is_rebuilt_into_slots_above_the_anchor() -> None:
     report, after = run([], [], "0.025", anchor="3000")
     assert report.rebuilt == (D("3000"), D("3002"), D("3004"))
-    assert [after[p].position_qty for p in report.rebuilt] == [D("0.010"), D("0.009"), D("0.006")]
+    # 30 / 3000 = 0.010 and 30 / 3002 = 0.00999 -> 0.010 each; the rest, 0.005, on the third
+    assert [after[p].position_qty for p in report.rebuilt] == [D("0.010"), D("0.010"), D("0.005")]
     assert not report.drift_alert
     # ... so take-profit closes are placed as price rises.
     strategy = Strategy(CONFIG, ETH, anchor=D("3000"))
     closes = [p for p in places(strategy.on_price(D("3000.50"), after, now_ms=0)) if p[0] == "SELL"]
     assert closes == [
         ("SELL", "3000.00", "3002.00", "0.010"),
-        ("SELL", "3002.00", "3004.00", "0.009"),
-        ("SELL", "3004.00", "3006.00", "0.006"),
+        ("SELL", "3002.00", "3004.00", "0.010"),
+        ("SELL", "3004.00", "3006.00", "0.005"),
     ]
 
 

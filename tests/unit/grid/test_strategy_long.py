@@ -93,13 +93,17 @@ def test_no_buy_on_slot_whose_order_is_pending() -> None:
     assert strategy.on_price(D("3000.00"), book.slots, now_ms=1) == []
 
 
-def test_qty_is_notional_over_level_rounded_down_to_step() -> None:
-    # 32 / 2998 = 0.010674 -> 0.010 (rounding to nearest would give 0.011)
+def test_qty_is_notional_over_level_rounded_half_away_from_zero_to_step() -> None:
+    # 32 / 2998 = 0.010674 -> 0.011 and 32 / 2996 = 0.010681 -> 0.011 (rounding down: 0.010)
     actions = step(make_strategy(order_notional=D("32")), Book(), "3000.00")
-    assert [p[3] for p in places(actions)] == ["0.010", "0.010"]
+    assert [p[3] for p in places(actions)] == ["0.011", "0.011"]
     # 45 / 2998 = 0.01501 -> 0.015
     actions = step(make_strategy(order_notional=D("45")), Book(), "3000.00")
     assert [p[3] for p in places(actions)] == ["0.015", "0.015"]
+    # 31.479 / 2998 = 0.0105 exactly: half away from zero is 0.011 (half to even: 0.010);
+    # 31.479 / 2996 = 0.010507 -> 0.011
+    actions = step(make_strategy(order_notional=D("31.479")), Book(), "3000.00")
+    assert [p[3] for p in places(actions)] == ["0.011", "0.011"]
 
 
 def test_levels_below_min_order_value_are_skipped() -> None:
@@ -131,8 +135,8 @@ def test_every_order_is_on_tick_and_step() -> None:
     strategy = Strategy(make_config(price_interval=D("0.35"), order_notional=D("25")), coarse)
     actions = step(strategy, Book(symbol="SOLUSDT"), "143.20")
     assert places(actions) == [
-        ("BUY", "142.85", "142.85", "0.1"),
-        ("BUY", "142.50", "142.50", "0.1"),
+        ("BUY", "142.85", "142.85", "0.2"),  # 25 / 142.85 = 0.175 -> 0.2
+        ("BUY", "142.50", "142.50", "0.2"),
     ]
     for action in actions:
         assert isinstance(action, PlaceOrder)
@@ -224,8 +228,8 @@ def test_trailing_cancels_buys_more_than_window_plus_hysteresis_below_centre() -
     step(strategy, book, "3000.00")  # BUY 2998, 2996
     actions = step(strategy, book, "3006.00")  # G 3006: 2998 is 4 levels below (kept), 2996 is 5
     assert cancels(actions) == [("ETHUSDT-mm-299600-B-0", "TRAILING")]
-    # 30 / 3004 = 0.00998 rounds down to 0.009
-    assert places(actions) == [("BUY", "3004.00", "3004.00", "0.009"), ("BUY", "3002.00", "3002.00", "0.009")]
+    # 30 / 3004 = 0.00998 rounds to 0.010
+    assert places(actions) == [("BUY", "3004.00", "3004.00", "0.010"), ("BUY", "3002.00", "3002.00", "0.010")]
 
 
 def test_trailing_hysteresis_zero_cancels_right_outside_the_window() -> None:

@@ -14,12 +14,12 @@ NEUTRAL = GridMode.NEUTRAL
 
 def test_neutral_opens_buys_below_and_sells_above_nearest_first() -> None:
     actions = step(make_strategy(mode=NEUTRAL), Book(), "3000.00")
-    # 3000 itself is inside the buffer on both sides; 30 / 3002 = 0.00999 -> 0.009
+    # 3000 itself is inside the buffer on both sides; 30 / 3002 = 0.00999 -> 0.010
     assert places(actions) == [
         ("BUY", "2998.00", "2998.00", "0.010"),
-        ("SELL", "3002.00", "3002.00", "0.009"),
+        ("SELL", "3002.00", "3002.00", "0.010"),
         ("BUY", "2996.00", "2996.00", "0.010"),
-        ("SELL", "3004.00", "3004.00", "0.009"),
+        ("SELL", "3004.00", "3004.00", "0.010"),
     ]
     assert all(isinstance(a, PlaceOrder) and a.post_only and not a.reduce_only for a in actions)
     assert [a.client_order_id for a in actions if isinstance(a, PlaceOrder)][1] == "ETHUSDT-mm-300200-S-0"
@@ -36,7 +36,7 @@ def test_filled_opening_sell_leaves_short_inventory_on_its_slot() -> None:
     step(strategy, book, "3000.00")
     book.fill("3002")
     slot = book.slot("3002")
-    assert slot.position_qty == D("-0.009")
+    assert slot.position_qty == D("-0.010")
     assert slot.position_status is PositionStatus.FILLED
 
 
@@ -46,10 +46,10 @@ def test_short_slot_is_closed_by_a_buy_one_interval_below_on_the_same_slot() -> 
     book.fill("3002")
     actions = step(strategy, book, "3002.50")
     close = next(a for a in actions if isinstance(a, PlaceOrder) and a.slot_price == D("3002"))
-    assert (close.side, close.price, close.qty) == (Side.BUY, D("3000.00"), D("0.009"))
+    assert (close.side, close.price, close.qty) == (Side.BUY, D("3000.00"), D("0.010"))
     assert close.client_order_id == "ETHUSDT-mm-300200-B-1"
     assert not close.post_only
-    # closing the short frees the slot: 0.009 x (3002 - 3000) = 0.018 gross
+    # closing the short frees the slot: 0.010 x (3002 - 3000) = 0.020 gross
     book.fill("3002")
     assert book.slot("3002").position_qty == 0
     assert book.slot("3002").cycle == 2
@@ -60,7 +60,7 @@ def test_no_opening_buy_where_a_short_close_buy_already_sits() -> None:
     step(strategy, book, "3000.00")
     book.fill("3002")
     actions = places(step(strategy, book, "3001.00"))  # G 3002: 3000 is a buy level
-    assert ("BUY", "3002.00", "3000.00", "0.009") in actions  # the short's close
+    assert ("BUY", "3002.00", "3000.00", "0.010") in actions  # the short's close
     assert ("BUY", "3000.00", "3000.00", "0.010") not in actions  # no opening on top of it
 
 
@@ -70,7 +70,7 @@ def test_no_opening_sell_where_a_long_close_sell_already_sits() -> None:
     actions = places(step(strategy, book, "2999.50"))  # G 3000 > 2999.70: 3000 is a sell level
     assert ("SELL", "2998", "3000.00", "0.010") in actions
     assert ("SELL", "3000.00", "3000.00", "0.010") not in actions
-    assert ("SELL", "3002.00", "3002.00", "0.009") in actions
+    assert ("SELL", "3002.00", "3002.00", "0.010") in actions
 
 
 def test_neutral_closes_are_not_reduce_only_while_active() -> None:
