@@ -133,6 +133,7 @@ async def run(
             instruments=offered,
             bus=runtime.bus,
             journal=settings.order_journal,
+            audit=runtime.redis,
         )
         runtime.spawn(open_for_orders(), "load-markets")
         await runtime.bus.subscribe(

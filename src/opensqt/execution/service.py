@@ -47,6 +47,8 @@ from opensqt.telemetry import ServiceMetrics, get_logger
 from opensqt.transport import codec
 from opensqt.transport.authz import identity_of
 from opensqt.transport.bus import EventBus, EventContext
+from opensqt.transport.redis_keys import EXECUTOR_AUDIT
+from opensqt.transport.redis_store import RedisStore, append_audit
 from opensqt.transport.subjects import EXECUTION
 from opensqt.v1 import executor_pb2, executor_pb2_grpc, resources_pb2
 
@@ -55,6 +57,8 @@ __all__ = ["ExecutorServicer"]
 log = get_logger(__name__)
 
 MAX_BATCH = 50
+#: The identity whose Halt/Resume pushes may name who asked (risk audits those itself).
+RISK_IDENTITY = "risk"
 MAX_SEQUENCE_STEPS = 10
 
 _STATUS = {
@@ -107,6 +111,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         instruments: dict[str, Instrument] | None = None,
         bus: EventBus | None = None,
         journal: Literal["after", "before"] = "after",
+        audit: RedisStore | None = None,
     ) -> None:
         self.executor_id = executor_id
         self.journal = journal
@@ -118,6 +123,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self.executor = executor
         self.instruments: dict[str, Instrument] = instruments if instruments is not None else {}
         self._bus = bus
+        self._audit_store = audit  # operators' direct Halt/Resume/CancelAll (EXECUTOR_AUDIT)
         self._started_ms = clock.now_ms()
         self.orders_placed = 0
         self.orders_rejected = 0
@@ -436,11 +442,42 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         cancelled = await executor.cancel_all(
             request.symbol, buys_only=request.side == resources_pb2.SIDE_BUY
         )
-        reason = request.reason or f"cancel all by {identity_of(context) or 'unknown'}"
+        caller = identity_of(context) or "unknown"
+        reason = request.reason or f"cancel all by {caller}"
         for order in cancelled:
             self._metrics.orders.labels("cancel", "accepted").inc()
             await self._publish(order, reason)
+        buys_only = request.side == resources_pb2.SIDE_BUY
+        await self._audit(
+            caller,
+            "cancel_all",
+            reason,
+            symbol=request.symbol or "*",
+            buys_only=buys_only,
+            cancelled=len(cancelled),
+        )
         return executor_pb2.CancelAllResponse(cancelled=[codec.order_to_proto(o) for o in cancelled])
+
+    async def _audit(self, caller: str, action: str, reason: str, **extra: Any) -> None:
+        """Record an operator's direct action on this executor (risk's pushes are in risk's own
+        audit log). A failed write is logged; the action stands either way."""
+        if self._audit_store is None or caller == RISK_IDENTITY:
+            return
+        try:
+            await append_audit(self._audit_store, EXECUTOR_AUDIT, action=action, identity=caller,
+                               reason=reason, now_ms=self._clock.now_ms(), executor=self.executor_id,
+                               **extra)  # fmt: skip
+        except Exception as exc:
+            log.error(
+                "executor_audit_failed", action=action, identity=caller, error=f"{type(exc).__name__}: {exc}"
+            )
+
+    @staticmethod
+    def _requester(request_by: str, context: grpc.aio.ServicerContext[Any, Any]) -> tuple[str, str]:
+        """(caller, who asked): the caller's certificate identity, and for risk's pushes the
+        identity risk names (the operator who asked risk); anyone else speaks for itself."""
+        caller = identity_of(context) or "unknown"
+        return caller, (request_by or caller) if caller == RISK_IDENTITY else caller
 
     async def ExecuteSequence(
         self, request: executor_pb2.ExecuteSequenceRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -593,12 +630,13 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             target = TradingStateKind.REDUCING
         else:
             raise InvalidArgument("state", "Halt takes HALTED or REDUCING; use Resume to go back to ACTIVE")
-        identity = request.requested_by or identity_of(context) or "unknown"
+        caller, identity = self._requester(request.requested_by, context)
         state = self._forced_state(
             target, request.reason or f"halted by {identity}", identity, request.version
         )
         log.warning("executor_halted", state=target.value, set_by=identity, reason=state.reason)
         cancelled = await self._cancel_working(state.reason) if target is TradingStateKind.HALTED else 0
+        await self._audit(caller, "halt", state.reason, state=target.value, cancelled=cancelled)
         return executor_pb2.HaltExecutorResponse(
             trading_state=codec.trading_state_to_proto(self.gate.state), cancelled_orders=cancelled
         )
@@ -606,11 +644,12 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     async def Resume(
         self, request: executor_pb2.ResumeExecutorRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> executor_pb2.ResumeExecutorResponse:
-        identity = request.requested_by or identity_of(context) or "unknown"
+        caller, identity = self._requester(request.requested_by, context)
         state = self._forced_state(
             TradingStateKind.ACTIVE, request.reason or f"resumed by {identity}", identity, request.version
         )
         log.info("executor_resumed", set_by=identity, reason=state.reason)
+        await self._audit(caller, "resume", state.reason)
         return executor_pb2.ResumeExecutorResponse(
             trading_state=codec.trading_state_to_proto(self.gate.state)
         )

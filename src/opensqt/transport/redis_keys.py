@@ -14,6 +14,7 @@ __all__ = [
     "ALERTS",
     "ARBITRAGE_PLAN",
     "AUDIT_LOG",
+    "EXECUTOR_AUDIT",
     "EXECUTOR_REGISTRY",
     "GRID_ANCHOR",
     "GRID_SLOTS",
@@ -123,6 +124,14 @@ EXECUTOR_REGISTRY = KeySpec(
     redis_type="hash",
     description="field = executor id, value = address and heartbeat; risk pushes Halt to each",
 )
+EXECUTOR_AUDIT = KeySpec(
+    "executor_audit",
+    PREFIX + ":executor:audit",
+    owner="executor",
+    redis_type="stream",
+    description="operator actions on an executor directly (Halt/Resume/CancelAll): executor id, the "
+    "caller's certificate identity, reason; risk's own pushes are in risk's audit log",
+)
 
 KEYS: tuple[KeySpec, ...] = (
     TRADING_STATE,
@@ -135,4 +144,5 @@ KEYS: tuple[KeySpec, ...] = (
     RATE_BUDGET,
     SUBMIT_MARK,
     EXECUTOR_REGISTRY,
+    EXECUTOR_AUDIT,
 )

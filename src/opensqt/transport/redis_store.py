@@ -11,7 +11,7 @@ from opensqt.model import TradingState, TradingStateKind
 from opensqt.telemetry import get_logger
 from opensqt.transport.redis_keys import AUDIT_LOG, TRADING_STATE, KeySpec
 
-__all__ = ["KeyOwnershipError", "RedisStore", "StateGuard", "TradingStateStore"]
+__all__ = ["KeyOwnershipError", "RedisStore", "StateGuard", "TradingStateStore", "append_audit"]
 
 log = get_logger(__name__)
 
@@ -153,11 +153,21 @@ class TradingStateStore:
 
     async def audit(self, *, action: str, identity: str, reason: str, now_ms: int, **extra: Any) -> None:
         """Append an operator action to the audit log (capped at about 100,000 entries)."""
-        fields = {"action": action, "identity": identity, "reason": reason, "ms": str(now_ms)}
-        fields.update({k: str(v) for k, v in extra.items()})
-        await self._store.client.xadd(
-            self._store.writable(AUDIT_LOG),
-            fields,  # type: ignore[arg-type]
-            maxlen=100_000,
-            approximate=True,
+        await append_audit(
+            self._store, AUDIT_LOG, action=action, identity=identity, reason=reason, now_ms=now_ms, **extra
         )
+
+
+async def append_audit(
+    store: RedisStore, spec: KeySpec, *, action: str, identity: str, reason: str, now_ms: int, **extra: Any
+) -> None:
+    """Append one action to the audit stream ``spec`` (capped at about 100,000 entries): what,
+    who (the caller's certificate identity), why, when, and ``extra`` as strings."""
+    fields = {"action": action, "identity": identity, "reason": reason, "ms": str(now_ms)}
+    fields.update({k: str(v) for k, v in extra.items()})
+    await store.client.xadd(
+        store.writable(spec),
+        fields,  # type: ignore[arg-type]
+        maxlen=100_000,
+        approximate=True,
+    )

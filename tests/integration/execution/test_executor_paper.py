@@ -22,6 +22,7 @@ from opensqt.errors import InvalidOrder
 from opensqt.model import OrderStatus, TradingStateKind
 from opensqt.paper import PaperExchange
 from opensqt.transport.grpc_client import secure_channel
+from opensqt.transport.redis_keys import EXECUTOR_AUDIT
 from opensqt.transport.redis_store import RedisStore, TradingStateStore
 from opensqt.transport.tls import TlsFiles
 from opensqt.v1 import events_pb2, executor_pb2, executor_pb2_grpc, resources_pb2, risk_pb2, risk_pb2_grpc
@@ -416,3 +417,37 @@ async def test_a_halt_that_reached_only_redis_is_followed_within_the_state_check
 
         await until(halted, "the executor to follow the state in Redis", within=5, interval=0.2)
     assert await stack.open_orders() == []  # HALTED cancels the working orders too
+
+
+async def test_an_operators_direct_halt_resume_and_cancel_all_are_audited_under_its_certificate(
+    stack: ExecutorStack,
+) -> None:
+    halted_kind = events_pb2.TRADING_STATE_KIND_HALTED
+    async with stack.channel("operator") as channel:
+        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        # requested_by is risk's to fill in: anyone else acts under its own certificate
+        halted = await stub.Halt(
+            executor_pb2.HaltExecutorRequest(reason="drill", state=halted_kind, requested_by="someone-else")
+        )
+        assert halted.trading_state.set_by == "operator"
+        await stub.Resume(executor_pb2.ResumeExecutorRequest(reason="drill over"))
+        await stub.CancelAll(executor_pb2.CancelAllRequest(reason="tidy up"))
+    async with stack.channel("risk") as channel:  # risk's push names who asked it, and risk audits it
+        pushed = await executor_pb2_grpc.ExecutorServiceStub(channel).Halt(
+            executor_pb2.HaltExecutorRequest(
+                reason="crash", state=halted_kind, version=7, requested_by="alice"
+            )
+        )
+        assert pushed.trading_state.set_by == "alice"
+    store = await RedisStore.connect(RedisSettings(url=SecretStr(stack.infra.redis.url)), service="reader")
+    try:
+        entries = await store.client.xrange(EXECUTOR_AUDIT.key())
+    finally:
+        await store.close()
+    audited = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+    assert [(e["action"], e["identity"], e["reason"]) for e in audited] == [
+        ("halt", "operator", "drill"),
+        ("resume", "operator", "drill over"),
+        ("cancel_all", "operator", "tidy up"),
+    ]
+    assert {e["executor"] for e in audited} == {"executor-0"}
