@@ -27,12 +27,14 @@ class OrderGateway(Protocol):
 class AccountSnapshot:
     """The venue's open orders of one symbol and, after them, the account's position in it.
 
-    ``position`` is the signed size, ``None`` on a venue that holds balances, not positions.
+    ``position`` is the signed size, ``None`` on a venue that holds balances, not positions;
+    ``entry_price`` the venue's average entry price of a position it reports (``None`` if none).
     """
 
     open_orders: tuple[Order, ...]
     position: Decimal | None
     fetched_ms: int
+    entry_price: Decimal | None = None
 
 
 class AccountSource(Protocol):
@@ -92,11 +94,12 @@ class ExecutorGateway:
             reply = await self._stub.GetAccountSnapshot(executor_pb2.GetAccountSnapshotRequest(symbol=symbol))
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc) from exc
-        position = codec.position_from_proto(reply.position).size if reply.HasField("position") else None
+        held = codec.position_from_proto(reply.position) if reply.HasField("position") else None
         return AccountSnapshot(
             open_orders=tuple(codec.order_from_proto(o) for o in reply.open_orders),
-            position=position,
+            position=held.size if held is not None else None,
             fetched_ms=reply.fetched_ms,
+            entry_price=held.entry_price if held is not None and held.entry_price > 0 else None,
         )
 
     async def get_order(self, symbol: str, client_order_id: str) -> Order | None:

@@ -332,8 +332,15 @@ class MarketMakerAgent:
             # It is bound or settled now, so the next read has it in the orders or the position.
         assert snapshot is not None
         position = None if self._position_shared or failed or late else snapshot.position
+        # With no anchor stored (Redis lost it with the slots), a position is rebuilt into slots
+        # from its entry price up (behaviour.md §2); the grid is anchored there from then on.
+        entry = snapshot.entry_price if position else None
         report = await self._slots.reconcile(
-            open_orders, position, config=self._config, instrument=self._instrument
+            open_orders,
+            position,
+            config=self._config,
+            instrument=self._instrument,
+            anchor=self._instrument.round_price(entry) if entry else None,
         )
         log.info(
             "reconciled",

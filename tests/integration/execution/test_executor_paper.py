@@ -343,6 +343,7 @@ async def test_account_snapshot_lists_the_open_orders_and_the_position_the_fills
         empty = await gateway.account_snapshot("BTCUSDT")
         assert empty.open_orders == ()
         assert empty.position == 0
+        assert empty.entry_price is None
         for cid, price in (("snap-rest-1", "29000.0"), ("snap-rest-2", "28900.0"), ("snap-fill", "30100.0")):
             await executor_pb2_grpc.ExecutorServiceStub(channel).PlaceOrder(
                 executor_pb2.PlaceOrderRequest(order=limit(cid, price=price))
@@ -351,6 +352,7 @@ async def test_account_snapshot_lists_the_open_orders_and_the_position_the_fills
         assert sorted(o.client_order_id for o in snapshot.open_orders) == ["snap-rest-1", "snap-rest-2"]
         assert {o.status for o in snapshot.open_orders} == {OrderStatus.NEW}
         assert snapshot.position == Decimal("0.010")  # the crossing buy filled at 30000
+        assert snapshot.entry_price == Decimal("30000")  # what a grid with no anchor rebuilds from
         assert snapshot.fetched_ms > 0
         open_at_venue = {o["client_order_id"] for o in await stack.open_orders()}
         assert open_at_venue == {"snap-rest-1", "snap-rest-2"}

@@ -123,13 +123,19 @@ class SnapshotGateway(CoreGateway):
         orders = tuple(
             o for o in core.open_orders(account, "sim", symbol) if o.client_order_id not in self.hidden
         )
-        position = core.position(account, "sim", symbol).size
+        held = core.position(account, "sim", symbol)
+        position = held.size
         for client_order_id in self.hidden:  # they land, and fill, after this (first) read
             late = core.get_order(account, client_order_id)
             if late is not None:
                 position -= late.filled_qty if late.side is Side.BUY else -late.filled_qty
         self.hidden = set()
-        return AccountSnapshot(open_orders=orders, position=position, fetched_ms=self.clock.now_ms())
+        return AccountSnapshot(
+            open_orders=orders,
+            position=position,
+            fetched_ms=self.clock.now_ms(),
+            entry_price=held.entry_price if position else None,
+        )
 
 
 class Fixed:
@@ -1092,3 +1098,22 @@ async def test_the_watch_checks_at_its_interval() -> None:
             watch.cancel()
         assert venue.gateway.snapshots >= reads + 2
         assert agent.reducing_reason.startswith("position drift while running")
+
+
+async def test_a_position_with_no_slots_and_no_anchor_is_rebuilt_from_its_entry_price() -> None:
+    # Redis lost everything (slots and anchor) while the account held a position: the slots are
+    # rebuilt from the entry price up (behaviour.md §2), and the grid trades on, not reduce-only
+    venue, store = Venue(), new_store()
+    venue.manual("held-1", Side.BUY, "3003.50", qty="0.025")
+    venue.sweep(D("3003.50"))
+    entry = venue.core.position("acct", "sim", "ETHUSDT").entry_price
+    assert await store.get_anchor() is None
+    agent = venue.agent(store)
+    async with running(agent):
+        assert agent.reducing_reason == ""
+        slots = sorted((s for s in agent._slots.slots.values() if s.position_qty), key=lambda s: s.slot_price)
+        assert sum(s.position_qty for s in slots) == D("0.025")
+        assert slots[0].slot_price == INSTRUMENT.round_price(entry)
+        assert await store.get_anchor() == INSTRUMENT.round_price(entry)
+        await tick(agent, "3006.00")  # the take-profit of the first rebuilt slot, one interval up
+        assert ("place", "SELL", "accepted") in venue.gateway.calls
