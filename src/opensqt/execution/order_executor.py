@@ -212,6 +212,14 @@ class OrderExecutor:
         except OrderNotFound:
             return None
 
+    async def resolve(self, order: Order) -> Order | None:
+        """What became of ``order`` after a place call gave up: the venue's order by its client
+        id, or None once the venue has decided that it has none (a send of it still undecided,
+        an ambiguous one of this process, is waited for first). Never sends. Raises the
+        exchange taxonomy when the venue cannot be asked."""
+        since = self._undecided.get(order.client_order_id)
+        return await self._look_up(order, _Attempts(undecided_since=since))
+
     async def place(self, order: Order) -> Order:
         """Send ``order`` once; return the venue's view of it (:meth:`submit`)."""
         return (await self.submit(order)).order

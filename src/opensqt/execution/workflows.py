@@ -6,7 +6,9 @@
 - ``sequence_workflow``: id ``seq:<venue>:<account>:<sequence id>``; ordered (or parallel) steps;
   a step's quantity may follow an earlier step's executed quantity; when a step fails (or fills
   nothing), completed steps are compensated in reverse with opposite market orders sized to what
-  actually filled, each attempt with its own client id, until flat or attempts run out.
+  actually filled, each attempt with its own client id, until flat or attempts run out. A step
+  that failed without an order but may have reached the venue is looked up first (it may have
+  filled); one the venue cannot tell about leaves the sequence FAILED.
 
 Steps never let an exception cross the journal: they return a :class:`StepResult` carrying the
 error's class name and message, which the workflow and the gRPC layer turn back into errors.
@@ -145,6 +147,36 @@ async def submit_step(executor_id: str, order: Order, request: str = "") -> Step
     return await guarded_place(executor_id, order, request)
 
 
+#: Step errors that say the order never reached the venue: nothing to look up before unwinding.
+_NOT_SENT = frozenset(
+    {
+        "InvalidOrder",
+        "InvalidArgument",
+        "TradingHalted",
+        "BudgetExhausted",
+        "InsufficientFunds",
+        "Rejected",
+        "PostOnlyRejected",
+        "ClientOrderIdConflict",
+        "AuthFailed",
+    }
+)
+#: A failed step whose order the venue could not be asked about: its fills are unknown.
+UNRESOLVED = "OrderStateUnknown"
+
+
+@DBOS.step()
+async def resolve_step(executor_id: str, order: Order, failed: StepResult) -> StepResult:
+    """A step that failed without an order (a send that timed out, lookups that failed): the
+    venue's order by its client id, since it may have filled; ``failed`` when the venue has
+    none; :data:`UNRESOLVED` when it cannot tell."""
+    try:
+        found = await _context(executor_id).executor.resolve(order)
+    except errors.OpenSQTError as exc:
+        return StepResult(None, UNRESOLVED, f"{failed.error_type}: {failed.error_message}; lookup: {exc}")
+    return StepResult(found) if found is not None else failed
+
+
 @DBOS.step()
 async def settle_step(executor_id: str, order: Order) -> StepResult:
     """Wait until the order is final (market / IOC orders), by looking it up."""
@@ -234,6 +266,8 @@ async def _run_step(executor_id: str, order: Order) -> StepResult:
 async def _compensate(executor_id: str, spec: StepSpec, result: StepResult) -> StepOutcome:
     """Unwind what ``spec`` filled with opposite market orders, retrying with fresh ids."""
     context = _context(executor_id)
+    if result.error_type == UNRESOLVED:  # it may have filled: nothing can be sized to it
+        return StepOutcome(spec.step_id, result, compensation_error=f"not unwound: {result.error_message}")
     remaining = _filled(result)
     if remaining <= 0 or not spec.compensate_on_failure:
         return StepOutcome(spec.step_id, result)
@@ -314,7 +348,10 @@ async def sequence_workflow(
         )
     outcomes: list[StepOutcome] = []
     for spec, result in reversed(done):
-        if result.order is not None and result.order.status is OrderStatus.NEW and result.ok:
+        if result.order is None and result.error_type not in _NOT_SENT:
+            # the send may have reached the venue and filled: unwind what the venue says
+            result = await resolve_step(executor_id, spec.order, result)
+        if result.order is not None and not result.order.status.is_final and result.ok:
             # a resting limit order of a failed sequence: cancel it before unwinding fills
             cancel = await submit_cancel_step(executor_id, result.order)
             result = cancel if cancel.order is not None else result

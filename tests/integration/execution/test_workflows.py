@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dbos import DBOS, SetWorkflowID
 
-from opensqt.errors import InsufficientFunds
+from opensqt.errors import InsufficientFunds, Retryable
 from opensqt.execution import durable, workflows
 from opensqt.execution.gate import TradingStateGate
 from opensqt.execution.order_executor import OrderExecutor
@@ -172,3 +172,46 @@ async def test_parallel_steps_that_partly_fail_unwind_the_ones_that_filled(harne
     assert outcome.status is workflows.SequenceStatus.COMPENSATED
     assert harness.position(BTC.symbol) == 0
     assert harness.position(ETH.symbol) == 0
+
+
+def lost_answer() -> Retryable:
+    error = Retryable("RequestTimeout: read timed out")
+    error.ambiguous = True
+    return error
+
+
+async def test_a_leg_that_filled_though_its_send_failed_is_unwound_too(harness: Harness) -> None:
+    # leg2 reaches the venue and fills, its answer is lost and every lookup after it fails, so
+    # the step fails without an order. Before, the unwind sized it as 0 and reported the
+    # sequence COMPENSATED with a 0.010 short left at the venue.
+    lookups_fail = [Fault(Retryable("NetworkError: lookup")) for _ in range(6)]
+    harness.venue.faults.extend([Fault(None), Fault(lost_answer(), after=True), *lookups_fail])
+    steps = [
+        workflows.StepSpec("leg1", market("s6-a", Side.BUY, "0.020", symbol=ETH.symbol)),
+        workflows.StepSpec("leg2", market("s6-b", Side.SELL, "0.010")),
+    ]
+    outcome = await harness.sequence("s6", steps)
+    assert "leg2 failed: Retryable" in outcome.reason
+    assert outcome.status is workflows.SequenceStatus.COMPENSATED
+    leg2 = outcome.steps[1]
+    assert leg2.result.order is not None
+    assert leg2.result.order.filled_qty == Decimal("0.010")
+    assert leg2.compensation is not None
+    assert leg2.compensation.side is Side.BUY
+    assert harness.position(ETH.symbol) == 0
+    assert harness.position(BTC.symbol) == 0
+
+
+async def test_a_failed_leg_whose_state_cannot_be_learned_leaves_the_sequence_failed(
+    harness: Harness,
+) -> None:
+    lookups_fail = [Fault(Retryable("NetworkError: lookup")) for _ in range(7)]  # and the resolve's
+    harness.venue.faults.extend([Fault(None), Fault(lost_answer(), after=True), *lookups_fail])
+    steps = [
+        workflows.StepSpec("leg1", market("s7-a", Side.BUY, "0.020", symbol=ETH.symbol)),
+        workflows.StepSpec("leg2", market("s7-b", Side.SELL, "0.010")),
+    ]
+    outcome = await harness.sequence("s7", steps)
+    assert outcome.status is workflows.SequenceStatus.FAILED  # never COMPENSATED with a leg unknown
+    assert outcome.steps[1].compensation_error.startswith("not unwound: Retryable")
+    assert harness.position(ETH.symbol) == 0  # what is known is unwound
