@@ -25,7 +25,7 @@ from dbos import DBOS
 
 from opensqt import errors
 from opensqt.execution.order_executor import OrderExecutor
-from opensqt.model import Instrument, Order, OrderStatus, OrderType, Side, TimeInForce
+from opensqt.model import Instrument, Order, OrderType, Side, TimeInForce
 from opensqt.model.money import ZERO
 from opensqt.model.resources import fields_state, restore_fields_state
 
