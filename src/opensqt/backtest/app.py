@@ -37,6 +37,7 @@ from opensqt.backtest.sources import (
     Bar,
     DataError,
     FundingEvent,
+    funding_interval_hours,
     load_funding_file,
     open_candle_file,
     open_tick_file,
@@ -97,6 +98,7 @@ class BacktestOptions:
     taker_fee: Decimal = Decimal("0.0005")
     fill_rule: FillRule = FillRule.THROUGH
     crash_guard: bool = False
+    funding_interval_hours: int | None = None  # None: the funding data's spacing, else 8
 
     def run_id(self) -> str:
         """A digest of the options: a checkpoint resumes only the run it was made by."""
@@ -137,7 +139,15 @@ def _symbol(options: BacktestOptions) -> str:
     return match.group(1).upper() if match else "BTCUSDT"
 
 
-def _instrument(options: BacktestOptions, venue: str, market: MarketType, tick: Decimal) -> Instrument:
+def _funding_hours(options: BacktestOptions, funding: list[FundingEvent]) -> int:
+    """The perpetual's funding interval: as set, else as the settlements are spaced, else 8 h
+    (an APR read with the wrong interval is off by that factor: a 4 h symbol's by half)."""
+    return options.funding_interval_hours or funding_interval_hours(funding) or 8
+
+
+def _instrument(
+    options: BacktestOptions, venue: str, market: MarketType, tick: Decimal, funding_hours: int = 8
+) -> Instrument:
     symbol = _symbol(options)
     return Instrument(
         venue=venue,
@@ -149,7 +159,7 @@ def _instrument(options: BacktestOptions, venue: str, market: MarketType, tick: 
         step_size=options.step_size,
         min_qty=options.step_size,
         min_notional=options.min_notional,
-        funding_interval_hours=8 if market is MarketType.PERPETUAL else 0,
+        funding_interval_hours=funding_hours if market is MarketType.PERPETUAL else 0,
     )
 
 
@@ -246,7 +256,7 @@ def build_run(
             first = scale.to_decimal(next(candles.bars())[1])
             duration = total * candles.interval_ms
     tick = options.tick_size or scale.tick_size
-    instrument = _instrument(options, "sim", options.market, tick)
+    instrument = _instrument(options, "sim", options.market, tick, _funding_hours(options, funding))
     crash = None
     if options.crash_guard and bars is not None:
         crash = CrashConfig(
@@ -284,7 +294,8 @@ def _build_arbitrage(
         scale = market.scale
         perp = _bar_series("synthetic perp", scale, spec.interval_ms, market.perp_bars[: limit or None])
         spot = _bar_series("synthetic spot", scale, spec.interval_ms, market.spot_bars[: limit or None])
-        funding = market.funding
+        # as for the grid: a funding file, if given, replaces the synthetic settlements
+        funding = load_funding_file(options.funding_data) if options.funding_data else market.funding
         duration = perp.total * spec.interval_ms
         spot_tick = perp_tick = scale.tick_size
     else:
@@ -316,7 +327,9 @@ def _build_arbitrage(
         funding = load_funding_file(options.funding_data)
         duration = perp_total * perp_file.interval_ms
     spot_instrument = _instrument(options, "sim-spot", MarketType.SPOT, spot_tick)
-    perp_instrument = _instrument(options, "sim-perp", MarketType.PERPETUAL, perp_tick)
+    perp_instrument = _instrument(
+        options, "sim-perp", MarketType.PERPETUAL, perp_tick, _funding_hours(options, funding)
+    )
     config = ArbitrageConfig(
         agent="bt-arb",
         spot=spot_instrument,
@@ -390,6 +403,14 @@ def backtest_command(
     crash_guard: Annotated[
         bool, typer.Option(help="Grid on candles: crash detection moves to REDUCING")
     ] = False,
+    funding_interval_hours: Annotated[
+        int | None,
+        typer.Option(
+            help="Perpetual funding interval in hours (default: the funding data's spacing, else 8)",
+            min=1,
+            max=24,
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output directory")] = Path("out/backtest"),
     checkpoint: Annotated[
         Path | None, typer.Option(help="SQLite checkpoint; resumes the same run if present")
@@ -437,6 +458,7 @@ def backtest_command(
             taker_fee=parse_decimal(taker_fee, field="--taker-fee"),
             fill_rule=fill_rule,
             crash_guard=crash_guard,
+            funding_interval_hours=funding_interval_hours,
         )
     except DecimalParseError as error:
         raise typer.BadParameter(str(error)) from error

@@ -21,7 +21,9 @@ and the Binance ``trades``, ``aggTrades`` and ``bookTicker`` CSV dumps.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import itertools
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +32,7 @@ from opensqt.backtest.prices import PriceScale, UnitParseError, decimals_of, par
 from opensqt.model.money import DecimalParseError, parse_decimal
 
 __all__ = [
+    "funding_interval_hours",
     "Bar",
     "CandleFile",
     "DataError",
@@ -355,6 +358,18 @@ def load_funding_file(path: Path) -> list[FundingEvent]:
         previous = time_ms
         events.append(FundingEvent(time_ms, rate))
     return events
+
+
+def funding_interval_hours(events: Sequence[FundingEvent]) -> int | None:
+    """The funding interval the settlements show: the most common gap between consecutive ones,
+    in whole hours (ties: the shortest); ``None`` with fewer than two, or gaps under an hour."""
+    gaps = Counter(
+        round((later.time_ms - earlier.time_ms) / 3_600_000) for earlier, later in itertools.pairwise(events)
+    )
+    if not gaps:
+        return None
+    hours = min(gaps, key=lambda gap: (-gaps[gap], gap))
+    return hours if hours >= 1 else None
 
 
 def _first_row(path: Path) -> list[str] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from opensqt.backtest import AgentKind, BacktestOptions, build_run, run_backtest, write_outputs
 from opensqt.backtest import report as report_module
+from opensqt.backtest.runner import ArbitrageBacktest, GridBacktest
 from opensqt.cli import app
 from tests.support.shared_data import require_shared_file
 
@@ -159,3 +161,24 @@ def test_arbitrage_runs_on_shared_spot_and_perp_data() -> None:
     result = run_backtest(options)
     assert result.report.events == 2000
     assert result == run_backtest(options)
+
+
+def test_the_arbitrage_reads_the_funding_interval_from_the_funding_file(tmp_path: Path) -> None:
+    # a symbol that settles every 4 h: its APR is read per 4 h, not 8 (which would halve it)
+    funding = tmp_path / "funding.csv"
+    rows = [f"{i * 4 * 3_600_000},BTCUSDT,0.0001" for i in range(10)]
+    funding.write_text("ts_ms,symbol,funding_rate\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    options = BacktestOptions(agent=AgentKind.ARBITRAGE, bars=200, funding_data=funding)
+    run = build_run(options)
+    assert isinstance(run.backtest, ArbitrageBacktest)
+    assert run.backtest.perp.funding_interval_hours == 4
+    assert run.backtest.spot.funding_interval_hours == 0
+    set_by_hand = build_run(replace(options, funding_interval_hours=1))
+    assert isinstance(set_by_hand.backtest, ArbitrageBacktest)
+    assert set_by_hand.backtest.perp.funding_interval_hours == 1
+    grid = build_run(BacktestOptions(bars=200, funding_data=funding))
+    assert isinstance(grid.backtest, GridBacktest)
+    assert grid.backtest.agent.instrument.funding_interval_hours == 4
+    synthetic = build_run(BacktestOptions(agent=AgentKind.ARBITRAGE, bars=200))  # its own 8 h
+    assert isinstance(synthetic.backtest, ArbitrageBacktest)
+    assert synthetic.backtest.perp.funding_interval_hours == 8

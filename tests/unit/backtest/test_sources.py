@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from opensqt.backtest.prices import PriceScale, UnitParseError, parse_units
-from opensqt.backtest.sources import DataError, load_funding_file, open_candle_file, open_tick_file
+from opensqt.backtest.sources import (
+    DataError,
+    FundingEvent,
+    funding_interval_hours,
+    load_funding_file,
+    open_candle_file,
+    open_tick_file,
+)
 from tests.support.shared_data import require_shared_file
 
 SHARED_HEADER = "ts_ms,open,high,low,close,volume\n"
@@ -174,3 +181,15 @@ def test_shared_tick_files_parse() -> None:
         tick_file = open_tick_file(require_shared_file(name))
         assert (tick_file.kind, tick_file.rows) == (kind, rows)
         assert sum(1 for _ in tick_file.events()) == rows
+
+
+def test_the_funding_interval_is_read_from_the_settlements_spacing() -> None:
+    hour = 3_600_000
+    every_four = [FundingEvent(i * 4 * hour, Decimal("0.0001")) for i in range(6)]
+    assert funding_interval_hours(every_four) == 4
+    # a missing settlement (a gap of 8 h) does not change the most common spacing
+    assert funding_interval_hours([*every_four, FundingEvent(32 * hour, Decimal(0))]) == 4
+    # Binance's settlements land a few ms after the hour
+    assert funding_interval_hours([FundingEvent(0, Decimal(0)), FundingEvent(8 * hour + 7, Decimal(0))]) == 8
+    assert funding_interval_hours([FundingEvent(0, Decimal(0))]) is None
+    assert funding_interval_hours([FundingEvent(0, Decimal(0)), FundingEvent(60_000, Decimal(0))]) is None
