@@ -428,6 +428,18 @@ class MarketMakerAgent:
             log.info("reconcile_lookups", agent=self.name, settled=settled, not_found=unknown, failed=failed)
         return failed, late
 
+    def _is_own(self, order: Order) -> bool:
+        """Whether ``order``'s client id is a grid id of this agent and symbol."""
+        try:
+            parts = parse_client_order_id(
+                order.client_order_id,
+                tick_size=self._instrument.tick_size,
+                prefix=self._config.client_id_prefix,
+            )
+        except ClientOrderIdError:
+            return False
+        return parts.agent == self.name and parts.symbol == self._instrument.symbol
+
     async def _cancel_strays(self, report: ReconcileReport) -> Decimal:
         """Cancel this agent's open orders that no slot can track (a finished cycle, a busy slot).
 
@@ -435,25 +447,25 @@ class MarketMakerAgent:
         person, may own them on the same account. Returns what the strays executed after the
         venue was read (signed: buys add), which no slot counts.
         """
-        late_total = ZERO
+        own: list[Order] = []
         for order in report.orders_to_cancel:
-            try:
-                parts = parse_client_order_id(
-                    order.client_order_id,
-                    tick_size=self._instrument.tick_size,
-                    prefix=self._config.client_id_prefix,
-                )
-            except ClientOrderIdError:
-                parts = None
-            if parts is None or parts.agent != self.name or parts.symbol != self._instrument.symbol:
+            if self._is_own(order):
+                own.append(order)
+            else:
                 log.warning(
                     "reconcile_foreign_order",
                     agent=self.name,
                     client_order_id=order.client_order_id,
                     exchange_order_id=order.exchange_order_id,
                 )
-                continue
-            log.warning("reconcile_cancel_stray", agent=self.name, client_order_id=order.client_order_id)
+        return await self._cancel_stray_orders(own, "reconcile_cancel_stray")
+
+    async def _cancel_stray_orders(self, strays: list[Order], event: str) -> Decimal:
+        """Cancel these open orders of this agent that no slot tracks; returns what they executed
+        after the venue was read (signed: buys add)."""
+        late_total = ZERO
+        for order in strays:
+            log.warning(event, agent=self.name, client_order_id=order.client_order_id)
             try:
                 final = await self._gateway.cancel(self._instrument.symbol, order.client_order_id)
             except OpenSQTError as exc:
@@ -489,6 +501,11 @@ class MarketMakerAgent:
             self._count_check("unreadable")
             log.warning("position_check_failed", agent=self.name, error=str(exc))
             return None
+        if self._slots.revision == revision:  # no slot changed since before the read
+            tracked = {slot.client_order_id for slot in self._slots.slots.values() if slot.client_order_id}
+            strays = [o for o in snapshot.open_orders if o.client_order_id not in tracked and self._is_own(o)]
+            if strays:  # the periodic reconciler of spec §2: no slot would ever end them
+                await self._cancel_stray_orders(strays, "position_check_cancel_stray")
         if snapshot.position is None:
             return None
         unsettled = unsettled_orders(self._slots.slots.values(), snapshot.open_orders)

@@ -1117,3 +1117,23 @@ async def test_a_position_with_no_slots_and_no_anchor_is_rebuilt_from_its_entry_
         assert await store.get_anchor() == INSTRUMENT.round_price(entry)
         await tick(agent, "3006.00")  # the take-profit of the first rebuilt slot, one interval up
         assert ("place", "SELL", "accepted") in venue.gateway.calls
+
+
+async def test_an_own_order_no_slot_tracks_that_turns_up_while_running_is_cancelled_by_the_check() -> None:
+    # the periodic reconciler of spec §2: an order of this agent appears mid-run (a second
+    # instance, a slot state restored from an older save) and no slot would ever end it
+    venue, store = Venue(), new_store()
+    resting = await traded(venue, store)
+    agent = venue.agent(store)
+    await agent.start()
+    venue.gateway.calls.clear()
+    busy, stray = await stray_beside(venue, store, resting[0])
+    venue.manual("manual-3", Side.BUY, "2900.00")  # someone else's: left alone
+    await agent.check_position()
+    open_ids = {o.client_order_id for o in venue.core.open_orders("acct")}
+    assert stray not in open_ids
+    assert {"manual-3", busy.client_order_id} <= open_ids
+    assert venue.gateway.calls == [("cancel", "", "done")]
+    assert agent.reducing_reason == ""
+    await agent.check_position()  # nothing left to cancel
+    assert venue.gateway.calls == [("cancel", "", "done")]
