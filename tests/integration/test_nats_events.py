@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 import nats
@@ -205,34 +206,48 @@ async def test_resume_lifts_the_halt_everywhere_and_both_are_audited(
     assert actions == [(b"halt", b"operator", b"REDUCING"), (b"resume", b"operator", b"ACTIVE")]
 
 
-def position_update(event_id: str, size: str) -> PositionUpdate:
-    return PositionUpdate(event_id, Position("BTCUSDT", Decimal(size)))
+@dataclass
+class Partition:
+    """A subscriber reaching NATS through a relay that can be cut, with an ephemeral JetStream
+    subscription to positions (as the liquidation guard has), what it received, and a
+    publisher connected directly."""
+
+    proxy: TcpProxy
+    subscriber: EventBus
+    publisher: EventBus
+    received: list[str]
+
+    async def publish(self, event_id: str) -> None:
+        update = PositionUpdate(event_id, Position("BTCUSDT", Decimal("0.010")))
+        await self.publisher.publish(POSITION, POSITION_SUBJECT, update, msg_id=event_id)
+
+
+POSITION_SUBJECT = POSITION.subject(account="main", symbol="BTCUSDT")
 
 
 @contextlib.asynccontextmanager
-async def partitioned_subscriber(
-    nats_server: NatsServer,
-) -> AsyncIterator[tuple[TcpProxy, EventBus, list[str]]]:
-    """A subscriber reaching NATS through a relay that can be cut, with an ephemeral JetStream
-    subscription to positions (as the liquidation guard has), and what it received."""
+async def partition(nats_server: NatsServer) -> AsyncIterator[Partition]:
     proxy = await TcpProxy(nats_server.port).start()
     subscriber = await EventBus.connect(
         NatsSettings(url=f"nats://127.0.0.1:{proxy.port}"),
         service="strategy",
         metrics=ServiceMetrics("strategy"),
     )
+    publisher = await EventBus.connect(
+        NatsSettings(url=nats_server.url), service="monitor", metrics=ServiceMetrics("monitor")
+    )
     await subscriber.ensure_streams()
-    received: list[str] = []
+    rig = Partition(proxy, subscriber, publisher, [])
 
     async def on_position(update: PositionUpdate, ctx: EventContext) -> None:
-        received.append(update.event_id)
+        rig.received.append(update.event_id)
 
-    subject = POSITION.subject(account="main", symbol="BTCUSDT")
-    await subscriber.subscribe(POSITION, subject, on_position, deliver_policy=DeliverPolicy.NEW)
+    await subscriber.subscribe(POSITION, POSITION_SUBJECT, on_position, deliver_policy=DeliverPolicy.NEW)
     try:
-        yield proxy, subscriber, received
+        yield rig
     finally:
         await subscriber.close()
+        await publisher.close()
         await proxy.cut()
 
 
@@ -243,47 +258,33 @@ async def test_an_ephemeral_subscription_outlives_a_partition_longer_than_the_se
     # before, the subscription stayed silent after the reconnect (the liquidation guard blind to
     # positions, risk to candles). Now it is made again from the message after the last one
     # handled: what was published meanwhile arrives at once, nothing twice.
-    subject = POSITION.subject(account="main", symbol="BTCUSDT")
-    publisher = await EventBus.connect(
-        NatsSettings(url=nats.url), service="monitor", metrics=ServiceMetrics("monitor")
-    )
-    try:
-        async with partitioned_subscriber(nats) as (proxy, subscriber, received):
-            await publisher.publish(POSITION, subject, position_update("p1", "0.010"), msg_id="p1")
-            await eventually(lambda: received == ["p1"])
-            await proxy.cut()
-            await asyncio.sleep(1)
-            await publisher.publish(POSITION, subject, position_update("p2", "0.020"), msg_id="p2")
-            await asyncio.sleep(7)
-            await proxy.start()
-            await eventually(lambda: subscriber.is_connected, within=10)
-            await publisher.publish(POSITION, subject, position_update("p3", "0.030"), msg_id="p3")
-            await eventually(lambda: received == ["p1", "p2", "p3"], within=5)
-            await asyncio.sleep(0.5)
-            assert received == ["p1", "p2", "p3"]
-    finally:
-        await publisher.close()
+    async with partition(nats) as rig:
+        await rig.publish("p1")
+        await eventually(lambda: rig.received == ["p1"])
+        await rig.proxy.cut()
+        await asyncio.sleep(1)
+        await rig.publish("p2")
+        await asyncio.sleep(7)
+        await rig.proxy.start()
+        await eventually(lambda: rig.subscriber.is_connected, within=10)
+        await rig.publish("p3")
+        await eventually(lambda: rig.received == ["p1", "p2", "p3"], within=5)
+        await asyncio.sleep(0.5)
+        assert rig.received == ["p1", "p2", "p3"]
 
 
 async def test_an_ephemeral_subscription_whose_consumer_the_server_dropped_is_made_again(
     nats: NatsServer,
 ) -> None:
-    subject = POSITION.subject(account="main", symbol="BTCUSDT")
-    publisher = await EventBus.connect(
-        NatsSettings(url=nats.url), service="monitor", metrics=ServiceMetrics("monitor")
-    )
-    try:
-        async with partitioned_subscriber(nats) as (_, subscriber, received):
-            await publisher.publish(POSITION, subject, position_update("q1", "0.010"), msg_id="q1")
-            await eventually(lambda: received == ["q1"])
-            assert await subscriber.restore_ephemerals() == 0  # its consumer is there
-            js = publisher.client.jetstream()
-            stream = POSITION.stream
-            assert stream is not None
-            for name in await js.consumers_info(stream):
-                await js.delete_consumer(stream, name.name)
-            await publisher.publish(POSITION, subject, position_update("q2", "0.020"), msg_id="q2")
-            assert await subscriber.restore_ephemerals() == 1
-            await eventually(lambda: received == ["q1", "q2"])
-    finally:
-        await publisher.close()
+    async with partition(nats) as rig:
+        await rig.publish("q1")
+        await eventually(lambda: rig.received == ["q1"])
+        assert await rig.subscriber.restore_ephemerals() == 0  # its consumer is there
+        js = rig.publisher.client.jetstream()
+        stream = POSITION.stream
+        assert stream is not None
+        for info in await js.consumers_info(stream):
+            await js.delete_consumer(stream, info.name)
+        await rig.publish("q2")
+        assert await rig.subscriber.restore_ephemerals() == 1
+        await eventually(lambda: rig.received == ["q1", "q2"])
