@@ -56,6 +56,7 @@ from opensqt.model import (
     Instrument,
     InventorySlot,
     Leg,
+    LockStatus,
     Order,
     OrderStatus,
     OrderType,
@@ -1098,8 +1099,8 @@ class MarketMakerAgent:
             return
         self._unknown_at_venue.discard(cid)
         slot = self._slots.slots.get(action.slot_price)
-        if slot is None or slot.client_order_id != cid or not slot.has_order:
-            return
+        if slot is None or slot.client_order_id != cid or slot.lock_status is not LockStatus.LOCKED:
+            return  # only an acknowledged order: a PENDING one's send may still land
         log.warning("slot_order_unknown_at_venue", agent=self.name, client_order_id=cid,
                     slot=str(slot.slot_price), filled=str(slot.order_filled_qty))  # fmt: skip
         order = replace(self._slot_order(slot), status=OrderStatus.CANCELED, filled_qty=slot.order_filled_qty)

@@ -7,13 +7,17 @@ from opensqt.model import TradingState, TradingStateKind
 
 __all__ = ["TradingStateGate"]
 
+_STRICTNESS = {TradingStateKind.ACTIVE: 0, TradingStateKind.REDUCING: 1, TradingStateKind.HALTED: 2}
+
 
 class TradingStateGate:
     """Holds the trading state this executor obeys.
 
     States from risk carry a version; an older one than the state held is ignored, so a late
     message cannot undo a newer decision. An operator's direct Halt/Resume RPC (no version) is
-    applied regardless of version (``force``) and lasts until risk publishes a newer state.
+    applied regardless of version (``force``) and lasts until risk publishes a newer state. The
+    state read from Redis again (the executor's state check) is also applied when it is stricter
+    than the one held (:meth:`stricter`), whatever its version.
     """
 
     def __init__(self, initial: TradingState | None = None) -> None:
@@ -30,6 +34,10 @@ class TradingStateGate:
         changed = state != self._state
         self._state = state
         return changed
+
+    def stricter(self, state: TradingState) -> bool:
+        """Whether ``state`` allows less than the state held."""
+        return _STRICTNESS[state.state] > _STRICTNESS[self._state.state]
 
     def check(self, *, reduce_only: bool) -> None:
         """Raise :class:`TradingHalted` when an order may not be sent now."""

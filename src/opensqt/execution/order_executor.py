@@ -131,14 +131,16 @@ def conflict(request: Order, existing: Order) -> ClientOrderIdConflict | None:
     do not all report."""
     wanted: list[str] = []
     held: list[str] = []
-    pairs = [
+    pairs: list[tuple[str, object, object]] = [
         ("symbol", request.symbol, existing.symbol),
         ("market", request.market_type.value, existing.market_type.value),
         ("side", request.side.value, existing.side.value),
         ("type", request.order_type.value, existing.order_type.value),
-        ("quantity", request.quantity, existing.quantity),
     ]
-    if request.order_type is OrderType.LIMIT:
+    # a quantity or price the venue did not report (0) proves nothing either way
+    if existing.quantity:
+        pairs.append(("quantity", request.quantity, existing.quantity))
+    if request.order_type is OrderType.LIMIT and existing.price:
         pairs.append(("price", request.price, existing.price))
     for name, asked, found in pairs:
         if asked != found:

@@ -178,9 +178,12 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     async def watch_durable_state(
         self, read: Callable[[], Awaitable[TradingState]], interval_seconds: float
     ) -> None:
-        """Read risk's durable trading state (Redis) every ``interval_seconds`` and follow a newer
-        one: the backstop for a broadcast and a push that both missed this executor (a NATS
-        outage, a stale registry entry). Until cancelled; a failed read is tried again."""
+        """Read risk's durable trading state (Redis) every ``interval_seconds`` and follow it when
+        it is newer than the state held, or stricter whatever its version: the backstop for a
+        broadcast and a push that both missed this executor (a NATS outage, a stale registry
+        entry), and a halt even when risk's version went back (its Redis lost the state) or an
+        operator resumed this executor directly (resume through risk). Until cancelled; a
+        failed read is tried again."""
         failing = False
         while True:
             await asyncio.sleep(interval_seconds)
@@ -192,13 +195,17 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                 failing = True
                 continue
             failing = False
-            if state.version > self.gate.state.version:
+            held = self.gate.state
+            if state.version > held.version or self.gate.stricter(state):
                 log.warning("trading_state_caught_up", state=state.state.value, version=state.version,
-                            held_version=self.gate.state.version)  # fmt: skip
-                await self._follow(state, "")
+                            held=held.state.value, held_version=held.version)  # fmt: skip
+                try:
+                    await self._follow(state, "", force=True)
+                except Exception:  # logged; the gate holds the state either way
+                    log.exception("trading_state_follow_failed", state=state.state.value)
 
-    async def _follow(self, state: TradingState, trace_id: str) -> None:
-        if not self.gate.apply(state):
+    async def _follow(self, state: TradingState, trace_id: str, *, force: bool = False) -> None:
+        if not self.gate.apply(state, force=force):
             return
         self.last_state_trace_id = trace_id
         self._publish_gauge()
@@ -603,21 +610,24 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self, target: TradingStateKind, reason: str, identity: str, version: int
     ) -> TradingState:
         held = self.gate.state
-        if version and version <= held.version:
-            # risk's push of a state this executor already holds (NATS and the push race), or
-            # of an older one (a push that arrived late): a late Resume must not undo a newer Halt
-            if target is not held.state:
-                log.warning("stale_state_push_ignored", state=target.value, version=version,
-                            held=held.state.value, held_version=held.version, set_by=identity)  # fmt: skip
-            return held
         state = TradingState(
             state=target,
             reason=reason,
             set_by=identity,
             updated_ms=self._clock.now_ms(),
-            version=max(version, self.gate.state.version),
+            version=version or held.version,
         )
-        self.gate.apply(state, force=True)
+        if version:
+            # risk's push: as its NATS message would be (TradingStateGate.apply). The same
+            # change already arrived (NATS and the push race), or an older, looser one arrived
+            # late (a late Resume must not undo a newer Halt): nothing changes.
+            if not self.gate.apply(state):
+                if target is not held.state:
+                    log.warning("stale_state_push_ignored", state=target.value, version=version,
+                                held=held.state.value, held_version=held.version)  # fmt: skip
+                return held
+        else:  # an operator's direct call: applied as asked, until risk decides a newer state
+            self.gate.apply(state, force=True)
         self._publish_gauge()
         return state
 
@@ -634,8 +644,11 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         state = self._forced_state(
             target, request.reason or f"halted by {identity}", identity, request.version
         )
-        log.warning("executor_halted", state=target.value, set_by=identity, reason=state.reason)
-        cancelled = await self._cancel_working(state.reason) if target is TradingStateKind.HALTED else 0
+        if self.gate.state.state is target:
+            log.warning("executor_halted", state=target.value, set_by=identity, reason=state.reason)
+        # only when this executor is HALTED now: a late HALTED push risk has since undone is not
+        halted = self.gate.state.state is TradingStateKind.HALTED
+        cancelled = await self._cancel_working(state.reason) if halted else 0
         await self._audit(caller, "halt", state.reason, state=target.value, cancelled=cancelled)
         return executor_pb2.HaltExecutorResponse(
             trading_state=codec.trading_state_to_proto(self.gate.state), cancelled_orders=cancelled

@@ -147,13 +147,13 @@ async def submit_step(executor_id: str, order: Order, request: str = "") -> Step
     return await guarded_place(executor_id, order, request)
 
 
-#: Step errors that say the order never reached the venue: nothing to look up before unwinding.
+#: Step errors that say the order is not at the venue: the venue refused it, or (a conflict) its
+#: client id names another order there, which must not be unwound. Any other failure (a gate or
+#: a budget that refused a repeat of a send that may still land, a timeout) is looked up first.
 _NOT_SENT = frozenset(
     {
         "InvalidOrder",
         "InvalidArgument",
-        "TradingHalted",
-        "BudgetExhausted",
         "InsufficientFunds",
         "Rejected",
         "PostOnlyRejected",

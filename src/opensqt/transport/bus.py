@@ -57,6 +57,13 @@ Handler = Callable[[T, EventContext], Awaitable[None]]
 EPHEMERAL_INACTIVE_THRESHOLD_S = 300.0
 
 
+#: How long a restore waits for the old subscription's handler to finish its message.
+RETIRE_WAIT_S = 5.0
+#: Deliver policies of subscriptions that follow a state (the latest of each subject matters, not
+#: every change while away): made again from each subject's latest message.
+_STATE_POLICIES = (DeliverPolicy.NEW, DeliverPolicy.LAST, DeliverPolicy.LAST_PER_SUBJECT)
+
+
 @dataclass(eq=False)
 class _Ephemeral:
     """A JetStream subscription without a durable name: what it takes to make it again."""
@@ -66,8 +73,29 @@ class _Ephemeral:
     deliver_policy: DeliverPolicy | None
     stream: str | None
     on_message: Callable[[Msg], Awaitable[None]]
-    sub: Any = None
+    sub: Any = None  # None: lost, to be made again
     last_sequence: int = 0  # stream sequence of the last message handled (acknowledged)
+    failed: set[int] = field(default_factory=set)  # handled with an error (NAK'd), not yet again
+
+    def seen(self, sequence: int, outcome: str) -> None:
+        if outcome == "failed":
+            self.failed.add(sequence)
+            return
+        self.failed.discard(sequence)
+        if outcome == "handled":
+            self.last_sequence = max(self.last_sequence, sequence)
+
+    def restart_config(self) -> tuple[ConsumerConfig, str]:
+        """Where a new consumer starts, and how to say it: a state subscription at each
+        subject's latest message (not every change while away, which could replay a danger
+        long past); any other at the first message not handled yet."""
+        if self.deliver_policy in _STATE_POLICIES:
+            return ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT), "latest per subject"
+        if self.failed or self.last_sequence:
+            start = min(self.failed) if self.failed else self.last_sequence + 1
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+            return config, f"sequence {start}"
+        return ConsumerConfig(deliver_policy=self.deliver_policy or DeliverPolicy.ALL), "as first asked"
 
 
 class EventBus:
@@ -214,18 +242,18 @@ class EventBus:
         ephemeral: _Ephemeral | None = None
 
         async def _on_message(msg: Msg) -> None:
-            handled = await self._dispatch(kind, msg, handler)
-            if handled and ephemeral is not None:
-                ephemeral.last_sequence = max(ephemeral.last_sequence, msg.metadata.sequence.stream)
+            outcome = await self._dispatch(kind, msg, handler)
+            if ephemeral is not None:
+                ephemeral.seen(msg.metadata.sequence.stream, outcome)
 
         sub: Any
         if kind.delivery is Delivery.JETSTREAM and not durable:
             # The server deletes an ephemeral consumer nobody listens to: after a long enough
             # outage the subscription would stay silent. It is made again at every reconnect
-            # (and whenever its consumer is found gone), from the message after the last one
-            # handled, so nothing is missed and nothing is handled twice.
+            # (and whenever its consumer is found gone): see _Ephemeral.restart_config.
             ephemeral = _Ephemeral(subject, queue, deliver_policy, kind.stream, _on_message)
-            sub = ephemeral.sub = await self._subscribe_ephemeral(ephemeral)
+            config = ConsumerConfig(deliver_policy=deliver_policy or DeliverPolicy.ALL)
+            sub = ephemeral.sub = await self._subscribe_ephemeral(ephemeral, config)
             self._ephemerals.append(ephemeral)
         elif kind.delivery is Delivery.JETSTREAM:
             sub = await self._js.subscribe(
@@ -248,13 +276,7 @@ class EventBus:
             await self._nc.flush()
         self._subscriptions.append(sub)
 
-    async def _subscribe_ephemeral(self, ephemeral: _Ephemeral) -> Any:
-        if ephemeral.last_sequence:
-            config = ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=ephemeral.last_sequence + 1
-            )
-        else:  # nothing handled yet: as first asked
-            config = ConsumerConfig(deliver_policy=ephemeral.deliver_policy or DeliverPolicy.ALL)
+    async def _subscribe_ephemeral(self, ephemeral: _Ephemeral, config: ConsumerConfig) -> Any:
         return await self._js.subscribe(
             ephemeral.subject,
             queue=ephemeral.queue,
@@ -273,36 +295,49 @@ class EventBus:
         await self.restore_ephemerals(only_lost=False)
 
     async def restore_ephemerals(self, *, only_lost: bool = True) -> int:
-        """Make the ephemeral subscriptions again (``only_lost``: those whose consumer the
-        server no longer has), each from the message after the last one it handled. Returns how
-        many were made again; one that fails is tried again at the next check."""
+        """Make the ephemeral subscriptions again (``only_lost``: those whose consumer the server
+        no longer has, or whose last restore failed); see :meth:`_Ephemeral.restart_config` for
+        where each starts. The old subscription is drained first (its handler finishes the
+        message it is on; nothing is cut halfway) and its consumer deleted. Returns how many were
+        made again; one that fails is tried again at the next check (every 2 s) or reconnect."""
         restored = 0
         async with self._restoring:
             for ephemeral in self._ephemerals:
+                old = ephemeral.sub
                 try:
-                    if only_lost:
+                    if only_lost and old is not None:
                         try:
-                            await ephemeral.sub.consumer_info()
+                            await old.consumer_info()
                             continue
                         except NotFoundError:
                             pass
-                    old = ephemeral.sub
-                    with contextlib.suppress(Exception):  # its consumer may be gone already
-                        await old.unsubscribe()
-                    ephemeral.sub = await self._subscribe_ephemeral(ephemeral)
+                    ephemeral.sub = None  # lost until made again, whatever happens below
+                    if old is not None:
+                        await self._retire(old, ephemeral.stream)
+                    config, start = ephemeral.restart_config()
+                    ephemeral.sub = await self._subscribe_ephemeral(ephemeral, config)
                 except Exception as exc:  # NATS away again: the next check or reconnect retries
                     log.warning("nats_consumer_not_restored", subject=ephemeral.subject, error=str(exc))
                     continue
-                self._subscriptions = [ephemeral.sub if s is old else s for s in self._subscriptions]
+                self._subscriptions = [s for s in self._subscriptions if s is not old]
+                self._subscriptions.append(ephemeral.sub)
                 restored += 1
                 self._metrics.nats_consumers_restored.inc()
-                log.warning("nats_consumer_restored", subject=ephemeral.subject,
-                            from_sequence=ephemeral.last_sequence + 1 if ephemeral.last_sequence else None,
-                            lost=only_lost)  # fmt: skip
+                log.warning("nats_consumer_restored", subject=ephemeral.subject, start=start, lost=only_lost)
         return restored
 
-    async def _dispatch(self, kind: EventKind[T], msg: Msg, handler: Handler[T]) -> bool:
-        """Decode and handle one message; True when it was handled (and acknowledged)."""
+    async def _retire(self, sub: Any, stream: str | None) -> None:
+        """Drain a subscription being replaced (at most RETIRE_WAIT_S), then delete its consumer."""
+        with contextlib.suppress(Exception):  # closed already, or NATS away: nothing to wait for
+            await asyncio.wait_for(sub.drain(), RETIRE_WAIT_S)
+        name = getattr(sub, "_consumer", None)
+        if stream and name:
+            with contextlib.suppress(Exception):  # gone already (the reason for the restore)
+                await self._js.delete_consumer(stream, name)
+
+    async def _dispatch(self, kind: EventKind[T], msg: Msg, handler: Handler[T]) -> str:
+        """Decode and handle one message: ``"handled"`` (acknowledged), ``"dropped"`` (malformed:
+        counted, never delivered again) or ``"failed"`` (the handler raised: delivered again)."""
         headers = dict(msg.headers or {})
         parent = propagate.extract(headers)
         jetstream = kind.delivery is Delivery.JETSTREAM
@@ -320,7 +355,7 @@ class EventBus:
                 log.warning("nats_message_malformed", kind=kind.name, subject=msg.subject, error=str(exc))
                 if jetstream:
                     await msg.term()
-                return False
+                return "dropped"
             self._metrics.nats_received.labels(kind.name).inc()
             context = EventContext(
                 subject=msg.subject,
@@ -338,10 +373,10 @@ class EventBus:
                 log.exception("nats_handler_failed", kind=kind.name, subject=msg.subject)
                 if jetstream:
                     await msg.nak(delay=1.0)
-                return False
+                return "failed"
             if jetstream:
                 await msg.ack()
-            return True
+            return "handled"
 
     async def record_consumer_lag(self) -> None:
         """Set ``opensqt_nats_consumer_pending`` for every durable consumer of this service."""

@@ -453,3 +453,37 @@ async def test_an_operators_direct_halt_resume_and_cancel_all_are_audited_under_
         ("cancel_all", "operator", "tidy up"),
     ]
     assert {e["executor"] for e in audited} == {"executor-0"}
+
+
+async def test_a_stricter_state_in_redis_is_followed_whatever_its_version(stack: ExecutorStack) -> None:
+    # risk's Redis lost its state, so its next Halt is version 1 while this executor holds 6;
+    # and an operator's direct Resume does not outlast risk's HALTED
+    async with stack.channel("risk") as channel:
+        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        await stub.Resume(executor_pb2.ResumeExecutorRequest(reason="all clear", version=6))
+    store = await RedisStore.connect(RedisSettings(url=SecretStr(stack.infra.redis.url)), service="risk")
+    try:
+        written = await TradingStateStore(store).set(
+            TradingStateKind.HALTED, reason="halt after a Redis loss", set_by="risk", now_ms=1
+        )
+    finally:
+        await store.close()
+    assert written.version == 1
+
+    async def state() -> executor_pb2.GetExecutorStatusResponse:
+        async with stack.channel("operator") as channel:
+            return await executor_pb2_grpc.ExecutorServiceStub(channel).GetStatus(
+                executor_pb2.GetExecutorStatusRequest()
+            )
+
+    async def halted() -> bool:
+        return (await state()).trading_state.state == events_pb2.TRADING_STATE_KIND_HALTED
+
+    await until(halted, "the executor to follow the HALTED in Redis", within=5, interval=0.2)
+    async with stack.channel("operator") as channel:
+        resumed = await executor_pb2_grpc.ExecutorServiceStub(channel).Resume(
+            executor_pb2.ResumeExecutorRequest(reason="I know better")
+        )
+    assert resumed.trading_state.state == events_pb2.TRADING_STATE_KIND_ACTIVE
+    await until(halted, "risk's HALTED to be followed again", within=5, interval=0.2)
+    assert (await state()).trading_state.reason == "halt after a Redis loss"

@@ -19,7 +19,7 @@ from opensqt.errors import (
     TradingHalted,
 )
 from opensqt.execution.gate import TradingStateGate
-from opensqt.execution.order_executor import IN_FLIGHT_POLL_S, Claim, MarkClaim, OrderExecutor
+from opensqt.execution.order_executor import IN_FLIGHT_POLL_S, Claim, MarkClaim, OrderExecutor, conflict
 from opensqt.execution.retry import BackoffPolicy
 from opensqt.model import (
     MarketType,
@@ -848,3 +848,10 @@ async def test_a_repeat_differing_only_in_flags_and_time_in_force_is_still_the_s
     again = await executor.submit(replace(limit(), post_only=True, reduce_only=True))
     assert again.replayed is True
     assert again.order.exchange_order_id == first.order.exchange_order_id
+
+
+def test_a_quantity_or_price_the_venue_did_not_report_is_not_a_conflict() -> None:
+    request = limit()
+    unreported = replace(request, quantity=Decimal(0), price=Decimal(0))
+    assert conflict(request, unreported) is None
+    assert conflict(request, replace(request, price=Decimal("58000.0"))) is not None
