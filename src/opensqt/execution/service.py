@@ -182,9 +182,10 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         it is newer than the state held, or stricter whatever its version: the backstop for a
         broadcast and a push that both missed this executor (a NATS outage, a stale registry
         entry), and a halt even when risk's version went back (its Redis lost the state) or an
-        operator resumed this executor directly (resume through risk). Until cancelled; a
-        failed read is tried again."""
+        operator resumed this executor directly (resume through risk); such a stricter state
+        that is not newer on two reads in a row. Until cancelled; a failed read is tried again."""
         failing = False
+        stricter_seen: TradingState | None = None
         while True:
             await asyncio.sleep(interval_seconds)
             try:
@@ -196,7 +197,13 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                 continue
             failing = False
             held = self.gate.state
-            if state.version > held.version or self.gate.stricter(state):
+            # A stricter state that is not newer is followed on the second read in a row only:
+            # a read answered just before risk wrote a newer state, whose push came in first,
+            # must not undo it.
+            older_but_stricter = state.version <= held.version and self.gate.stricter(state)
+            confirmed = older_but_stricter and stricter_seen == state
+            stricter_seen = state if older_but_stricter else None
+            if state.version > held.version or confirmed:
                 log.warning("trading_state_caught_up", state=state.state.value, version=state.version,
                             held=held.state.value, held_version=held.version)  # fmt: skip
                 try:
@@ -661,7 +668,8 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         state = self._forced_state(
             TradingStateKind.ACTIVE, request.reason or f"resumed by {identity}", identity, request.version
         )
-        log.info("executor_resumed", set_by=identity, reason=state.reason)
+        if self.gate.state.state is TradingStateKind.ACTIVE:
+            log.info("executor_resumed", set_by=identity, reason=state.reason)
         await self._audit(caller, "resume", state.reason)
         return executor_pb2.ResumeExecutorResponse(
             trading_state=codec.trading_state_to_proto(self.gate.state)

@@ -59,6 +59,16 @@ async def next_batch(batches: asyncio.Queue[T], wait: float) -> T | None:
         return None
 
 
+def raise_if_cancelled() -> None:
+    """Raise the cancel a library swallowed. Python 3.11's ``asyncio.wait_for`` (used inside
+    nats-py and aiohttp) returns its result instead when a cancel and the result arrive in the
+    same turn of the loop: the task goes on with its cancel pending and nothing raised, and a
+    loop that only waits would never stop. Every feed loop checks at the top of each turn."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def order_event_id(order: Order) -> str:
     """One id per observable state of an order: a repeat of the same state is a duplicate."""
     order_id = order.exchange_order_id or order.client_order_id
@@ -140,6 +150,7 @@ class FeedRunner:
         status = self._cache.feed(feed, symbol, self._venue)
         delay = 0.2
         while True:
+            raise_if_cancelled()
             try:
                 await self._ensure_markets()
                 await body(status, symbol)
@@ -178,6 +189,7 @@ class FeedRunner:
 
     async def _ticker(self, status: FeedStatus, symbol: str) -> None:
         while True:
+            raise_if_cancelled()
             price = await self._watch_price(symbol)
             self._seen(status)
             sequence = self._sequence[symbol] = self._sequence.get(symbol, 0) + 1
@@ -189,6 +201,7 @@ class FeedRunner:
         forming: Candle | None = None
         subject = CANDLE.subject(venue=self._venue, symbol=symbol, interval=self._interval)
         while True:
+            raise_if_cancelled()
             candles = await self._exchange.watch_candles(symbol, self._interval)
             self._seen(status)
             newest = candles[-1] if candles else None  # the cache lists candles as they arrived
@@ -216,6 +229,7 @@ class FeedRunner:
         subject = FUNDING.subject(venue=self._venue, symbol=symbol)
         published_ms = 0  # when this loop last published (the venue's time of the update)
         while True:
+            raise_if_cancelled()
             funding = await self._exchange.watch_mark_price(symbol)
             self._seen(status)
             previous = self._cache.latest_funding(symbol, self._venue)
@@ -274,6 +288,7 @@ class FeedRunner:
         publisher.add_done_callback(publisher_done)
         try:
             while True:
+                raise_if_cancelled()
                 batch = await self._exchange.watch_orders()
                 self._seen(status)
                 batches.put_nowait(batch)
@@ -292,6 +307,7 @@ class FeedRunner:
     async def _publish_orders(self, batches: asyncio.Queue[list[Order]]) -> None:
         quiet_check_due = False
         while True:
+            raise_if_cancelled()
             wait = self._quiet_resync if quiet_check_due else self._idle_resync
             batch = await next_batch(batches, wait)
             if batch is None:
@@ -382,6 +398,7 @@ class FeedRunner:
 
     async def _positions(self, status: FeedStatus, symbol: str) -> None:
         while True:
+            raise_if_cancelled()
             for position in await self._exchange.fetch_positions():
                 # mark and liquidation price matter too: the liquidation guard watches them
                 key = tuple(map(str, (position.size, position.entry_price, position.mark_price,

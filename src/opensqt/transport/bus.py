@@ -57,8 +57,8 @@ Handler = Callable[[T, EventContext], Awaitable[None]]
 EPHEMERAL_INACTIVE_THRESHOLD_S = 300.0
 
 
-#: How long a restore waits for the old subscription's handler to finish its message.
-RETIRE_WAIT_S = 5.0
+#: How long a retired subscription may keep its handler on one message before it is dropped.
+RETIRE_WAIT_S = 30.0
 #: Deliver policies of subscriptions that follow a state (the latest of each subject matters, not
 #: every change while away): made again from each subject's latest message.
 _STATE_POLICIES = (DeliverPolicy.NEW, DeliverPolicy.LAST, DeliverPolicy.LAST_PER_SUBJECT)
@@ -66,16 +66,23 @@ _STATE_POLICIES = (DeliverPolicy.NEW, DeliverPolicy.LAST, DeliverPolicy.LAST_PER
 
 @dataclass(eq=False)
 class _Ephemeral:
-    """A JetStream subscription without a durable name: what it takes to make it again."""
+    """A JetStream subscription without a durable name, and what it takes to make it again.
+
+    Each subscription made for it is a generation: a retired one's messages are ignored, and
+    one lock keeps handlers one at a time across a retired subscription finishing its message
+    and the new one. A message at or below ``last_sequence`` (handled already, or older than the
+    subscription) is acknowledged and skipped, so a restart repeats nothing."""
 
     subject: str
     queue: str | None
     deliver_policy: DeliverPolicy | None
     stream: str | None
-    on_message: Callable[[Msg], Awaitable[None]]
+    dispatch: Callable[[Msg], Awaitable[str]]
     sub: Any = None  # None: lost, to be made again
-    last_sequence: int = 0  # stream sequence of the last message handled (acknowledged)
+    generation: int = 0
+    last_sequence: int = 0  # stream sequence of the last message handled, or of the floor
     failed: set[int] = field(default_factory=set)  # handled with an error (NAK'd), not yet again
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def seen(self, sequence: int, outcome: str) -> None:
         if outcome == "failed":
@@ -85,10 +92,33 @@ class _Ephemeral:
         if outcome == "handled":
             self.last_sequence = max(self.last_sequence, sequence)
 
+    def already_handled(self, sequence: int) -> bool:
+        return sequence <= self.last_sequence and sequence not in self.failed
+
+    def callback(self) -> Callable[[Msg], Awaitable[None]]:
+        """The message handler of the next subscription (a new generation)."""
+        generation = self.generation
+
+        async def on_message(msg: Msg) -> None:
+            if generation != self.generation:
+                return  # retired: its consumer is gone or going, the new one delivers this
+            async with self.lock:
+                if generation != self.generation:
+                    return
+                sequence = msg.metadata.sequence.stream
+                if self.already_handled(sequence):
+                    with contextlib.suppress(Exception):
+                        await msg.ack()
+                    return
+                self.seen(sequence, await self.dispatch(msg))
+
+        return on_message
+
     def restart_config(self) -> tuple[ConsumerConfig, str]:
         """Where a new consumer starts, and how to say it: a state subscription at each
         subject's latest message (not every change while away, which could replay a danger
-        long past); any other at the first message not handled yet."""
+        long past; one handled already is skipped); any other at the first message not handled
+        yet."""
         if self.deliver_policy in _STATE_POLICIES:
             return ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT), "latest per subject"
         if self.failed or self.last_sequence:
@@ -117,6 +147,8 @@ class EventBus:
         self._subscriptions: list[Any] = []
         self._durables: dict[str, Any] = {}
         self._ephemerals: list[_Ephemeral] = []
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._stale_consumers: list[tuple[str, str]] = []  # (stream, consumer) to delete again
         self._restoring = asyncio.Lock()
         self._restore_task: asyncio.Task[None] | None = None
 
@@ -239,19 +271,22 @@ class EventBus:
         ``durable`` name makes the consumer survive restarts (no lost events).
         """
 
-        ephemeral: _Ephemeral | None = None
+        async def _dispatch(msg: Msg) -> str:
+            return await self._dispatch(kind, msg, handler)
 
         async def _on_message(msg: Msg) -> None:
-            outcome = await self._dispatch(kind, msg, handler)
-            if ephemeral is not None:
-                ephemeral.seen(msg.metadata.sequence.stream, outcome)
+            await _dispatch(msg)
 
         sub: Any
         if kind.delivery is Delivery.JETSTREAM and not durable:
             # The server deletes an ephemeral consumer nobody listens to: after a long enough
             # outage the subscription would stay silent. It is made again at every reconnect
             # (and whenever its consumer is found gone): see _Ephemeral.restart_config.
-            ephemeral = _Ephemeral(subject, queue, deliver_policy, kind.stream, _on_message)
+            ephemeral = _Ephemeral(subject, queue, deliver_policy, kind.stream, _dispatch)
+            if deliver_policy is DeliverPolicy.NEW and kind.stream:
+                # what the stream held before this subscription is never delivered, a restart's
+                # latest-per-subject included
+                ephemeral.last_sequence = (await self._js.stream_info(kind.stream)).state.last_seq
             config = ConsumerConfig(deliver_policy=deliver_policy or DeliverPolicy.ALL)
             sub = ephemeral.sub = await self._subscribe_ephemeral(ephemeral, config)
             self._ephemerals.append(ephemeral)
@@ -280,7 +315,7 @@ class EventBus:
         return await self._js.subscribe(
             ephemeral.subject,
             queue=ephemeral.queue,
-            cb=ephemeral.on_message,
+            cb=ephemeral.callback(),
             stream=ephemeral.stream,
             config=config,
             manual_ack=True,
@@ -297,11 +332,13 @@ class EventBus:
     async def restore_ephemerals(self, *, only_lost: bool = True) -> int:
         """Make the ephemeral subscriptions again (``only_lost``: those whose consumer the server
         no longer has, or whose last restore failed); see :meth:`_Ephemeral.restart_config` for
-        where each starts. The old subscription is drained first (its handler finishes the
-        message it is on; nothing is cut halfway) and its consumer deleted. Returns how many were
-        made again; one that fails is tried again at the next check (every 2 s) or reconnect."""
+        where each starts. The old subscription is retired at once (its further messages are
+        ignored) but finishes the message its handler is on, then is unsubscribed and its
+        consumer deleted. Returns how many were made again; one that fails is tried again at
+        the next check (every 2 s) or reconnect."""
         restored = 0
         async with self._restoring:
+            await self._delete_stale_consumers()
             for ephemeral in self._ephemerals:
                 old = ephemeral.sub
                 try:
@@ -311,29 +348,47 @@ class EventBus:
                             continue
                         except NotFoundError:
                             pass
-                    ephemeral.sub = None  # lost until made again, whatever happens below
                     if old is not None:
-                        await self._retire(old, ephemeral.stream)
+                        ephemeral.sub = None  # lost until made again, whatever happens below
+                        ephemeral.generation += 1
+                        self._subscriptions = [s for s in self._subscriptions if s is not old]
+                        task = asyncio.ensure_future(self._retire(old, ephemeral))
+                        self._retiring.add(task)
+                        task.add_done_callback(self._retiring.discard)
                     config, start = ephemeral.restart_config()
                     ephemeral.sub = await self._subscribe_ephemeral(ephemeral, config)
                 except Exception as exc:  # NATS away again: the next check or reconnect retries
                     log.warning("nats_consumer_not_restored", subject=ephemeral.subject, error=str(exc))
                     continue
-                self._subscriptions = [s for s in self._subscriptions if s is not old]
                 self._subscriptions.append(ephemeral.sub)
                 restored += 1
                 self._metrics.nats_consumers_restored.inc()
                 log.warning("nats_consumer_restored", subject=ephemeral.subject, start=start, lost=only_lost)
         return restored
 
-    async def _retire(self, sub: Any, stream: str | None) -> None:
-        """Drain a subscription being replaced (at most RETIRE_WAIT_S), then delete its consumer."""
-        with contextlib.suppress(Exception):  # closed already, or NATS away: nothing to wait for
-            await asyncio.wait_for(sub.drain(), RETIRE_WAIT_S)
+    async def _retire(self, sub: Any, ephemeral: _Ephemeral) -> None:
+        """Once the retired subscription's handler has finished its message (at most
+        RETIRE_WAIT_S), unsubscribe it; its consumer is deleted at the next check."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ephemeral.lock.acquire(), RETIRE_WAIT_S)
+            ephemeral.lock.release()
+        with contextlib.suppress(Exception):  # closed already, or NATS away
+            await sub.unsubscribe()
         name = getattr(sub, "_consumer", None)
-        if stream and name:
-            with contextlib.suppress(Exception):  # gone already (the reason for the restore)
+        # a queue group's consumer is named after the queue and shared: never deleted here
+        if ephemeral.stream and name and not ephemeral.queue:
+            self._stale_consumers.append((ephemeral.stream, name))  # deleted by the next check
+
+    async def _delete_stale_consumers(self) -> None:
+        left: list[tuple[str, str]] = []
+        for stream, name in self._stale_consumers:
+            try:
                 await self._js.delete_consumer(stream, name)
+            except NotFoundError:
+                pass  # gone already (the reason for the restore)
+            except Exception:  # NATS away: the next check deletes it
+                left.append((stream, name))
+        self._stale_consumers = left
 
     async def _dispatch(self, kind: EventKind[T], msg: Msg, handler: Handler[T]) -> str:
         """Decode and handle one message: ``"handled"`` (acknowledged), ``"dropped"`` (malformed:
@@ -399,6 +454,9 @@ class EventBus:
 
     async def close(self) -> None:
         """Unsubscribe, then drain and close the connection."""
+        for task in [self._restore_task, *self._retiring]:
+            if task is not None and not task.done():
+                task.cancel()
         for sub in self._subscriptions:
             try:
                 await sub.unsubscribe()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from opensqt.monitors.feeds import next_batch
+from opensqt.monitors.feeds import next_batch, raise_if_cancelled
 
 
 async def test_a_cancel_that_comes_with_a_batch_stops_the_wait() -> None:
@@ -29,3 +29,25 @@ async def test_a_quiet_queue_times_out_and_a_batch_comes_through() -> None:
     assert await next_batch(batches, 0.01) == ["a"]
     batches.put_nowait(["b"])
     assert await next_batch(batches, 0) == ["b"]  # no wait: until one comes
+
+
+async def test_a_cancel_a_library_swallowed_still_stops_a_feed_loop() -> None:
+    # Python 3.11's wait_for returns its result when it and a cancel arrive together: the task
+    # goes on, its cancel pending, nothing raised; the loop's next turn must stop it
+    turns: list[int] = []
+
+    async def feed_loop() -> None:
+        while True:
+            raise_if_cancelled()
+            turns.append(len(turns))
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                pass  # swallowed, as such a wait_for does
+
+    task = asyncio.create_task(feed_loop())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 1)
+    assert turns == [0]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from nats.js.api import DeliverPolicy
 
 from opensqt.transport.bus import _Ephemeral
 
 
-async def _ignore(msg: object) -> None:
-    return None
+async def _ignore(msg: object) -> str:
+    return "handled"
 
 
 def ephemeral(policy: DeliverPolicy | None) -> _Ephemeral:
@@ -40,3 +43,36 @@ def test_a_state_subscription_starts_again_at_each_subjects_latest_message() -> 
         positions.seen(9, "handled")
         positions.seen(10, "failed")
         assert positions.restart_config()[0].deliver_policy is DeliverPolicy.LAST_PER_SUBJECT
+
+
+class Message:
+    """What the callback reads of a JetStream message: its stream sequence, and ack()."""
+
+    def __init__(self, sequence: int) -> None:
+        self.metadata = SimpleNamespace(sequence=SimpleNamespace(stream=sequence))
+        self.acked = False
+
+    async def ack(self) -> None:
+        self.acked = True
+
+
+async def test_a_retired_subscriptions_messages_are_ignored_and_repeats_are_skipped() -> None:
+    handled: list[int] = []
+
+    async def dispatch(msg: Any) -> str:
+        handled.append(msg.metadata.sequence.stream)
+        return "handled"
+
+    positions = _Ephemeral("opensqt.v1.position.main.BTCUSDT", None, DeliverPolicy.NEW, "POSITIONS", dispatch)
+    positions.last_sequence = 4  # the stream's last message when it subscribed
+    first = positions.callback()
+    await first(Message(3))  # older than the subscription (a restart's latest per subject)
+    await first(Message(5))
+    positions.generation += 1  # restored: the first subscription is retired
+    second = positions.callback()
+    await first(Message(6))  # late, from the retired one: the new one delivers it
+    repeat = Message(5)
+    await second(repeat)  # the latest per subject, handled already: acknowledged, skipped
+    await second(Message(6))
+    assert handled == [5, 6]
+    assert repeat.acked
