@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -40,10 +41,8 @@ async def test_a_cancel_a_library_swallowed_still_stops_a_feed_loop() -> None:
         while True:
             raise_if_cancelled()
             turns.append(len(turns))
-            try:
+            with contextlib.suppress(asyncio.CancelledError):  # swallowed, as such a wait_for does
                 await asyncio.sleep(10)
-            except asyncio.CancelledError:
-                pass  # swallowed, as such a wait_for does
 
     task = asyncio.create_task(feed_loop())
     await asyncio.sleep(0)
