@@ -335,7 +335,7 @@ class EventBus:
         where each starts. The old subscription is retired at once (its further messages are
         ignored) but finishes the message its handler is on, then is unsubscribed and its
         consumer deleted. Returns how many were made again; one that fails is tried again at
-        the next check (every 2 s) or reconnect."""
+        the next check (2 s later) or reconnect."""
         restored = 0
         async with self._restoring:
             await self._delete_stale_consumers()
@@ -443,13 +443,18 @@ class EventBus:
                 continue
             self._metrics.nats_consumer_lag.labels(name).set(info.num_pending + info.num_ack_pending)
 
-    async def watch_consumers(self, interval_seconds: float = 2.0) -> None:
-        """Every ``interval_seconds`` until cancelled: record the durable consumers' lag, and
-        make again any ephemeral subscription whose consumer the server no longer has."""
+    async def watch_consumers(self, interval_seconds: float = 2.0, check_every: int = 5) -> None:
+        """Every ``interval_seconds`` until cancelled: record the durable consumers' lag; and
+        every ``check_every`` times that (10 s), make again any ephemeral subscription whose
+        consumer the server no longer has (one JetStream API request each: a reconnect, the
+        common case, restores them at once anyway)."""
+        turn = 0
         while True:
             await self.record_consumer_lag()
-            if self._ephemerals and self._nc.is_connected:
+            lost = any(ephemeral.sub is None for ephemeral in self._ephemerals)
+            if self._ephemerals and self._nc.is_connected and (lost or turn % check_every == 0):
                 await self.restore_ephemerals()
+            turn += 1
             await asyncio.sleep(interval_seconds)
 
     async def close(self) -> None:
