@@ -15,11 +15,15 @@ import ccxt.pro as ccxtpro
 import pytest
 from pydantic import SecretStr
 
+from opensqt.clock import SystemClock
 from opensqt.exchange.ccxt_adapter import CcxtExchange, CcxtVenueConfig, rewrite_urls
 from opensqt.model import MarketType
+from opensqt.monitors.cache import MarketCache
+from opensqt.monitors.feeds import FeedRunner
 from opensqt.paper import PaperExchange, PaperSettings
 from opensqt.paper.settings import AccountSettings, ApiKeySettings, MarketSettings
 from opensqt.paper.sources import ManualSource
+from opensqt.transport.bus import EventBus
 
 T = TypeVar("T")
 
@@ -179,6 +183,15 @@ async def spot(paper: PaperExchange) -> AsyncIterator[Any]:
         yield client
     finally:
         await client.close()
+
+
+def feed_runner(watcher: Any, bus: EventBus, **options: Any) -> FeedRunner:
+    """The monitor's FeedRunner over ``watcher`` (an adapter, read-only key) for account "main"
+    and BTCUSDT on the paper venue, publishing on ``bus``; ``options`` as FeedRunner takes them."""
+    return FeedRunner(
+        watcher, bus, MarketCache(default_venue="paper"), SystemClock(), account="main",
+        symbols=("BTCUSDT",), **options,
+    )  # fmt: skip
 
 
 def adapter_for(

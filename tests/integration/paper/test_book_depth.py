@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from opensqt.model import MarketType, Order, OrderStatus, Side, TimeInForce
-from opensqt.paper import PaperExchange
+from opensqt.paper import PaperExchange, PaperSettings
 from opensqt.paper.sources import ManualSource
 from tests.integration.paper.conftest import Admin, adapter_for, paper_settings, tuned_markets
 from tests.integration.paper.test_partial_fills import order, stream_until
@@ -129,6 +129,27 @@ async def test_a_bad_book_request_is_refused_and_changes_nothing(
     assert await admin.state() == before
 
 
+async def one_buy(settings: PaperSettings, client_order_id: str) -> tuple[dict[str, Any], Order]:
+    """Start a paper exchange with ``settings``, price the perp at 30000 and send it one
+    0.010 BUY through ccxt; returns the admin's markets and the placement's answer."""
+    exchange = PaperExchange(settings, source=ManualSource())
+    await exchange.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            admin = Admin(exchange.rest_url, session)
+            markets = (await admin.state())["markets"]
+            await admin.price(SYMBOL, "30000")
+            adapter = adapter_for(exchange, MarketType.PERPETUAL)
+            try:
+                await adapter.load_markets()
+                placed = await adapter.create_order(order(client_order_id, Side.BUY, "0.010"))
+            finally:
+                await adapter.close()
+    finally:
+        await exchange.stop()
+    return markets, placed
+
+
 async def test_a_depth_set_while_running_survives_a_restart(tmp_path: Path) -> None:
     settings = paper_settings(tmp_path / "paper.sqlite")
     first = PaperExchange(settings, source=ManualSource())
@@ -141,23 +162,7 @@ async def test_a_depth_set_while_running_survives_a_restart(tmp_path: Path) -> N
     # the restart's settings give the spot a depth: the snapshot keeps only what was set while
     # running (the perp's), so the settings' spot depth holds
     thin_spot = tuned_markets(settings.markets, "spot", SYMBOL, book_depth=Decimal("0.002"))
-    second = PaperExchange(
-        paper_settings(tmp_path / "paper.sqlite", markets=thin_spot), source=ManualSource()
-    )
-    await second.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            admin = Admin(second.rest_url, session)
-            markets = (await admin.state())["markets"]
-            await admin.price(SYMBOL, "30000")
-            adapter = adapter_for(second, MarketType.PERPETUAL)
-            try:
-                await adapter.load_markets()
-                placed = await adapter.create_order(order("after-1", Side.BUY, "0.010"))
-            finally:
-                await adapter.close()
-    finally:
-        await second.stop()
+    markets, placed = await one_buy(paper_settings(tmp_path / "paper.sqlite", markets=thin_spot), "after-1")
     assert (markets["usdm:BTCUSDT"]["book_depth"], markets["spot:BTCUSDT"]["book_depth"]) == (
         "0.003",
         "0.002",
@@ -176,21 +181,6 @@ async def test_settings_set_the_depth_at_start_and_refuse_one_off_the_step(tmp_p
         SpotSettings(book_depth=Decimal(0))
     defaults = paper_settings(tmp_path / "paper.sqlite").markets
     markets = tuned_markets(defaults, "perp", SYMBOL, book_depth=Decimal("0.005"))
-    exchange = PaperExchange(
-        paper_settings(tmp_path / "paper.sqlite", markets=markets), source=ManualSource()
-    )
-    await exchange.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            admin = Admin(exchange.rest_url, session)
-            await admin.price(SYMBOL, "30000")
-            assert (await admin.state())["markets"]["usdm:BTCUSDT"]["book_depth"] == "0.005"
-            adapter = adapter_for(exchange, MarketType.PERPETUAL)
-            try:
-                await adapter.load_markets()
-                placed = await adapter.create_order(order("cfg-1", Side.BUY, "0.010"))
-            finally:
-                await adapter.close()
-    finally:
-        await exchange.stop()
+    shown, placed = await one_buy(paper_settings(tmp_path / "paper.sqlite", markets=markets), "cfg-1")
+    assert shown["usdm:BTCUSDT"]["book_depth"] == "0.005"
     assert (placed.status, placed.filled_qty) == (OrderStatus.EXPIRED, Decimal("0.005"))

@@ -15,18 +15,22 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from opensqt.clock import SystemClock
 from opensqt.config import NatsSettings
 from opensqt.devstack import NatsServer
 from opensqt.model import FundingUpdate, MarketType
-from opensqt.monitors.cache import MarketCache
-from opensqt.monitors.feeds import FeedRunner
 from opensqt.paper.app import PaperExchange
 from opensqt.paper.sources import ManualSource
 from opensqt.telemetry import ServiceMetrics
 from opensqt.transport.bus import EventBus, EventContext
 from opensqt.transport.subjects import FUNDING
-from tests.integration.paper.conftest import READ_KEY, READ_SECRET, Admin, adapter_for, paper_settings
+from tests.integration.paper.conftest import (
+    READ_KEY,
+    READ_SECRET,
+    Admin,
+    adapter_for,
+    feed_runner,
+    paper_settings,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -61,15 +65,7 @@ async def published_while_ticking(
     try:
         await bus.ensure_streams()  # the funding stream is JetStream's (as risk creates it)
         await watcher.load_markets()
-        runner = FeedRunner(
-            watcher,
-            bus,
-            MarketCache(default_venue="paper"),
-            SystemClock(),
-            account="main",
-            symbols=(SYMBOL,),
-            funding_refresh_seconds=refresh_seconds,
-        )
+        runner = feed_runner(watcher, bus, funding_refresh_seconds=refresh_seconds)
         await bus.subscribe(FUNDING, FUNDING.subject(venue="paper", symbol=SYMBOL), on_funding)
         task = asyncio.create_task(dict(runner.tasks())[f"funding-{SYMBOL}"]())
         try:

@@ -21,18 +21,15 @@ from typing import Any
 import pytest
 from nats.js.api import DeliverPolicy
 
-from opensqt.clock import SystemClock
 from opensqt.config import NatsSettings
 from opensqt.devstack import NatsServer
 from opensqt.exchange.ccxt_adapter import CcxtExchange
 from opensqt.model import MarketType, Order, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce
-from opensqt.monitors.cache import MarketCache
-from opensqt.monitors.feeds import FeedRunner
 from opensqt.paper.app import PaperExchange
 from opensqt.telemetry import ServiceMetrics
 from opensqt.transport.bus import EventBus, EventContext
 from opensqt.transport.subjects import ORDER
-from tests.integration.paper.conftest import READ_KEY, READ_SECRET, Admin, adapter_for
+from tests.integration.paper.conftest import READ_KEY, READ_SECRET, Admin, adapter_for, feed_runner
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -85,13 +82,9 @@ async def orders_feed(
     await bus.ensure_streams()
     watcher = adapter_for(paper, MarketType.PERPETUAL, key=READ_KEY, secret=READ_SECRET)
     await watcher.load_markets()
-    runner = FeedRunner(
+    runner = feed_runner(
         wrap(watcher),
         bus,
-        MarketCache(default_venue="paper"),
-        SystemClock(),
-        account=ACCOUNT,
-        symbols=(SYMBOL,),
         quiet_resync_seconds=quiet_resync_seconds,
         idle_resync_seconds=idle_resync_seconds,
         resync_overlap_ms=resync_overlap_ms,

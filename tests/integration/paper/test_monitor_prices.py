@@ -9,17 +9,15 @@ from decimal import Decimal
 
 import pytest
 
-from opensqt.clock import SystemClock
 from opensqt.config import NatsSettings
 from opensqt.devstack import NatsServer
 from opensqt.model import MarketType, PriceChange
-from opensqt.monitors.cache import MarketCache
-from opensqt.monitors.feeds import FeedRunner, PriceFeed
+from opensqt.monitors.feeds import PriceFeed
 from opensqt.paper.app import PaperExchange
 from opensqt.telemetry import ServiceMetrics
 from opensqt.transport.bus import EventBus, EventContext
 from opensqt.transport.subjects import PRICE
-from tests.integration.paper.conftest import READ_KEY, READ_SECRET, Admin, adapter_for
+from tests.integration.paper.conftest import READ_KEY, READ_SECRET, Admin, adapter_for, feed_runner
 
 pytestmark = pytest.mark.integration
 
@@ -48,15 +46,7 @@ async def test_the_price_feed_publishes_what_its_stream_says(
     )
     watcher = adapter_for(paper, MarketType.PERPETUAL, key=READ_KEY, secret=READ_SECRET)
     await watcher.load_markets()
-    runner = FeedRunner(
-        watcher,
-        bus,
-        MarketCache(default_venue="paper"),
-        SystemClock(),
-        account="main",
-        symbols=(SYMBOL,),
-        price_feed=feed,
-    )
+    runner = feed_runner(watcher, bus, price_feed=feed)
     published: list[PriceChange] = []
 
     arrived = asyncio.Event()

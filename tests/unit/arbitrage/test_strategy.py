@@ -277,12 +277,17 @@ def test_an_exit_a_thin_book_fills_in_part_goes_on_until_the_legs_are_flat() -> 
     assert s.on_price(perp_price("50010", T0 + 90_000), T0 + 90_000).plan is None
 
 
+def spot_short_near_liquidation(s: Strategy) -> Decision:
+    """The spot short's margin position 0.020 at mark 50000, liquidated at 54500 (9% away)."""
+    return s.on_position(
+        position(SPOT_VENUE, "-0.020", mark="50000", liquidation="54500", updated_ms=T0 + 10), T0 + 10
+    )
+
+
 def test_an_emergency_exit_goes_on_as_an_emergency_with_its_leg_first() -> None:
     s = opened(Direction.NEGATIVE)
     prices(s, T0 + 10)
-    danger = s.on_position(
-        position(SPOT_VENUE, "-0.020", mark="50000", liquidation="54500", updated_ms=T0 + 10), T0 + 10
-    )
+    danger = spot_short_near_liquidation(s)
     assert danger.action is Action.EMERGENCY_EXIT
     assert danger.plan is not None
     assert danger.plan.spot_first
@@ -369,9 +374,7 @@ def test_an_exit_left_open_and_then_flattened_by_positions_does_not_close_the_ne
 def test_an_unfinished_emergency_exit_is_never_weakened_nor_dropped() -> None:
     s = opened(Direction.NEGATIVE)
     prices(s, T0 + 10)
-    danger = s.on_position(
-        position(SPOT_VENUE, "-0.020", mark="50000", liquidation="54500", updated_ms=T0 + 10), T0 + 10
-    )
+    danger = spot_short_near_liquidation(s)
     _, done = run_plan(danger.plan, scripted("0.005", "all"))  # type: ignore[arg-type]
     s.on_execution_result(done, T0 + 20)
     # a funding period that would exit anyway starts no plan of its own, and one that says
