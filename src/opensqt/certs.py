@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from opensqt.config import IDENTITIES
+from opensqt.config import IDENTITIES, SPOT_INSTANCES
 
 __all__ = ["DevPki", "generate_dev_pki"]
 
@@ -54,13 +54,19 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 def _sans(identity: str, namespace: str) -> list[x509.GeneralName]:
+    # the identity's own host name, then those of its other instances (executor-spot, ...)
+    hosts = [identity, *(name for name, runs_as in SPOT_INSTANCES.items() if runs_as == identity)]
     dns = [
-        identity,
-        f"{identity}.{namespace}",
-        f"{identity}.{namespace}.svc",
-        f"{identity}.{namespace}.svc.cluster.local",
-        "localhost",
+        name
+        for host in hosts
+        for name in (
+            host,
+            f"{host}.{namespace}",
+            f"{host}.{namespace}.svc",
+            f"{host}.{namespace}.svc.cluster.local",
+        )
     ]
+    dns.append("localhost")
     names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
     names += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
     names.append(x509.UniformResourceIdentifier(f"spiffe://opensqt/{namespace}/{identity}"))

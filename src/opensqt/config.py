@@ -32,10 +32,17 @@ __all__ = [
     "TelemetrySettings",
     "TlsSettings",
     "IDENTITIES",
+    "SPOT_INSTANCES",
 ]
 
 #: Certificate identities known to the authorization table.
 IDENTITIES = ("monitor", "strategy", "executor", "risk", "operator")
+
+#: The second executor and monitor an arbitrage bot needs (its spot leg's venue): instance name ->
+#: the identity it runs as. An instance has its identity's certificate and permissions under its
+#: own host name, which that certificate lists so callers can verify it (opensqt.certs, the
+#: cert-manager Certificates in deploy/k8s/components/mtls).
+SPOT_INSTANCES = {"executor-spot": "executor", "monitor-spot": "monitor"}
 
 _DEFAULT_CERT_DIR = Path(".certs")
 

@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from opensqt.certs import generate_dev_pki
+from opensqt.config import SPOT_INSTANCES as SPOT_INSTANCE_IDENTITIES
 from opensqt.devstack import LOOPBACK, NatsServer, RedisServer, free_port, wait_for_port
 
 __all__ = ["SERVICES", "SPOT_INSTANCES", "LocalConstellation", "ServicePorts", "TradingSetup", "service_of"]
@@ -35,7 +36,7 @@ class ServicePorts:
 
 
 #: The second executor and monitor an arbitrage bot needs: the spot leg's venue.
-SPOT_INSTANCES = ("executor-spot", "monitor-spot")
+SPOT_INSTANCES = tuple(SPOT_INSTANCE_IDENTITIES)
 SPOT_VENUE = "paper-spot"
 
 
@@ -50,7 +51,7 @@ def default_ports(
 
 def service_of(instance: str) -> str:
     """The service an instance runs (``executor-spot`` runs the executor)."""
-    return instance.partition("-")[0]
+    return SPOT_INSTANCE_IDENTITIES.get(instance, instance)
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,6 +230,31 @@ class K8sService:
     container: dict[str, Any]
     settings: ServiceSettings
 
+    @property
+    def instance(self) -> str:
+        """The instance (executor-spot, ...): its Service and certificate name; else the service."""
+        labels = pod_template(self.workload)["metadata"].get("labels", {})
+        instance: str = labels.get("app.kubernetes.io/instance", self.name)
+        return instance
+
+    @property
+    def pod(self) -> str:
+        name: str = self.workload["metadata"]["name"]
+        return name
+
+
+def instance_key(service: str, settings: ServiceSettings) -> str:
+    """What sets one instance of a service apart, from its settings: the venue of a monitor or an
+    executor, the account and symbols of a strategy replica."""
+    venue = getattr(settings, "venue", None)
+    if venue is not None:
+        return f"{service}@{venue.name}"
+    if service == "strategy":
+        agents = [*settings.market_makers, *settings.arbitrage_bots]  # type: ignore[attr-defined]
+        symbols = sorted(agent.symbol for agent in agents)
+        return f"strategy:{settings.account}:{','.join(symbols)}"  # type: ignore[attr-defined]
+    return service
+
 
 def k8s_services(
     overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -275,14 +300,21 @@ def compose_environment(service: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in env.items()}
 
 
-def compose_app_services() -> dict[str, dict[str, Any]]:
-    """Compose services that run an OpenSQT service, keyed by that service."""
+def compose_app_services() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Compose services that run an OpenSQT service: compose name -> (that service, definition)."""
     found = {}
-    for service in compose_services().values():
+    for compose_name, service in compose_services().items():
         name = service_of(service.get("command"))
         if name is not None:
-            found[name] = service
+            found[compose_name] = (name, service)
     return found
+
+
+def compose_dns_names(compose_name: str) -> set[str]:
+    """The names a compose service answers to on the default network: its own and its aliases."""
+    networks = compose_services()[compose_name].get("networks") or {}
+    aliases = (networks.get("default") or {}).get("aliases", []) if isinstance(networks, dict) else []
+    return {compose_name, *aliases}
 
 
 def image_repository(image: str) -> str:
@@ -507,7 +539,7 @@ def test_services_listen_on_all_interfaces_and_are_probed_on_the_plaintext_healt
     resources, services = k8s_services(overlay, tmp_path, monkeypatch)
     for service in services:
         s, container, template = service.settings, service.container, pod_template(service.workload)
-        assert s.identity == service.name
+        assert s.identity == service.name  # the spot instances run as their service's identity
         assert template["metadata"]["labels"]["opensqt.io/identity"] == s.identity
         # 127.0.0.1 (the default) would be unreachable from kubelet, other pods and Prometheus.
         assert (s.grpc.host, s.grpc.probe_host, s.telemetry.metrics_host) == ("0.0.0.0",) * 3
@@ -520,7 +552,7 @@ def test_services_listen_on_all_interfaces_and_are_probed_on_the_plaintext_healt
         annotations = template["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true"
         assert int(annotations["prometheus.io/port"]) == s.telemetry.metrics_port
-        k8s_service = find(resources, "Service", service.name)
+        k8s_service = find(resources, "Service", service.instance)
         # The Service callers dial (and Prometheus resolves) selects this pod.
         service_selector = {"matchLabels": k8s_service["spec"]["selector"]}
         assert k8s_service["spec"]["selector"], service.name
@@ -623,7 +655,7 @@ def test_every_service_reaches_nats_and_redis_and_only_the_executor_reaches_post
     all_pods = pods(resources)
     nats, redis, postgres = (pods_of(all_pods, name)[0] for name in ("nats", "redis", "postgres"))
     for service in services:
-        source = pods_of(all_pods, service.name)[0]
+        source = all_pods[service.pod]
         nats_port = urlsplit(service.settings.nats.url).port
         redis_port = urlsplit(service.settings.redis.url.get_secret_value()).port
         assert nats_port is not None
@@ -682,7 +714,7 @@ def test_prometheus_scrapes_the_services_and_the_services_export_traces_to_the_c
     collector = pods_of(all_pods, "otel-collector")[0]
     jaeger = pods_of(all_pods, "jaeger")[0]
     for service in services:
-        pod = pods_of(all_pods, service.name)[0]
+        pod = all_pods[service.pod]
         assert connects(policies, prometheus, pod, service.settings.telemetry.metrics_port), service.name
         assert not connects(policies, prometheus, pod, service.settings.grpc.port), service.name
         endpoint = service.settings.telemetry.otlp_endpoint
@@ -720,9 +752,9 @@ def test_certificate_identities_match_the_grpc_authorization_table(
         spec = certificate["spec"]
         namespace = certificate["metadata"]["namespace"]
         assert {"server auth", "client auth"} <= set(spec["usages"]), service.name
-        # Callers dial the headless Service; its name must be in the certificate.
-        assert f"{service.name}.{namespace}.svc" in spec["dnsNames"]
-        assert service.name in spec["dnsNames"]
+        # Callers dial the instance's headless Service; its name must be in the certificate.
+        assert f"{service.instance}.{namespace}.svc" in spec["dnsNames"], service.instance
+        assert service.instance in spec["dnsNames"], service.instance
         # The pod mounts exactly that certificate's Secret where the settings look for it.
         _, cert_file, key_file = service.settings.tls.resolved(service.settings.identity)
         ca_file = service.settings.tls.resolved(service.settings.identity)[0]
@@ -824,6 +856,58 @@ def assert_traded_symbols_are_watched(where: str, services: list[tuple[str, Serv
             assert not unwatched, f"{where}: crash symbols {sorted(unwatched)} get no candles"
 
 
+def assert_strategies_dial_the_executor_of_each_venue(
+    where: str, instances: list[tuple[str, str, ServiceSettings]]
+) -> None:
+    """(host name, service, settings) of every instance: each strategy's executor address names an
+    executor instance on the strategy's venue, its spot executor address one on the spot venue,
+    both on their gRPC port; the arbitrage bot runs; no two executors share a DBOS executor id."""
+    executors = {host: settings for host, name, settings in instances if name == "executor"}
+    ids = [settings.executor_id for settings in executors.values()]  # type: ignore[attr-defined]
+    assert len(ids) == len(set(ids)), f"{where}: executors share a DBOS executor id: {ids}"
+    bots = 0
+    for _, name, settings in instances:
+        if name != "strategy":
+            continue
+        routes = [(settings.executor_address, settings.market_venue)]  # type: ignore[attr-defined]
+        if settings.arbitrage_bots:  # type: ignore[attr-defined]
+            bots += len(settings.arbitrage_bots)  # type: ignore[attr-defined]
+            routes.append((settings.spot_executor_address, settings.spot_market_venue))  # type: ignore[attr-defined]
+        for address, venue in routes:
+            url = urlsplit(f"//{address}")
+            executor = executors.get(url.hostname or "")
+            assert executor is not None, f"{where}: {address} is no executor ({sorted(executors)})"
+            assert executor.venue.name == venue, (
+                f"{where}: {address} trades {executor.venue.name}, not {venue}"
+            )  # type: ignore[attr-defined]
+            assert url.port == executor.grpc.port, f"{where}: {address} is not its gRPC port"
+    assert bots, f"{where}: no arbitrage bot runs"
+
+
+@requires_kubectl
+@pytest.mark.parametrize("overlay", sorted(OVERLAYS))
+def test_each_strategy_dials_the_executor_of_each_of_its_venues(
+    overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, services = k8s_services(overlay, tmp_path, monkeypatch)
+    instances = [(s.instance, s.name, s.settings) for s in services]
+    assert_strategies_dial_the_executor_of_each_venue(overlay, instances)
+
+
+def test_compose_strategies_dial_the_executor_of_each_of_their_venues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instances = [
+        (
+            compose_name,
+            name,
+            load_settings(name, compose_environment(service), {}, tmp_path / name, monkeypatch),
+        )
+        for compose_name, (name, service) in compose_app_services().items()
+    ]
+    assert_strategies_dial_the_executor_of_each_venue("compose", instances)
+
+
 @requires_kubectl
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
 def test_every_traded_symbol_is_watched_on_the_venue_the_strategy_follows(
@@ -838,7 +922,7 @@ def test_compose_watches_every_traded_symbol_on_the_venue_the_strategy_follows(
 ) -> None:
     services = [
         (name, load_settings(name, compose_environment(service), {}, tmp_path / name, monkeypatch))
-        for name, service in compose_app_services().items()
+        for name, service in compose_app_services().values()
     ]
     assert_traded_symbols_are_watched("compose", services)
 
@@ -846,12 +930,19 @@ def test_compose_watches_every_traded_symbol_on_the_venue_the_strategy_follows(
 def test_compose_publishes_each_service_probe_port_for_plaintext_health_checks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The README's `grpcurl -plaintext 127.0.0.1:8083 grpc.health.v1.Health/Check` works under compose.
-    for name, service in compose_app_services().items():
+    # The README's `grpcurl -plaintext 127.0.0.1:8083 grpc.health.v1.Health/Check` works under
+    # compose: each service's first instance on its own port, the others on a host port of their own.
+    host_ports: dict[str, str] = {}
+    for compose_name, (name, service) in compose_app_services().items():
         settings = load_settings(name, compose_environment(service), {}, tmp_path / name, monkeypatch)
-        published = {str(p) for p in service.get("ports", [])}
         port = settings.grpc.probe_port
-        assert f"127.0.0.1:{port}:{port}" in published, f"compose {name}: probe port {port} not published"
+        published = [str(p) for p in service.get("ports", []) if str(p).endswith(f":{port}")]
+        assert len(published) == 1, f"compose {compose_name}: probe port {port} published {published}"
+        host_port = published[0].split(":")[1]
+        if compose_name == name:
+            assert host_port == str(port), f"compose {compose_name}: probe on host port {host_port}"
+        assert host_port not in host_ports, f"{compose_name} and {host_ports.get(host_port)} on {host_port}"
+        host_ports[host_port] = compose_name
 
 
 # === compose and Kubernetes agree ===============================================================
@@ -876,20 +967,28 @@ def test_compose_and_the_dev_overlay_give_each_service_the_same_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, services = k8s_services("dev", tmp_path, monkeypatch)
-    in_k8s = {s.name: revealed(s.settings.model_dump(exclude={"tls"})) for s in services}
+    in_k8s = {
+        instance_key(s.name, s.settings): revealed(s.settings.model_dump(exclude={"tls"})) for s in services
+    }
+    assert len(in_k8s) == len(services), "each instance is told apart by its settings"
     in_compose = {}
-    for name, service in compose_app_services().items():
+    for name, service in compose_app_services().values():
         settings = load_settings(name, compose_environment(service), {}, tmp_path / name, monkeypatch)
-        in_compose[name] = revealed(settings.model_dump(exclude={"tls"}))
+        in_compose[instance_key(name, settings)] = revealed(settings.model_dump(exclude={"tls"}))
         ca, cert, key = settings.tls.resolved(settings.identity)
         mounted = {str(v).split(":")[1] for v in service["volumes"]}
         assert {str(ca.parent), str(cert.parent), str(key.parent)} <= mounted, f"compose {name}: certificates"
-    assert in_compose == in_k8s
+    assert set(in_compose) == set(in_k8s)
+    for key, settings in in_k8s.items():
+        differing = {
+            f: (in_compose[key].get(f), v) for f, v in settings.items() if in_compose[key].get(f) != v
+        }
+        assert not differing, f"{key}: compose vs Kubernetes {differing}"
 
 
 def test_compose_hardens_the_opensqt_containers_and_publishes_only_on_loopback() -> None:
     services = compose_services()
-    assert set(compose_app_services()) == set(SERVICES)
+    assert {name for name, _ in compose_app_services().values()} == set(SERVICES)
     for name, service in services.items():
         assert "no-new-privileges:true" in service.get("security_opt", []), name
         for published in service.get("ports", []):
@@ -973,11 +1072,13 @@ def test_prometheus_scrapes_every_service_on_the_metrics_port_its_settings_serve
         for name in sd["names"]
     }
     compose = compose_services()
-    for name, service in compose_app_services().items():
+    for compose_name, (name, service) in compose_app_services().items():
         settings = load_settings(name, compose_environment(service), {}, tmp_path / name, monkeypatch)
-        # The DNS name is the compose service and the Kubernetes headless Service of that name.
-        compose_name = next(k for k, v in compose.items() if v is service)
-        assert targets.get(compose_name) == settings.telemetry.metrics_port, name
+        # A DNS name of the compose service (its own or an alias) is the Kubernetes headless
+        # Service of that name; Prometheus resolves one of them on the settings' metrics port.
+        scraped = {n: targets[n] for n in compose_dns_names(compose_name) if n in targets}
+        assert scraped, f"compose {compose_name}: no scrape target resolves it"
+        assert set(scraped.values()) == {settings.telemetry.metrics_port}, compose_name
     exporter = compose["nats-exporter"]
     assert exporter["network_mode"] == "service:nats"
     assert targets["nats"] == int(exporter["command"][exporter["command"].index("-port") + 1])
