@@ -288,3 +288,26 @@ async def test_an_ephemeral_subscription_whose_consumer_the_server_dropped_is_ma
         await rig.publish("q2")
         assert await rig.subscriber.restore_ephemerals() == 1
         await eventually(lambda: rig.received == ["q1", "q2"])
+
+
+async def test_a_subscription_made_again_leaves_only_its_new_consumer_on_the_server(nats: NatsServer) -> None:
+    # At a reconnect every ephemeral subscription is made again; the retired one's consumer is
+    # deleted by the next check, or each reconnect would leave one behind on the server.
+    async with partition(nats) as rig:
+        await rig.publish("r1")
+        await eventually(lambda: rig.received == ["r1"])
+        js = rig.publisher.client.jetstream()
+        stream = POSITION.stream
+        assert stream is not None
+        before = {info.name for info in await js.consumers_info(stream)}
+        assert len(before) == 1
+        assert await rig.subscriber.restore_ephemerals(only_lost=False) == 1  # as after a reconnect
+        await asyncio.sleep(0.2)  # the retired subscription unsubscribes once idle
+        assert await rig.subscriber.restore_ephemerals() == 0  # the next check: nothing lost
+        after = {info.name for info in await js.consumers_info(stream)}
+        assert len(after) == 1
+        assert after.isdisjoint(before)
+        await rig.publish("r2")
+        await eventually(lambda: rig.received == ["r1", "r2"])
+        await asyncio.sleep(0.3)
+        assert rig.received == ["r1", "r2"]

@@ -391,6 +391,29 @@ async def test_a_late_push_of_an_older_state_does_not_undo_a_newer_halt(stack: E
     assert list(await stack.venue_orders()) == ["after-resume"]
 
 
+async def test_a_late_halted_push_of_an_older_version_cancels_nothing(stack: ExecutorStack) -> None:
+    # risk pushed Halt v5 then Resume v6; the Halt, delayed, arrives after the Resume
+    async with stack.channel("risk") as channel:
+        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        resumed = await stub.Resume(executor_pb2.ResumeExecutorRequest(reason="all clear", version=6))
+        assert resumed.trading_state.state == events_pb2.TRADING_STATE_KIND_ACTIVE
+        async with stack.channel() as strategy:
+            await executor_pb2_grpc.ExecutorServiceStub(strategy).PlaceOrder(
+                executor_pb2.PlaceOrderRequest(order=limit("resting-1"))
+            )
+        late = await stub.Halt(
+            executor_pb2.HaltExecutorRequest(
+                reason="crash", state=events_pb2.TRADING_STATE_KIND_HALTED, version=5
+            )
+        )
+        assert (late.trading_state.state, late.trading_state.version) == (
+            events_pb2.TRADING_STATE_KIND_ACTIVE,
+            6,
+        )
+    await asyncio.sleep(0.5)  # a HALTED that applied would be cancelling by now
+    assert [o["client_order_id"] for o in await stack.open_orders()] == ["resting-1"]
+
+
 async def test_a_halt_that_reached_only_redis_is_followed_within_the_state_check(
     stack: ExecutorStack,
 ) -> None:

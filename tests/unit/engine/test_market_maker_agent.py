@@ -24,7 +24,9 @@ from opensqt.engine.service import AgentRegistry, StrategyServicer
 from opensqt.errors import InsufficientFunds, Retryable, TradingHalted
 from opensqt.exchange import FeeSchedule, MarketRules, MatchingCore
 from opensqt.grid.manager import InMemorySlotStore, SlotManager
+from opensqt.grid.strategy import CancelOrder, CancelReason
 from opensqt.model import (
+    LockStatus,
     Order,
     OrderStatus,
     OrderUpdate,
@@ -396,6 +398,29 @@ async def test_an_order_the_venue_no_longer_knows_ends_at_the_second_unknown_can
     assert not after.has_order  # ended, unfilled: the level is free again
     assert after.position_qty == 0
     assert after.cycle == 1
+
+
+async def test_an_unacknowledged_order_survives_two_unknown_cancels() -> None:
+    # A PENDING order's send may still land at the venue: "unknown" twice does not end it.
+    agent, gateway, _, clock = build("10000", ForgetfulGateway)
+    assert isinstance(gateway, ForgetfulGateway)
+    async with running(agent):
+        await tick(agent, "3000.00")
+        assert agent.strategy is not None
+        level = min(agent._slots.slots) - 10 * CONFIG.price_interval  # a level no order holds
+        cid = agent.strategy.client_order_id(level, Side.BUY, 0)
+        await agent._slots.request_order(
+            level, side=Side.BUY, price=level, qty=D("0.01"), client_order_id=cid
+        )
+        gateway.forgotten.add(cid)
+        action = CancelOrder(level, cid, CancelReason.TRAILING)
+        await agent._cancel(action)
+        clock.advance(CONFIG.cancel_retry_ms)
+        await agent._cancel(action)
+        assert gateway.calls.count(("cancel", "", "unknown")) == 2
+        slot = agent._slots.slots[level]
+    assert slot.client_order_id == cid
+    assert slot.lock_status is LockStatus.PENDING
 
 
 async def test_a_paused_agent_still_cancels_its_buys_when_trading_turns_reducing() -> None:
