@@ -22,7 +22,17 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from opensqt.arbitrage import Action as ArbitrageAction
-from opensqt.arbitrage import ArbitrageConfig, Decision, Done, EntryPlan, ExitPlan, StepResult, StrategyState
+from opensqt.arbitrage import (
+    ArbitrageConfig,
+    Decision,
+    Done,
+    EntryPlan,
+    ExitPlan,
+    Fill,
+    Outcome,
+    StepResult,
+    StrategyState,
+)
 from opensqt.arbitrage import Strategy as ArbitrageStrategy
 from opensqt.clock import Clock, SystemClock
 from opensqt.engine.base import OrderRefused, Snapshottable, Venue
@@ -435,7 +445,13 @@ class ArbitrageAgent:
             decision = self.strategy.on_execution_result(self._execute(plan, now_ms, venue), now_ms)
 
     def _execute(self, plan: EntryPlan | ExitPlan, now_ms: int, venue: Venue) -> Done:
+        """Run ``plan`` at ``now_ms``. A plan that has not finished after ``_MAX_PLAN_STEPS``
+        orders (an exit whose orders the venue keeps refusing) ends FAILED with the fills it
+        made, as the live agent's does when a step fails: the strategy applies them, checks the
+        hedge, and an exit goes on at a later event (the live agent waits between attempts; at
+        one instant of a backtest every attempt would meet the same refusal)."""
         results: list[StepResult] = []
+        fills: list[Fill] = []
         for _ in range(_MAX_PLAN_STEPS):
             step = plan.next_step(results)
             if isinstance(step, Done):
@@ -450,7 +466,19 @@ class ArbitrageAgent:
             results.append(
                 StepResult(step.client_order_id, final.filled_qty, final.average_price, time_ms=now_ms)
             )
-        raise RuntimeError(f"plan {plan.workflow_id} did not finish in {_MAX_PLAN_STEPS} orders")
+            if final.filled_qty > 0:
+                fills.append(
+                    Fill(step.venue, step.symbol, step.side, final.filled_qty, final.average_price, now_ms)
+                )
+        last = results[-1].error if results else ""
+        log.warning("plan_unfinished", workflow=plan.workflow_id, orders=len(results), last_error=last)
+        return Done(
+            plan.sequence_id,
+            Outcome.FAILED,
+            f"not finished after {len(results)} orders at one instant (last: {last or 'no error'}); "
+            "legs follow the fills made",
+            tuple(fills),
+        )
 
 
 class SimpleEngine:
