@@ -29,6 +29,7 @@ async def run(
 ) -> None:
     async with ServiceRuntime(settings, span_processors=span_processors) as runtime:
         cache = MarketCache(default_venue=settings.venue.name)
+        exchange: CcxtExchange | None = None
         if settings.symbols:
             exchange = CcxtExchange(settings.venue.ccxt_config())
             runtime.on_stop(exchange.close)
@@ -49,7 +50,7 @@ async def run(
             )
             for name, factory in feeds.tasks():
                 runtime.spawn(factory(), name)
-        servicer = MonitorServicer(cache, runtime.clock)
+        servicer = MonitorServicer(cache, runtime.clock, exchange)
         await runtime.serve(
             [
                 ServiceBinding(

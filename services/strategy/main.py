@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Sequence
+from dataclasses import replace
+from decimal import Decimal
 
 from nats.js.api import DeliverPolicy
 from opentelemetry.sdk.trace import SpanProcessor
@@ -12,11 +14,12 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opensqt.arbitrage.journal import RedisPlanJournal
 from opensqt.arbitrage.manager import LegManager, RedisLegStore
 from opensqt.engine.arbitrage_live import ArbitrageAgent
-from opensqt.engine.gateway import ExecutorGateway
+from opensqt.engine.gateway import CandleHistory, ExecutorGateway, MonitorCandles
 from opensqt.engine.live import MarketMakerAgent
 from opensqt.engine.service import AgentRegistry, StrategyServicer
 from opensqt.eventloop import run_event_loop
-from opensqt.grid.manager import RedisSlotStore, SlotManager
+from opensqt.grid.config import GridConfig, average_true_range, starting_interval
+from opensqt.grid.manager import RedisSlotStore, SlotManager, SlotStore
 from opensqt.grid.strategy import Strategy
 from opensqt.model import Instrument, RiskAlert
 from opensqt.runtime import ServiceRuntime
@@ -27,7 +30,7 @@ from opensqt.transport.grpc_server import ServiceBinding
 from opensqt.transport.subjects import AGENT_ALERT, FUNDING, ORDER, POSITION, PRICE, RISK_STATE
 from opensqt.v1 import strategy_pb2_grpc
 
-from .settings import StrategySettings
+from .settings import MarketMakerSettings, StrategySettings
 
 log = get_logger("opensqt.strategy")
 
@@ -50,21 +53,78 @@ def _not_started(agent: MarketMakerAgent | ArbitrageAgent, error: str) -> None:
     agent.start_error = agent.pause_reason
 
 
+async def fetch_atr(monitor: CandleHistory, mm: MarketMakerSettings) -> Decimal | None:
+    """The ATR of ``mm``'s symbol from the monitor's candle history, retrying until the monitor
+    answers (it may be starting too); ``None`` when the venue has too little history."""
+    delay = 0.2
+    while True:
+        try:
+            candles = await monitor.candles(mm.symbol, mm.atr_interval, mm.atr_period + 1)
+            break
+        except Exception as exc:
+            log.warning(
+                "candles_unavailable", agent=mm.name, symbol=mm.symbol, error=str(exc), retry_in=delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    if len(candles) < mm.atr_period + 1:
+        reason = f"an ATR over {mm.atr_period} needs {mm.atr_period + 1} closed candles"
+        log.warning(
+            "grid_interval_not_widened", agent=mm.name, symbol=mm.symbol, candles=len(candles), reason=reason
+        )
+        return None
+    return average_true_range([(c.high, c.low, c.close) for c in candles], mm.atr_period)
+
+
+async def grid_start_config(
+    mm: MarketMakerSettings, instrument: Instrument, store: SlotStore, monitor: CandleHistory | None
+) -> GridConfig:
+    """``mm``'s grid config with the interval it starts on (:func:`starting_interval`), which is
+    stored for the next start: the one its slots in use were laid on, else the configured one
+    widened by the ATR when ``volatility_scale`` is set."""
+    config = mm.grid_config()
+    stored = await store.get_interval()
+    in_use = any(slot.has_order or slot.position_qty != 0 for slot in await store.load())
+    atr = None
+    if mm.volatility_scale > 0 and not in_use and monitor is not None:
+        atr = await fetch_atr(monitor, mm)
+    interval = starting_interval(
+        config.price_interval,
+        stored=stored,
+        in_use=in_use,
+        atr=atr,
+        volatility_scale=mm.volatility_scale,
+        tick_size=instrument.tick_size,
+    )
+    if interval != stored:
+        await store.set_interval(interval)
+    if interval != config.price_interval:
+        log.info("grid_interval", agent=mm.name, configured=str(config.price_interval),
+                 interval=str(interval), atr=None if atr is None else str(atr),
+                 kept_for_slots_in_use=in_use)  # fmt: skip
+    return replace(config, price_interval=interval)
+
+
 async def start_market_makers(
-    settings: StrategySettings, runtime: ServiceRuntime, registry: AgentRegistry, gateway: ExecutorGateway
+    settings: StrategySettings,
+    runtime: ServiceRuntime,
+    registry: AgentRegistry,
+    gateway: ExecutorGateway,
+    monitor: CandleHistory | None = None,
 ) -> None:
     """Fetch the instruments from the executor (retrying), then start every market maker."""
     instruments = await fetch_instruments(gateway, sorted({m.symbol for m in settings.market_makers}))
     traders = [m.symbol for m in settings.market_makers] + [b.perp for b in settings.arbitrage_bots]
     for mm in settings.market_makers:
         instrument = instruments[mm.symbol]
-        config = mm.grid_config()
+        store = RedisSlotStore(runtime.redis, agent=mm.name, symbol=mm.symbol)
+        start_error: Exception | None = None
+        try:
+            config = await grid_start_config(mm, instrument, store, monitor)
+        except Exception as exc:  # e.g. Redis refused: the agent shows why it did not start
+            start_error, config = exc, mm.grid_config()
         codec = Strategy(config, instrument).codec
-        slots = SlotManager(
-            RedisSlotStore(runtime.redis, agent=mm.name, symbol=mm.symbol),
-            codec=codec,
-            venue=settings.market_venue,
-        )
+        slots = SlotManager(store, codec=codec, venue=settings.market_venue)
         agent = MarketMakerAgent(
             config=config,
             instrument=instrument,
@@ -83,6 +143,8 @@ async def start_market_makers(
             alerts=functools.partial(_publish_alert, runtime.bus, mm.name),
         )
         try:
+            if start_error is not None:
+                raise start_error
             await agent.start()  # reconciles with the venue before it takes prices or order updates
         except Exception as exc:  # e.g. a stored slot that cannot be read: the others still start
             log.exception("agent_start_failed", agent=mm.name, symbol=mm.symbol)
@@ -221,8 +283,18 @@ async def run(
             return gateways[address]
 
         if settings.market_makers:
+            monitor = None
+            if any(mm.volatility_scale > 0 for mm in settings.market_makers):
+                channel = secure_channel(
+                    settings.monitor_address,
+                    runtime.tls,
+                    deadline_seconds=settings.grpc.client_deadline_seconds,
+                    tracer_provider=runtime.tracer_provider,
+                )
+                runtime.on_stop(channel.close)
+                monitor = MonitorCandles(channel)
             runtime.spawn(
-                start_market_makers(settings, runtime, registry, gateway(settings.executor_address)),
+                start_market_makers(settings, runtime, registry, gateway(settings.executor_address), monitor),
                 "start-agents",
             )
         if settings.arbitrage_bots:

@@ -40,6 +40,13 @@ class MarketMakerSettings(BaseModel):
     # liquidation price than this fraction of the mark exits the grid's position at once and
     # makes the agent reduce-only until Resume (0: off). Not applied with owns_position false.
     liquidation_threshold: Decimal = Field(default=Decimal("0.10"), ge=0, lt=1)
+    # Widen price_interval to ATR * volatility_scale when the grid starts with no slot in use
+    # (behaviour.md §1); 0: off. The ATR is over the atr_period latest closed atr_interval
+    # candles, from the monitor at monitor_address. While slots are in use a restart keeps the
+    # interval they were laid on.
+    volatility_scale: Decimal = Field(default=Decimal(0), ge=0)
+    atr_period: int = Field(default=14, ge=1, le=499)
+    atr_interval: Literal["1m", "3m", "5m", "15m", "1h"] = "1m"
 
     @model_validator(mode="after")
     def _check_interval(self) -> MarketMakerSettings:
@@ -160,6 +167,8 @@ class StrategySettings(ServiceSettings):
     account: str = Field(default="main", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     # The executor this strategy sends orders to (mTLS, as the strategy identity).
     executor_address: str = "127.0.0.1:50053"
+    # The monitor of market_venue: candle history for grids with a volatility_scale.
+    monitor_address: str = "127.0.0.1:50051"
     market_makers: tuple[MarketMakerSettings, ...] = ()
     # Arbitrage bots: the perpetual leg on ``market_venue`` through ``executor_address``, the
     # spot leg on ``spot_market_venue`` through ``spot_executor_address``.

@@ -182,6 +182,7 @@ class LocalConstellation:
                 env["OPENSQT_SYMBOLS"] = json.dumps(list(self.trading.symbols))
             if name == "strategy":
                 env["OPENSQT_EXECUTOR_ADDRESS"] = f"{LOOPBACK}:{self.ports['executor'].api}"
+                env["OPENSQT_MONITOR_ADDRESS"] = f"{LOOPBACK}:{self.ports['monitor'].api}"
                 env["OPENSQT_MARKET_MAKERS"] = json.dumps(list(self.trading.market_makers))
                 if self.trading.arbitrage_bots:
                     env["OPENSQT_ARBITRAGE_BOTS"] = json.dumps(list(self.trading.arbitrage_bots))

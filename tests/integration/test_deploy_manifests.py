@@ -861,8 +861,10 @@ def assert_strategies_dial_the_executor_of_each_venue(
 ) -> None:
     """(host name, service, settings) of every instance: each strategy's executor address names an
     executor instance on the strategy's venue, its spot executor address one on the spot venue,
-    both on their gRPC port; the arbitrage bot runs; no two executors share a DBOS executor id."""
+    its monitor address the monitor of its venue, each on its gRPC port; the arbitrage bot runs;
+    no two executors share a DBOS executor id."""
     executors = {host: settings for host, name, settings in instances if name == "executor"}
+    monitors = {host: settings for host, name, settings in instances if name == "monitor"}
     ids = [settings.executor_id for settings in executors.values()]  # type: ignore[attr-defined]
     assert len(ids) == len(set(ids)), f"{where}: executors share a DBOS executor id: {ids}"
     bots = 0
@@ -881,6 +883,11 @@ def assert_strategies_dial_the_executor_of_each_venue(
                 f"{where}: {address} trades {executor.venue.name}, not {venue}"
             )  # type: ignore[attr-defined]
             assert url.port == executor.grpc.port, f"{where}: {address} is not its gRPC port"
+        monitor_url = urlsplit(f"//{settings.monitor_address}")  # type: ignore[attr-defined]
+        monitor = monitors.get(monitor_url.hostname or "")
+        assert monitor is not None, f"{where}: {settings.monitor_address} is no monitor"  # type: ignore[attr-defined]
+        assert monitor.venue.name == settings.market_venue, f"{where}: the strategy's monitor"  # type: ignore[attr-defined]
+        assert monitor_url.port == monitor.grpc.port, f"{where}: the monitor's gRPC port"
     assert bots, f"{where}: no arbitrage bot runs"
 
 

@@ -185,6 +185,12 @@ class CountingStore:
     async def set_anchor_if_absent(self, anchor: Decimal) -> Decimal:
         return await self.inner.set_anchor_if_absent(anchor)
 
+    async def get_interval(self) -> Decimal | None:
+        return await self.inner.get_interval()
+
+    async def set_interval(self, interval: Decimal) -> None:
+        await self.inner.set_interval(interval)
+
 
 def exchange_order(
     client_order_id: str,

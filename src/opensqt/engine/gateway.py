@@ -1,4 +1,5 @@
-"""The strategy's way to the executor over mTLS gRPC: orders, lookups, account snapshots; errors intact."""
+"""The strategy's way to the executor over mTLS gRPC (orders, lookups, account snapshots; errors
+intact), and to the monitor's candle history."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ from typing import Protocol
 import grpc
 
 from opensqt.errors import NotFound, OrderNotFound
-from opensqt.model import Instrument, Order
+from opensqt.model import Candle, Instrument, Order
 from opensqt.transport import codec
 from opensqt.transport.grpc_client import error_from_rpc
-from opensqt.v1 import executor_pb2, executor_pb2_grpc
+from opensqt.v1 import executor_pb2, executor_pb2_grpc, monitor_pb2, monitor_pb2_grpc
 
-__all__ = ["AccountSnapshot", "AccountSource", "ExecutorGateway", "OrderGateway"]
+__all__ = [
+    "AccountSnapshot",
+    "AccountSource",
+    "CandleHistory",
+    "ExecutorGateway",
+    "MonitorCandles",
+    "OrderGateway",
+]
 
 
 class OrderGateway(Protocol):
@@ -114,3 +122,26 @@ class ExecutorGateway:
                 return None
             raise error from exc
         return codec.order_from_proto(reply.order)
+
+
+class CandleHistory(Protocol):
+    """A venue's latest closed candles, oldest first (:class:`MonitorCandles`)."""
+
+    async def candles(self, symbol: str, interval: str, limit: int) -> list[Candle]: ...
+
+
+class MonitorCandles:
+    """A venue's candle history through the monitor's gRPC API (GetCandles), for the ATR a grid's
+    interval is widened by when it starts."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = monitor_pb2_grpc.MonitorServiceStub(channel)
+
+    async def candles(self, symbol: str, interval: str, limit: int) -> list[Candle]:
+        """The latest ``limit`` closed candles, oldest first (fewer when the venue has less)."""
+        request = monitor_pb2.GetCandlesRequest(symbol=symbol, interval=interval, limit=limit)
+        try:
+            reply = await self._stub.GetCandles(request)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
+        return [codec.candle_from_proto(c, f"candles[{i}]") for i, c in enumerate(reply.candles)]

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from opensqt.errors import InvalidOrder, OpenSQTError
 from opensqt.exchange.errors import translate
-from opensqt.exchange.port import Balance, VenueCapabilities
+from opensqt.exchange.port import CANDLE_INTERVAL_MS, Balance, VenueCapabilities
 from opensqt.model import (
     Candle,
     FundingRate,
@@ -53,7 +53,6 @@ _STATUS = {
     "rejected": OrderStatus.REJECTED,
 }
 _TIF = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK, "PO": TimeInForce.GTC}
-_INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,9 +609,16 @@ class CcxtExchange:
                     exchange_ms=int(raw.get("timestamp") or 0),
                 )
 
+    async def fetch_candles(self, symbol: str, interval: str, *, limit: int) -> list[Candle]:
+        raws = await self._call(self._ex.fetch_ohlcv(self._u(symbol), interval, None, limit))
+        return self._candles(symbol, interval, raws)
+
     async def watch_candles(self, symbol: str, interval: str) -> list[Candle]:
         raws = await self._call(self._ex.watch_ohlcv(self._u(symbol), interval))
-        step = _INTERVAL_MS.get(interval, 0)
+        return self._candles(symbol, interval, raws)
+
+    def _candles(self, symbol: str, interval: str, raws: list[list[Any]]) -> list[Candle]:
+        step = CANDLE_INTERVAL_MS.get(interval, 0)
         candles = []
         for ts, o, h, low, c, v in raws:
             candles.append(

@@ -13,7 +13,10 @@ from typing import Protocol
 
 from opensqt.model import Candle, FundingRate, Instrument, Order, Position, PriceChange
 
-__all__ = ["Balance", "ExchangePort", "VenueCapabilities"]
+__all__ = ["CANDLE_INTERVAL_MS", "Balance", "ExchangePort", "VenueCapabilities"]
+
+#: Candle intervals the adapters and the monitor's GetCandles know, and their length in ms.
+CANDLE_INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,11 @@ class ExchangePort(Protocol):
     async def fetch_funding_history(
         self, symbol: str, *, since_ms: int = 0, limit: int = 100
     ) -> list[FundingRate]: ...
+
+    async def fetch_candles(self, symbol: str, interval: str, *, limit: int) -> list[Candle]:
+        """The venue's latest ``limit`` candles of ``interval``, oldest first; the last one may
+        still be forming (``closed`` False)."""
+        ...
 
     async def watch_ticker(self, symbol: str) -> PriceChange: ...
 

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
 from opensqt.model.money import ZERO, round_to_step
 
-__all__ = ["GridConfig", "GridConfigError", "GridMode", "opening_qty", "widen_interval"]
+__all__ = [
+    "GridConfig",
+    "GridConfigError",
+    "GridMode",
+    "average_true_range",
+    "opening_qty",
+    "starting_interval",
+    "widen_interval",
+]
 
 # Agent names sit between ``-`` separators in client order ids, so they may not contain ``-``.
 _AGENT_RE = re.compile(r"[.A-Za-z0-9:/_]+")
@@ -124,6 +134,49 @@ def widen_interval(
     widened = round_to_step(atr * volatility_scale, tick_size, mode="up")
     base = round_to_step(price_interval, tick_size, mode="up")
     return max(base, widened)
+
+
+def average_true_range(bars: Sequence[tuple[Decimal, Decimal, Decimal]], period: int) -> Decimal:
+    """The average true range over the last ``period`` bars: the mean of their true ranges, each
+    ``max(high - low, |high - previous close|, |low - previous close|)``. ``bars`` are
+    ``(high, low, close)``, oldest first; ``period + 1`` of them are needed (the first gives the
+    previous close).
+
+    Raises:
+        GridConfigError: ``period`` below 1, or fewer than ``period + 1`` bars.
+    """
+    _require_int("atr_period", period, minimum=1)
+    if len(bars) < period + 1:
+        raise GridConfigError("candles", f"an ATR over {period} needs {period + 1} candles, got {len(bars)}")
+    recent = bars[-(period + 1) :]
+    total = ZERO
+    for (_, _, previous_close), (high, low, _) in itertools.pairwise(recent):
+        total += max(high - low, abs(high - previous_close), abs(low - previous_close))
+    return total / period
+
+
+def starting_interval(
+    price_interval: Decimal,
+    *,
+    stored: Decimal | None,
+    in_use: bool,
+    atr: Decimal | None,
+    volatility_scale: Decimal,
+    tick_size: Decimal,
+) -> Decimal:
+    """The interval a grid (re)starts with (behaviour.md §1: I, optionally widened by ATR *
+    ``volatility_scale``).
+
+    Slots are keyed by level prices laid on the interval, so while any slot is in use (a working
+    order or inventory) the grid keeps the interval it ran with (``stored``; the configured one
+    when none was stored), whatever the configuration says now. Otherwise the configured
+    interval, widened by :func:`widen_interval` when an ATR is known and the scale is above 0.
+    """
+    if in_use:
+        return stored if stored is not None else price_interval
+    if atr is not None and volatility_scale > 0:
+        return widen_interval(price_interval, atr, volatility_scale, tick_size)
+    return price_interval
 
 
 def _require_decimal(field: str, value: object, *, positive: bool) -> None:

@@ -40,7 +40,7 @@ from opensqt.model.instrument import Instrument
 from opensqt.model.money import ZERO, DecimalParseError, parse_decimal
 from opensqt.model.resources import Order, Position
 from opensqt.model.state import InventorySlot
-from opensqt.transport.redis_keys import GRID_ANCHOR, GRID_SLOTS
+from opensqt.transport.redis_keys import GRID_ANCHOR, GRID_INTERVAL, GRID_SLOTS
 from opensqt.transport.versioned import CAS_JSON_FIELD_LUA, contention_pause, json_count, json_text
 
 if TYPE_CHECKING:
@@ -131,6 +131,14 @@ class SlotStore(Protocol):
         """Persist ``anchor`` unless one is persisted already; return the persisted anchor."""
         ...
 
+    async def get_interval(self) -> Decimal | None:
+        """The price interval the grid was last started with, or ``None``."""
+        ...
+
+    async def set_interval(self, interval: Decimal) -> None:
+        """Persist the price interval the grid starts with."""
+        ...
+
 
 def _check_write(store: SlotStore, slot: InventorySlot, expected_version: int) -> None:
     if slot.agent != store.agent or slot.symbol != store.symbol:
@@ -152,6 +160,7 @@ class InMemorySlotStore:
         self.symbol = symbol
         self._slots: dict[Decimal, InventorySlot] = {}
         self._anchor: Decimal | None = None
+        self._interval: Decimal | None = None
 
     async def load(self) -> list[InventorySlot]:
         return list(self._slots.values())
@@ -175,6 +184,12 @@ class InMemorySlotStore:
             self._anchor = anchor
         return self._anchor
 
+    async def get_interval(self) -> Decimal | None:
+        return self._interval
+
+    async def set_interval(self, interval: Decimal) -> None:
+        self._interval = interval
+
 
 # Compare-and-set of one hash field holding a JSON document with a top-level "version".
 # KEYS[1] = hash; ARGV[1] = field; ARGV[2] = expected version (0 = absent); ARGV[3] = document.
@@ -182,7 +197,8 @@ class InMemorySlotStore:
 
 
 class RedisSlotStore:
-    """Slots in the Redis hash ``GRID_SLOTS`` and the anchor in ``GRID_ANCHOR`` (owner: strategy).
+    """Slots in the Redis hash ``GRID_SLOTS``, the anchor in ``GRID_ANCHOR`` and the interval in
+    ``GRID_INTERVAL`` (owner: strategy).
 
     Every write is the :data:`CAS_JSON_FIELD_LUA` script: one atomic compare-and-set on the
     slot's version, never a read-modify-write from Python.
@@ -194,6 +210,7 @@ class RedisSlotStore:
         self._client = redis.client
         self._slots_key = redis.writable(GRID_SLOTS, agent=agent, symbol=symbol)
         self._anchor_key = redis.writable(GRID_ANCHOR, agent=agent, symbol=symbol)
+        self._interval_key = redis.writable(GRID_INTERVAL, agent=agent, symbol=symbol)
         self._cas = redis.client.register_script(CAS_JSON_FIELD_LUA)
 
     async def load(self) -> list[InventorySlot]:
@@ -232,6 +249,19 @@ class RedisSlotStore:
         if stored is None:  # pragma: no cover - only if someone deletes the key in between
             raise SlotDecodeError("the anchor vanished right after it was written")
         return stored
+
+    async def get_interval(self) -> Decimal | None:
+        raw = await self._client.get(self._interval_key)
+        if raw is None:
+            return None
+        try:
+            text = raw.decode() if isinstance(raw, bytes) else raw
+            return parse_decimal(text, field="interval", positive=True)
+        except (DecimalParseError, UnicodeDecodeError) as exc:
+            raise SlotDecodeError(f"stored interval {raw!r} is unreadable: {exc}") from exc
+
+    async def set_interval(self, interval: Decimal) -> None:
+        await self._client.set(self._interval_key, format(interval, "f"))
 
 
 class SlotManager:

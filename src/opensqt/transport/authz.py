@@ -48,6 +48,7 @@ AUTHORIZATION: Mapping[str, frozenset[str]] = {
     _STRATEGY + "Resume": frozenset(),
     _MONITOR + "GetLatestPrice": frozenset({"strategy", "risk"}),
     _MONITOR + "GetFundingRate": frozenset({"strategy", "risk"}),
+    _MONITOR + "GetCandles": frozenset({"strategy", "risk"}),
     _MONITOR + "GetFeedHealth": frozenset({"strategy", "risk"}),
 }
 

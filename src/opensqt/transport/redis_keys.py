@@ -17,6 +17,7 @@ __all__ = [
     "EXECUTOR_AUDIT",
     "EXECUTOR_REGISTRY",
     "GRID_ANCHOR",
+    "GRID_INTERVAL",
     "GRID_SLOTS",
     "KEYS",
     "LEGS",
@@ -85,6 +86,14 @@ GRID_ANCHOR = KeySpec(
     redis_type="string",
     description="the grid anchor price, fixed at the first price",
 )
+GRID_INTERVAL = KeySpec(
+    "grid_interval",
+    PREFIX + ":strategy:interval:{agent}:{symbol}",
+    owner="strategy",
+    redis_type="string",
+    description="the grid's price interval as started (the configured one, or ATR-widened); "
+    "kept while slots are in use",
+)
 LEGS = KeySpec(
     "legs",
     PREFIX + ":strategy:legs:{agent}",
@@ -139,6 +148,7 @@ KEYS: tuple[KeySpec, ...] = (
     ALERTS,
     GRID_SLOTS,
     GRID_ANCHOR,
+    GRID_INTERVAL,
     LEGS,
     ARBITRAGE_PLAN,
     RATE_BUDGET,

@@ -26,7 +26,7 @@ from opensqt.v1 import events_pb2 as opensqt_dot_v1_dot_events__pb2
 from opensqt.v1 import resources_pb2 as opensqt_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18opensqt/v1/monitor.proto\x12\nopensqt.v1\x1a\x17opensqt/v1/events.proto\x1a\x1aopensqt/v1/resources.proto\"6\n\x15GetLatestPriceRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05venue\x18\x02 \x01(\t\"@\n\x16GetLatestPriceResponse\x12&\n\x05price\x18\x01 \x01(\x0b\x32\x17.opensqt.v1.PriceChange\"6\n\x15GetFundingRateRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05venue\x18\x02 \x01(\t\"B\n\x16GetFundingRateResponse\x12(\n\x07\x66unding\x18\x01 \x01(\x0b\x32\x17.opensqt.v1.FundingRate\"\x16\n\x14GetFeedHealthRequest\"\x9a\x01\n\nFeedHealth\x12\x0c\n\x04\x66\x65\x65\x64\x18\x01 \x01(\t\x12\r\n\x05venue\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x11\n\tconnected\x18\x04 \x01(\x08\x12\r\n\x05stale\x18\x05 \x01(\x08\x12\x15\n\rlast_event_ms\x18\x06 \x01(\x03\x12\x12\n\nreconnects\x18\x07 \x01(\r\x12\x12\n\nlast_error\x18\x08 \x01(\t\">\n\x15GetFeedHealthResponse\x12%\n\x05\x66\x65\x65\x64s\x18\x01 \x03(\x0b\x32\x16.opensqt.v1.FeedHealth2\x98\x02\n\x0eMonitorService\x12W\n\x0eGetLatestPrice\x12!.opensqt.v1.GetLatestPriceRequest\x1a\".opensqt.v1.GetLatestPriceResponse\x12W\n\x0eGetFundingRate\x12!.opensqt.v1.GetFundingRateRequest\x1a\".opensqt.v1.GetFundingRateResponse\x12T\n\rGetFeedHealth\x12 .opensqt.v1.GetFeedHealthRequest\x1a!.opensqt.v1.GetFeedHealthResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18opensqt/v1/monitor.proto\x12\nopensqt.v1\x1a\x17opensqt/v1/events.proto\x1a\x1aopensqt/v1/resources.proto\"6\n\x15GetLatestPriceRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05venue\x18\x02 \x01(\t\"@\n\x16GetLatestPriceResponse\x12&\n\x05price\x18\x01 \x01(\x0b\x32\x17.opensqt.v1.PriceChange\"6\n\x15GetFundingRateRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\r\n\x05venue\x18\x02 \x01(\t\"B\n\x16GetFundingRateResponse\x12(\n\x07\x66unding\x18\x01 \x01(\x0b\x32\x17.opensqt.v1.FundingRate\"\x16\n\x14GetFeedHealthRequest\"\x9a\x01\n\nFeedHealth\x12\x0c\n\x04\x66\x65\x65\x64\x18\x01 \x01(\t\x12\r\n\x05venue\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x11\n\tconnected\x18\x04 \x01(\x08\x12\r\n\x05stale\x18\x05 \x01(\x08\x12\x15\n\rlast_event_ms\x18\x06 \x01(\x03\x12\x12\n\nreconnects\x18\x07 \x01(\r\x12\x12\n\nlast_error\x18\x08 \x01(\t\">\n\x15GetFeedHealthResponse\x12%\n\x05\x66\x65\x65\x64s\x18\x01 \x03(\x0b\x32\x16.opensqt.v1.FeedHealth\"D\n\x11GetCandlesRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\"9\n\x12GetCandlesResponse\x12#\n\x07\x63\x61ndles\x18\x01 \x03(\x0b\x32\x12.opensqt.v1.Candle2\xe5\x02\n\x0eMonitorService\x12W\n\x0eGetLatestPrice\x12!.opensqt.v1.GetLatestPriceRequest\x1a\".opensqt.v1.GetLatestPriceResponse\x12W\n\x0eGetFundingRate\x12!.opensqt.v1.GetFundingRateRequest\x1a\".opensqt.v1.GetFundingRateResponse\x12T\n\rGetFeedHealth\x12 .opensqt.v1.GetFeedHealthRequest\x1a!.opensqt.v1.GetFeedHealthResponse\x12K\n\nGetCandles\x12\x1d.opensqt.v1.GetCandlesRequest\x1a\x1e.opensqt.v1.GetCandlesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,6 +47,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FEEDHEALTH']._serialized_end=518
   _globals['_GETFEEDHEALTHRESPONSE']._serialized_start=520
   _globals['_GETFEEDHEALTHRESPONSE']._serialized_end=582
-  _globals['_MONITORSERVICE']._serialized_start=585
-  _globals['_MONITORSERVICE']._serialized_end=865
+  _globals['_GETCANDLESREQUEST']._serialized_start=584
+  _globals['_GETCANDLESREQUEST']._serialized_end=652
+  _globals['_GETCANDLESRESPONSE']._serialized_start=654
+  _globals['_GETCANDLESRESPONSE']._serialized_end=711
+  _globals['_MONITORSERVICE']._serialized_start=714
+  _globals['_MONITORSERVICE']._serialized_end=1071
 # @@protoc_insertion_point(module_scope)

@@ -65,3 +65,19 @@ class GetFeedHealthResponse(_message.Message):
     FEEDS_FIELD_NUMBER: _ClassVar[int]
     feeds: _containers.RepeatedCompositeFieldContainer[FeedHealth]
     def __init__(self, feeds: _Optional[_Iterable[_Union[FeedHealth, _Mapping]]] = ...) -> None: ...
+
+class GetCandlesRequest(_message.Message):
+    __slots__ = ("symbol", "interval", "limit")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    interval: str
+    limit: int
+    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetCandlesResponse(_message.Message):
+    __slots__ = ("candles",)
+    CANDLES_FIELD_NUMBER: _ClassVar[int]
+    candles: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Candle]
+    def __init__(self, candles: _Optional[_Iterable[_Union[_resources_pb2.Candle, _Mapping]]] = ...) -> None: ...

@@ -49,6 +49,11 @@ class MonitorServiceStub:
                 request_serializer=opensqt_dot_v1_dot_monitor__pb2.GetFeedHealthRequest.SerializeToString,
                 response_deserializer=opensqt_dot_v1_dot_monitor__pb2.GetFeedHealthResponse.FromString,
                 _registered_method=True)
+        self.GetCandles = channel.unary_unary(
+                '/opensqt.v1.MonitorService/GetCandles',
+                request_serializer=opensqt_dot_v1_dot_monitor__pb2.GetCandlesRequest.SerializeToString,
+                response_deserializer=opensqt_dot_v1_dot_monitor__pb2.GetCandlesResponse.FromString,
+                _registered_method=True)
 
 
 class MonitorServiceServicer:
@@ -72,6 +77,14 @@ class MonitorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCandles(self, request, context):
+        """The venue's latest closed candles of a symbol, oldest first, fetched from the venue (REST):
+        the history a grid's ATR-widened interval is measured on when the strategy starts it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MonitorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +102,11 @@ def add_MonitorServiceServicer_to_server(servicer, server):
                     servicer.GetFeedHealth,
                     request_deserializer=opensqt_dot_v1_dot_monitor__pb2.GetFeedHealthRequest.FromString,
                     response_serializer=opensqt_dot_v1_dot_monitor__pb2.GetFeedHealthResponse.SerializeToString,
+            ),
+            'GetCandles': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCandles,
+                    request_deserializer=opensqt_dot_v1_dot_monitor__pb2.GetCandlesRequest.FromString,
+                    response_serializer=opensqt_dot_v1_dot_monitor__pb2.GetCandlesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +190,33 @@ class MonitorService:
             '/opensqt.v1.MonitorService/GetFeedHealth',
             opensqt_dot_v1_dot_monitor__pb2.GetFeedHealthRequest.SerializeToString,
             opensqt_dot_v1_dot_monitor__pb2.GetFeedHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCandles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/opensqt.v1.MonitorService/GetCandles',
+            opensqt_dot_v1_dot_monitor__pb2.GetCandlesRequest.SerializeToString,
+            opensqt_dot_v1_dot_monitor__pb2.GetCandlesResponse.FromString,
             options,
             channel_credentials,
             insecure,
