@@ -231,6 +231,14 @@ async def test_bad_arguments_get_invalid_argument_naming_the_field(
         with pytest.raises(grpc.aio.AioRpcError) as unseen:
             await monitor.GetLatestPrice(monitor_pb2.GetLatestPriceRequest(symbol="BTCUSDT"))
         assert unseen.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.aio.AioRpcError) as bad_interval:
+            await monitor.GetCandles(monitor_pb2.GetCandlesRequest(symbol="BTCUSDT", interval="2m", limit=5))
+        assert bad_interval.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert bad_interval.value.details().startswith("interval:")
+        with pytest.raises(grpc.aio.AioRpcError) as no_venue:  # this monitor watches no symbol
+            await monitor.GetCandles(monitor_pb2.GetCandlesRequest(symbol="BTCUSDT", limit=5))
+        assert no_venue.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "OPENSQT_SYMBOLS" in no_venue.value.details()
 
 
 async def test_reflection_v1_answers_like_v1alpha(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from opensqt.grid import GridConfig, GridConfigError, GridMode, Strategy, widen_interval
+from opensqt.grid.config import average_true_range, starting_interval
 from opensqt.model import Instrument, MarketType
 from tests.unit.grid import ETH, D, make_config
 
@@ -106,3 +107,38 @@ def test_grid_config_accepts_worked_example() -> None:
         min_order_value=Decimal("6"),
     )
     assert config.agent == "grid"
+
+
+def test_average_true_range_takes_gaps_from_the_previous_close() -> None:
+    # (high, low, close): the second bar gaps up (its range 2, from the previous close 5),
+    # the third gaps down (range 1, from the previous close 10.5: 10.5 - 6 = 4.5)
+    bars = [(D("11"), D("9"), D("10")), (D("12"), D("10"), D("10.5")), (D("7"), D("6"), D("6.5"))]
+    assert average_true_range(bars, 2) == (D("2") + D("4.5")) / 2
+    assert average_true_range(bars, 1) == D("4.5")  # only the latest bar
+
+
+def test_average_true_range_needs_one_more_bar_than_its_period() -> None:
+    bars = [(D("11"), D("9"), D("10")), (D("12"), D("10"), D("10.5"))]
+    with pytest.raises(GridConfigError, match="needs 3 candles, got 2"):
+        average_true_range(bars, 2)
+    with pytest.raises(GridConfigError, match="atr_period"):
+        average_true_range(bars, 0)
+
+
+def test_a_grid_keeps_the_interval_its_slots_in_use_were_laid_on() -> None:
+    kept = starting_interval(
+        D("2"), stored=D("3.5"), in_use=True, atr=D("10"), volatility_scale=D("1"), tick_size=D("0.01")
+    )
+    assert kept == D("3.5")  # not the ATR's 10, nor the configured 2
+    # slots from before any interval was stored were laid on the configured one
+    assert starting_interval(
+        D("2"), stored=None, in_use=True, atr=None, volatility_scale=D("1"), tick_size=D("0.01")
+    ) == D("2")
+
+
+def test_a_grid_with_no_slot_in_use_starts_on_the_configured_interval_widened_by_the_atr() -> None:
+    fresh = {"stored": D("3.5"), "in_use": False, "tick_size": D("0.01")}
+    assert starting_interval(D("2"), atr=D("5.003"), volatility_scale=D("0.5"), **fresh) == D("2.51")
+    assert starting_interval(D("2"), atr=D("1"), volatility_scale=D("1"), **fresh) == D("2")  # never narrower
+    assert starting_interval(D("2"), atr=None, volatility_scale=D("1"), **fresh) == D("2")  # no history
+    assert starting_interval(D("2"), atr=D("9"), volatility_scale=D("0"), **fresh) == D("2")  # off
