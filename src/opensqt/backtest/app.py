@@ -47,6 +47,7 @@ from opensqt.clock import SystemClock
 from opensqt.engine.checkpoint import CheckpointError, CheckpointStore
 from opensqt.exchange import FeeSchedule, FillRule
 from opensqt.grid import GridConfig, GridMode
+from opensqt.grid.config import average_true_range, widen_interval
 from opensqt.model.enums import MarketType
 from opensqt.model.instrument import Instrument
 from opensqt.model.money import round_to_step
@@ -99,11 +100,29 @@ class BacktestOptions:
     fill_rule: FillRule = FillRule.THROUGH
     crash_guard: bool = False
     funding_interval_hours: int | None = None  # None: the funding data's spacing, else 8
+    # Grid on candles: widen the interval to ATR * volatility_scale (0: off), the ATR over the
+    # atr_period candles before the first traded one (they warm up; nothing trades on them).
+    volatility_scale: Decimal = Decimal(0)
+    atr_period: int = 14
 
     def run_id(self) -> str:
-        """A digest of the options: a checkpoint resumes only the run it was made by."""
-        data = {key: str(value) for key, value in asdict(self).items()}
+        """A digest of the options: a checkpoint resumes only the run it was made by. Options
+        added since checkpoints were first made count only when set, so an older checkpoint of
+        the same run still resumes."""
+        data = {
+            key: str(value)
+            for key, value in asdict(self).items()
+            if key not in _LATER_OPTIONS or value != _LATER_OPTIONS[key]
+        }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: Options added after the first checkpoints, with their defaults (left out of the run id).
+_LATER_OPTIONS: dict[str, object] = {
+    "funding_interval_hours": None,
+    "volatility_scale": Decimal(0),
+    "atr_period": 14,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +192,14 @@ def _setup(options: BacktestOptions, instrument: Instrument) -> MarketSetup:
     )
 
 
-def _grid_config(options: BacktestOptions, instrument: Instrument, first_price: Decimal) -> GridConfig:
+def _grid_config(
+    options: BacktestOptions, instrument: Instrument, first_price: Decimal, atr: Decimal | None = None
+) -> GridConfig:
     interval = options.grid_interval
     if interval is None:
         interval = round_to_step(first_price * options.grid_step_pct / 100, instrument.tick_size, mode="up")
+    if atr is not None:
+        interval = widen_interval(interval, atr, options.volatility_scale, instrument.tick_size)
     return GridConfig(
         price_interval=interval,
         order_notional=options.order_notional,
@@ -255,6 +278,15 @@ def build_run(
             )
             first = scale.to_decimal(next(candles.bars())[1])
             duration = total * candles.interval_ms
+    atr = None
+    if options.volatility_scale > 0:
+        if bars is None:
+            raise ValueError(
+                "--volatility-scale needs candles (the synthetic market or a candle file), not ticks"
+            )
+        bars, atr = _warm_up(bars, options.atr_period)
+        first = scale.to_decimal(next(bars.open())[1])
+        duration = bars.total * bars.interval_ms
     tick = options.tick_size or scale.tick_size
     instrument = _instrument(options, "sim", options.market, tick, _funding_hours(options, funding))
     crash = None
@@ -263,7 +295,7 @@ def build_run(
             symbols=(instrument.symbol,), interval=interval_name(bars.interval_ms), recovery_threshold=1
         )
     backtest = GridBacktest(
-        _grid_config(options, instrument, first),
+        _grid_config(options, instrument, first, atr),
         _setup(options, instrument),
         scale,
         duration_ms=duration,
@@ -278,9 +310,37 @@ def build_run(
     return PreparedRun(options, backtest, bars, ticks, None)
 
 
+def _warm_up(bars: BarSeries, period: int) -> tuple[BarSeries, Decimal]:
+    """The ATR over the first ``period + 1`` candles, and the series after them (the grid's
+    interval is known before its first price, as live, where it comes from the candles before
+    the start: the backtest looks no further ahead than that)."""
+    warm = period + 1
+    head = list(itertools.islice(bars.open(), warm + 1))
+    if len(head) <= warm:
+        raise ValueError(
+            f"--volatility-scale: an ATR over {period} candles needs {warm} candles before the first "
+            f"traded one; the data has {len(head)}"
+        )
+    to_decimal = bars.scale.to_decimal
+    atr = average_true_range(
+        [(to_decimal(h), to_decimal(low), to_decimal(c)) for _, _, h, low, c, _ in head[:warm]], period
+    )
+    source = bars.open
+    rest = BarSeries(
+        bars.name,
+        bars.scale,
+        bars.interval_ms,
+        bars.total - warm,
+        lambda: itertools.islice(source(), warm, None),
+    )
+    return rest, atr
+
+
 def _build_arbitrage(
     options: BacktestOptions, store: CheckpointStore | None, progress: Progress | None
 ) -> PreparedRun:
+    if options.volatility_scale > 0:
+        raise ValueError("--volatility-scale is a grid option; the arbitrage has no interval")
     limit = options.limit
     if options.data is None:
         spec = SyntheticSpec(
@@ -411,6 +471,13 @@ def backtest_command(
             max=24,
         ),
     ] = None,
+    volatility_scale: Annotated[
+        str,
+        typer.Option(
+            help="Grid on candles: widen the interval to ATR x this (0: off); the ATR's candles warm up"
+        ),
+    ] = "0",
+    atr_period: Annotated[int, typer.Option(help="Grid: candles the ATR averages", min=1, max=499)] = 14,
     out: Annotated[Path, typer.Option(help="Output directory")] = Path("out/backtest"),
     checkpoint: Annotated[
         Path | None, typer.Option(help="SQLite checkpoint; resumes the same run if present")
@@ -459,6 +526,8 @@ def backtest_command(
             fill_rule=fill_rule,
             crash_guard=crash_guard,
             funding_interval_hours=funding_interval_hours,
+            volatility_scale=parse_decimal(volatility_scale, field="--volatility-scale", non_negative=True),
+            atr_period=atr_period,
         )
     except DecimalParseError as error:
         raise typer.BadParameter(str(error)) from error
@@ -486,4 +555,12 @@ def backtest_command(
         raise typer.Exit(2) from error
     for line in result.report.lines():
         typer.echo(line)
+    if isinstance(prepared.backtest, GridBacktest):
+        widened = (
+            f" (at least ATR x {options.volatility_scale}, the ATR over the {options.atr_period} candles "
+            "before the first traded one)"
+            if options.volatility_scale > 0
+            else ""
+        )
+        typer.echo(f"grid interval:    {prepared.backtest.config.price_interval}{widened}")
     typer.echo("wrote " + ", ".join(str(path) for path in paths.values()))

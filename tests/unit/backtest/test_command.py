@@ -35,6 +35,7 @@ def test_backtest_runs_with_no_arguments_on_the_synthetic_market(
         "funding:",
         "max drawdown:",
         "peak exposure:",
+        "grid interval:",
     ):
         assert line in result.output
     out = tmp_path / "out" / "backtest"
@@ -182,3 +183,61 @@ def test_the_arbitrage_reads_the_funding_interval_from_the_funding_file(tmp_path
     synthetic = build_run(BacktestOptions(agent=AgentKind.ARBITRAGE, bars=200))  # its own 8 h
     assert isinstance(synthetic.backtest, ArbitrageBacktest)
     assert synthetic.backtest.perp.funding_interval_hours == 8
+
+
+def candle_file(path: Path, bars: list[tuple[str, str, str]]) -> Path:
+    """A ``shared``-layout 1m candle file of (high, low, close) rows (open = close)."""
+    rows = [f"{i * 60_000},{c},{h},{low},{c},1" for i, (h, low, c) in enumerate(bars)]
+    path.write_text("ts_ms,open,high,low,close,volume\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_volatility_scale_widens_the_grid_by_the_atr_of_the_candles_before_the_first_traded_one(
+    tmp_path: Path,
+) -> None:
+    # true ranges after the first bar: 20 and 40 (the gap from the close 3010): ATR(2) 30,
+    # x 0.5 = 15 > the 5 asked for; the fourth bar is the first traded one
+    bars = [("3010", "2990", "3000"), ("3020", "3000", "3010"), ("2990", "2970", "2980")]
+    bars += [("2990", "2970", "2985")] * 20
+    data = candle_file(tmp_path / "BTCUSDT-1m.csv", bars)
+    options = BacktestOptions(
+        data=data,
+        grid_interval=Decimal("5"),
+        volatility_scale=Decimal("0.5"),
+        atr_period=2,
+        tick_size=Decimal("0.1"),
+    )
+    run = build_run(options)
+    assert isinstance(run.backtest, GridBacktest)
+    assert run.backtest.config.price_interval == Decimal("15.0")
+    assert run.bars is not None
+    assert run.bars.total == len(bars) - 3  # the three that gave the ATR trade nothing
+    assert next(run.bars.open())[0] == 3 * 60_000
+    assert run.execute().report.events == len(bars) - 3
+    plain = build_run(replace(options, volatility_scale=Decimal(0)))
+    assert isinstance(plain.backtest, GridBacktest)
+    assert plain.backtest.config.price_interval == Decimal("5")
+
+
+def test_a_volatility_scale_without_enough_candles_or_on_ticks_is_refused(tmp_path: Path) -> None:
+    data = candle_file(tmp_path / "BTCUSDT-1m.csv", [("3010", "2990", "3000")] * 3)
+    with pytest.raises(ValueError, match="needs 3 candles before the first traded one; the data has 3"):
+        build_run(BacktestOptions(data=data, volatility_scale=Decimal(1), atr_period=2))
+    with pytest.raises(ValueError, match="grid option"):
+        build_run(BacktestOptions(agent=AgentKind.ARBITRAGE, bars=200, volatility_scale=Decimal(1)))
+    trades = tmp_path / "BTCUSDT-trades.csv"
+    trades.write_text(
+        "id,price,qty,quote_qty,time,is_buyer_maker\n1,30000.0,0.1,3000,1000,true\n2,30001.0,0.1,3000,2000,false\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="needs candles"):
+        build_run(BacktestOptions(data=trades, volatility_scale=Decimal(1)))
+
+
+def test_run_ids_of_runs_that_set_no_later_option_are_those_of_the_code_before_them() -> None:
+    # digests printed by the code before --funding-interval-hours (dd75941~1): checkpoints made
+    # then resume; a later option counts once it is set
+    assert BacktestOptions().run_id() == "c93591b1d7ff4a50"
+    assert BacktestOptions(agent=AgentKind.ARBITRAGE, seed=11, bars=5000).run_id() == "b93b9e41dabad9aa"
+    assert BacktestOptions(volatility_scale=Decimal(1)).run_id() != "c93591b1d7ff4a50"
+    assert BacktestOptions(funding_interval_hours=4).run_id() != "c93591b1d7ff4a50"
