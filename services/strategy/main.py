@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
@@ -17,7 +17,9 @@ from opensqt.engine.arbitrage_live import ArbitrageAgent
 from opensqt.engine.gateway import CandleHistory, ExecutorGateway, MonitorCandles
 from opensqt.engine.live import MarketMakerAgent
 from opensqt.engine.service import AgentRegistry, StrategyServicer
+from opensqt.errors import OpenSQTError, Retryable
 from opensqt.eventloop import run_event_loop
+from opensqt.grid.client_ids import ClientOrderIdCodec
 from opensqt.grid.config import GridConfig, average_true_range, starting_interval
 from opensqt.grid.manager import RedisSlotStore, SlotManager, SlotStore
 from opensqt.grid.strategy import Strategy
@@ -53,38 +55,67 @@ def _not_started(agent: MarketMakerAgent | ArbitrageAgent, error: str) -> None:
     agent.start_error = agent.pause_reason
 
 
+#: How long a grid's start waits for the monitor's candles (it may be starting too) before it
+#: starts on its configured interval.
+CANDLES_WAIT_S = 60.0
+
+
 async def fetch_atr(monitor: CandleHistory, mm: MarketMakerSettings) -> Decimal | None:
-    """The ATR of ``mm``'s symbol from the monitor's candle history, retrying until the monitor
-    answers (it may be starting too); ``None`` when the venue has too little history."""
+    """The ATR of ``mm``'s symbol from the monitor's candle history; ``None`` (logged as
+    ``grid_interval_not_widened``) when the venue has too little history, the monitor refuses
+    (no venue, an unknown symbol, an older monitor), or it did not answer for CANDLES_WAIT_S."""
     delay = 0.2
+    waited = 0.0
     while True:
         try:
             candles = await monitor.candles(mm.symbol, mm.atr_interval, mm.atr_period + 1)
             break
-        except Exception as exc:
+        except Retryable as exc:  # unreachable or busy: it may be starting
+            if waited >= CANDLES_WAIT_S:
+                return _not_widened(mm, f"the monitor did not answer for {CANDLES_WAIT_S:.0f} s ({exc})")
             log.warning(
                 "candles_unavailable", agent=mm.name, symbol=mm.symbol, error=str(exc), retry_in=delay
             )
             await asyncio.sleep(delay)
+            waited += delay
             delay = min(delay * 2, 5.0)
+        except OpenSQTError as exc:  # a refusal asking again will not change
+            return _not_widened(mm, f"the monitor refused: {type(exc).__name__}: {exc}")
     if len(candles) < mm.atr_period + 1:
-        reason = f"an ATR over {mm.atr_period} needs {mm.atr_period + 1} closed candles"
-        log.warning(
-            "grid_interval_not_widened", agent=mm.name, symbol=mm.symbol, candles=len(candles), reason=reason
+        needed = mm.atr_period + 1
+        return _not_widened(
+            mm, f"an ATR over {mm.atr_period} needs {needed} closed candles, got {len(candles)}"
         )
-        return None
     return average_true_range([(c.high, c.low, c.close) for c in candles], mm.atr_period)
 
 
+def _not_widened(mm: MarketMakerSettings, reason: str) -> Decimal | None:
+    """Log why ``mm`` starts on its configured interval; no ATR (``None``)."""
+    log.warning("grid_interval_not_widened", agent=mm.name, symbol=mm.symbol, interval=str(mm.price_interval),
+                reason=reason)  # fmt: skip
+    return None
+
+
 async def grid_start_config(
-    mm: MarketMakerSettings, instrument: Instrument, store: SlotStore, monitor: CandleHistory | None
+    mm: MarketMakerSettings,
+    instrument: Instrument,
+    store: SlotStore,
+    monitor: CandleHistory | None,
+    venue_holds: Callable[[], Awaitable[bool]] | None = None,
 ) -> GridConfig:
     """``mm``'s grid config with the interval it starts on (:func:`starting_interval`), which is
     stored for the next start: the one its slots in use were laid on, else the configured one
-    widened by the ATR when ``volatility_scale`` is set."""
+    widened by the ATR when ``volatility_scale`` is set.
+
+    ``venue_holds``: whether the venue holds an open order of this grid or its position. Slots
+    lost from Redis are rebuilt from those at start, on the stored interval, so they count as
+    slots in use.
+    """
     config = mm.grid_config()
     stored = await store.get_interval()
     in_use = any(slot.has_order or slot.position_qty != 0 for slot in await store.load())
+    if not in_use and stored is not None and venue_holds is not None:
+        in_use = await venue_holds()
     atr = None
     if mm.volatility_scale > 0 and not in_use and monitor is not None:
         atr = await fetch_atr(monitor, mm)
@@ -105,6 +136,17 @@ async def grid_start_config(
     return replace(config, price_interval=interval)
 
 
+async def _venue_holds(
+    gateway: ExecutorGateway, symbol: str, codec: ClientOrderIdCodec, shared: bool
+) -> bool:
+    """Whether the venue holds an open order of the grid ``codec`` names, or (unless others
+    trade it too) a position in ``symbol``."""
+    snapshot = await gateway.account_snapshot(symbol)
+    if any(codec.owns(order.client_order_id) for order in snapshot.open_orders):
+        return True
+    return not shared and bool(snapshot.position)
+
+
 async def start_market_makers(
     settings: StrategySettings,
     runtime: ServiceRuntime,
@@ -118,12 +160,16 @@ async def start_market_makers(
     for mm in settings.market_makers:
         instrument = instruments[mm.symbol]
         store = RedisSlotStore(runtime.redis, agent=mm.name, symbol=mm.symbol)
+        # another agent of this process trading the symbol makes the position not the grid's;
+        # owns_position=false says so for traders this process cannot see
+        position_shared = traders.count(mm.symbol) > 1 or not mm.owns_position
+        codec = Strategy(mm.grid_config(), instrument).codec
+        venue_holds = functools.partial(_venue_holds, gateway, mm.symbol, codec, position_shared)
         start_error: Exception | None = None
         try:
-            config = await grid_start_config(mm, instrument, store, monitor)
+            config = await grid_start_config(mm, instrument, store, monitor, venue_holds)
         except Exception as exc:  # e.g. Redis refused: the agent shows why it did not start
             start_error, config = exc, mm.grid_config()
-        codec = Strategy(config, instrument).codec
         slots = SlotManager(store, codec=codec, venue=settings.market_venue)
         agent = MarketMakerAgent(
             config=config,
@@ -136,9 +182,7 @@ async def start_market_makers(
             account=settings.account,
             tracer_provider=runtime.tracer_provider,
             account_source=gateway,
-            # another agent of this process trading the symbol makes the position not the grid's;
-            # owns_position=false says so for traders this process cannot see
-            position_shared=traders.count(mm.symbol) > 1 or not mm.owns_position,
+            position_shared=position_shared,
             liquidation_threshold=mm.liquidation_threshold,
             alerts=functools.partial(_publish_alert, runtime.bus, mm.name),
         )

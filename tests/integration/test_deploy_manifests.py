@@ -862,11 +862,15 @@ def assert_strategies_dial_the_executor_of_each_venue(
     """(host name, service, settings) of every instance: each strategy's executor address names an
     executor instance on the strategy's venue, its spot executor address one on the spot venue,
     its monitor address the monitor of its venue, each on its gRPC port; the arbitrage bot runs;
-    no two executors share a DBOS executor id."""
+    no two executors share a DBOS executor id or database."""
     executors = {host: settings for host, name, settings in instances if name == "executor"}
     monitors = {host: settings for host, name, settings in instances if name == "monitor"}
     ids = [settings.executor_id for settings in executors.values()]  # type: ignore[attr-defined]
     assert len(ids) == len(set(ids)), f"{where}: executors share a DBOS executor id: {ids}"
+    # DBOS hands a recovered workflow to any executor of the application on its database
+    databases = [revealed(s.dbos.system_database_url) for s in executors.values()]  # type: ignore[attr-defined]
+    assert None not in databases, f"{where}: an executor journals to a local SQLite file"
+    assert len(databases) == len(set(databases)), f"{where}: executors share a DBOS database"
     bots = 0
     for _, name, settings in instances:
         if name != "strategy":

@@ -302,7 +302,8 @@ async def test_a_subscription_made_again_leaves_only_its_new_consumer_on_the_ser
         before = {info.name for info in await js.consumers_info(stream)}
         assert len(before) == 1
         assert await rig.subscriber.restore_ephemerals(only_lost=False) == 1  # as after a reconnect
-        await asyncio.sleep(0.2)  # the retired subscription unsubscribes once idle
+        # the retired subscription unsubscribes once idle
+        await eventually(lambda: not rig.subscriber._retiring)
         assert await rig.subscriber.restore_ephemerals() == 0  # the next check: nothing lost
         after = {info.name for info in await js.consumers_info(stream)}
         assert len(after) == 1

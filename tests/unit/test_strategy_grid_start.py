@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from opensqt.errors import ExchangeUnavailable
+from opensqt.errors import ExchangeUnavailable, NotStarted
 from opensqt.grid.manager import InMemorySlotStore
 from opensqt.grid.slots import new_slot
 from opensqt.model import Candle
@@ -100,3 +100,57 @@ async def test_a_monitor_not_answering_yet_is_asked_again(monkeypatch: pytest.Mo
     assert config.price_interval == D("7.00")
     assert len(monitor.asked) == 3
     assert waits == [0.2, 0.4]
+
+
+async def test_a_monitor_that_refuses_is_not_asked_again_and_the_grid_starts_unwidened() -> None:
+    monitor = Monitor(HISTORY)
+
+    async def refuse(symbol: str, interval: str, limit: int) -> list[Candle]:
+        monitor.asked.append((symbol, interval, limit))
+        raise NotStarted("this monitor watches no symbol (OPENSQT_SYMBOLS), so it has no venue client")
+
+    monitor.candles = refuse  # type: ignore[method-assign]
+    config = await main.grid_start_config(MM, ETH, InMemorySlotStore("mm1", "ETHUSDT"), monitor)
+    assert config.price_interval == D("2")
+    assert len(monitor.asked) == 1
+
+
+async def test_a_monitor_silent_for_the_whole_wait_lets_the_grid_start_unwidened(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr(main.asyncio, "sleep", no_wait)
+    monitor = Monitor(HISTORY, failures=10_000)
+    config = await main.grid_start_config(MM, ETH, InMemorySlotStore("mm1", "ETHUSDT"), monitor)
+    assert config.price_interval == D("2")
+    waited = 0.2 * (2**5 - 1) + 5.0 * (len(monitor.asked) - 1 - 5)  # 0.2, 0.4, ... 3.2, then 5 s each
+    assert main.CANDLES_WAIT_S <= waited < main.CANDLES_WAIT_S + 5.0
+
+
+async def test_orders_or_a_position_at_the_venue_keep_the_stored_interval_when_redis_lost_the_slots() -> None:
+    # the slots are gone from Redis, but the venue holds the grid's orders: the start rebuilds
+    # slots from them on the stored interval, so it must not widen anew
+    store = InMemorySlotStore("mm1", "ETHUSDT")
+    await store.set_interval(D("4.1"))
+    monitor = Monitor(HISTORY)
+    asked: list[bool] = []
+
+    async def holds() -> bool:
+        asked.append(True)
+        return True
+
+    config = await main.grid_start_config(MM, ETH, store, monitor, holds)
+    assert config.price_interval == D("4.1")
+    assert monitor.asked == []
+
+    async def holds_nothing() -> bool:
+        return False
+
+    config = await main.grid_start_config(MM, ETH, store, monitor, holds_nothing)
+    assert config.price_interval == D("7.00")  # nothing anywhere: widened anew
+    fresh = InMemorySlotStore("mm1", "ETHUSDT")  # no stored interval: nothing was ever laid
+    asked.clear()
+    await main.grid_start_config(MM, ETH, fresh, Monitor(HISTORY), holds)
+    assert asked == []

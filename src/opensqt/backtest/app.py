@@ -107,14 +107,28 @@ class BacktestOptions:
 
     def run_id(self) -> str:
         """A digest of the options: a checkpoint resumes only the run it was made by. Options
-        added since checkpoints were first made count only when set, so an older checkpoint of
-        the same run still resumes."""
-        data = {
-            key: str(value)
-            for key, value in asdict(self).items()
-            if key not in _LATER_OPTIONS or value != _LATER_OPTIONS[key]
-        }
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        added since checkpoints were first made count only when set (``atr_period`` only with a
+        ``volatility_scale``), so an older checkpoint of the same run still resumes."""
+        options = asdict(self)
+        if not self.volatility_scale:
+            options["atr_period"] = _LATER_OPTIONS["atr_period"]
+        return _digest(
+            {k: v for k, v in options.items() if k not in _LATER_OPTIONS or v != _LATER_OPTIONS[k]}
+        )
+
+    def earlier_run_ids(self) -> frozenset[str]:
+        """The ids this run had under earlier code: from --funding-interval-hours to before
+        --volatility-scale, every option counted, set or not."""
+        if self.volatility_scale:
+            return frozenset()
+        options = asdict(self)
+        del options["volatility_scale"], options["atr_period"]
+        return frozenset({_digest(options)}) - {self.run_id()}
+
+
+def _digest(options: dict[str, object]) -> str:
+    data = {key: str(value) for key, value in options.items()}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 #: Options added after the first checkpoints, with their defaults (left out of the run id).
@@ -307,6 +321,7 @@ def build_run(
         progress=progress,
         verify_fast_path=verify_fast_path,
     )
+    backtest.engine.earlier_run_ids = options.earlier_run_ids()
     return PreparedRun(options, backtest, bars, ticks, None)
 
 
@@ -412,6 +427,7 @@ def _build_arbitrage(
         run_id=options.run_id(),
         progress=progress,
     )
+    backtest.engine.earlier_run_ids = options.earlier_run_ids()
     return PreparedRun(options, backtest, perp, None, spot)
 
 
@@ -557,7 +573,7 @@ def backtest_command(
         typer.echo(line)
     if isinstance(prepared.backtest, GridBacktest):
         widened = (
-            f" (at least ATR x {options.volatility_scale}, the ATR over the {options.atr_period} candles "
+            f" (at least ATR x {options.volatility_scale}, the ATR of the {options.atr_period + 1} candles "
             "before the first traded one)"
             if options.volatility_scale > 0
             else ""

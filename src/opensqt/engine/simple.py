@@ -511,6 +511,8 @@ class SimpleEngine:
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.run_id = run_id
+        # ids the same run had under earlier code (a checkpoint of one resumes; saves use run_id)
+        self.earlier_run_ids: frozenset[str] = frozenset()
         self.extra = extra
         self.min_checkpoint_interval_s = min_checkpoint_interval_s
         self.now_ms = 0
@@ -647,7 +649,8 @@ class SimpleEngine:
         state = self.store.load()
         if state is None:
             return False
-        if state.get("run_id") != self.run_id or state.get("kind") != self.agent.kind:
+        known = state.get("run_id") == self.run_id or state.get("run_id") in self.earlier_run_ids
+        if not known or state.get("kind") != self.agent.kind:
             raise CheckpointError(
                 f"checkpoint {self.store.path} is of run {state.get('run_id')!r} ({state.get('kind')}), "
                 f"not of this run {self.run_id!r} ({self.agent.kind}); refusing to resume from it"

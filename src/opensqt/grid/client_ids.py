@@ -146,6 +146,10 @@ class ClientOrderIdCodec:
             )
         return client_order_id
 
+    def owns(self, client_order_id: str) -> bool:
+        """Whether ``client_order_id`` is of this codec's agent and symbol (and prefix)."""
+        return client_order_id.startswith(self._head)
+
     def decode(self, client_order_id: str) -> ClientOrderIdParts:
         """Parse an id built by this codec's prefix and tick size (see :func:`parse_client_order_id`)."""
         return parse_client_order_id(client_order_id, tick_size=self._tick_size, prefix=self._prefix)

@@ -235,9 +235,17 @@ def test_a_volatility_scale_without_enough_candles_or_on_ticks_is_refused(tmp_pa
 
 
 def test_run_ids_of_runs_that_set_no_later_option_are_those_of_the_code_before_them() -> None:
-    # digests printed by the code before --funding-interval-hours (dd75941~1): checkpoints made
-    # then resume; a later option counts once it is set
+    # digests printed by the code before --funding-interval-hours (dd75941~1) and by b6df105:
+    # checkpoints made by either resume; a later option counts once it is set
     assert BacktestOptions().run_id() == "c93591b1d7ff4a50"
     assert BacktestOptions(agent=AgentKind.ARBITRAGE, seed=11, bars=5000).run_id() == "b93b9e41dabad9aa"
     assert BacktestOptions(volatility_scale=Decimal(1)).run_id() != "c93591b1d7ff4a50"
     assert BacktestOptions(funding_interval_hours=4).run_id() != "c93591b1d7ff4a50"
+    assert BacktestOptions(atr_period=20).run_id() == "c93591b1d7ff4a50"  # no effect without a scale
+    # and those of the code from --funding-interval-hours on (b6df105), which counted it unset too
+    assert BacktestOptions().earlier_run_ids() == {"a17d72145ca3d37c"}
+    assert BacktestOptions(agent=AgentKind.ARBITRAGE, seed=11, bars=5000).earlier_run_ids() == {
+        "06d40f6330d78fe5"
+    }
+    assert BacktestOptions(funding_interval_hours=4).run_id() == "618f91d4e3b28360"
+    assert BacktestOptions(volatility_scale=Decimal(1)).earlier_run_ids() == frozenset()

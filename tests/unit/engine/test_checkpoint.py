@@ -160,6 +160,14 @@ def test_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not of this run"):
         other.load_checkpoint()
 
+    # the same run under an id its options had before: resumed, and saved under the new id
+    renamed = SimpleEngine(
+        GridAgent(CONFIG, INSTRUMENT), AcceptingVenue(), store=CheckpointStore(path), run_id="b"
+    )
+    renamed.earlier_run_ids = frozenset({"a"})
+    assert renamed.load_checkpoint()
+    assert renamed.snapshot() == {**engine.snapshot(), "run_id": "b"}
+
 
 def test_restored_engine_has_the_same_slots_and_anchor(tmp_path: Path) -> None:
     path = tmp_path / "cp.sqlite"

@@ -110,7 +110,7 @@ def test_grid_config_accepts_worked_example() -> None:
 
 
 def test_average_true_range_takes_gaps_from_the_previous_close() -> None:
-    # (high, low, close): the second bar gaps up (its range 2, from the previous close 5),
+    # (high, low, close): the second bar's range is 2 (from the previous close 10 it is also 2),
     # the third gaps down (range 1, from the previous close 10.5: 10.5 - 6 = 4.5)
     bars = [(D("11"), D("9"), D("10")), (D("12"), D("10"), D("10.5")), (D("7"), D("6"), D("6.5"))]
     assert average_true_range(bars, 2) == (D("2") + D("4.5")) / 2
