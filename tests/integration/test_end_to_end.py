@@ -14,15 +14,13 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from opensqt.certs import DevPki
 from opensqt.config import NatsSettings
 from opensqt.devstack import free_port
-from opensqt.exchange.ccxt_adapter import CcxtExchange, CcxtVenueConfig
 from opensqt.grid.manager import decode_slot
 from opensqt.local import SERVICES, LocalConstellation, ServicePorts, TradingSetup
-from opensqt.model import InventorySlot, LockStatus, MarketType, Position, PositionStatus, PositionUpdate
+from opensqt.model import InventorySlot, LockStatus, Position, PositionStatus, PositionUpdate
 from opensqt.telemetry import ServiceMetrics
 from opensqt.transport.bus import EventBus
 from opensqt.transport.grpc_client import secure_channel
@@ -30,6 +28,7 @@ from opensqt.transport.redis_keys import GRID_SLOTS
 from opensqt.transport.subjects import POSITION
 from opensqt.transport.tls import TlsFiles
 from opensqt.v1 import events_pb2, risk_pb2, risk_pb2_grpc, strategy_pb2, strategy_pb2_grpc
+from tests.support.paper_venue import paper_read_venue
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -42,17 +41,7 @@ class Running:
     def __init__(self, constellation: LocalConstellation, session: aiohttp.ClientSession) -> None:
         self.c = constellation
         self.session = session
-        self.venue = CcxtExchange(
-            CcxtVenueConfig(
-                venue="paper",
-                exchange_id="binanceusdm",
-                market_type=MarketType.PERPETUAL,
-                api_key=SecretStr("paper-main-read-key"),
-                api_secret=SecretStr("paper-main-read-secret"),
-                rest_url=constellation.paper_url,
-                ws_url=constellation.paper_url.replace("http", "ws"),
-            )
-        )
+        self.venue = paper_read_venue(constellation.paper_url)
 
     async def price(self, price: str) -> None:
         async with self.session.post(

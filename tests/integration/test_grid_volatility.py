@@ -15,17 +15,16 @@ import aiohttp
 import grpc
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from opensqt.certs import DevPki
 from opensqt.devstack import free_port
-from opensqt.exchange.ccxt_adapter import CcxtExchange, CcxtVenueConfig
 from opensqt.local import SERVICES, LocalConstellation, ServicePorts, TradingSetup
-from opensqt.model import MarketType, Side
+from opensqt.model import Side
 from opensqt.transport.grpc_client import secure_channel
 from opensqt.transport.redis_keys import GRID_INTERVAL
 from opensqt.transport.tls import TlsFiles
 from opensqt.v1 import monitor_pb2, monitor_pb2_grpc
+from tests.support.paper_venue import paper_read_venue
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -87,17 +86,7 @@ async def test_the_grid_starts_on_the_atr_widened_interval_and_lays_its_buys_on_
     finally:
         await client.aclose()
     interval = Decimal(raw.decode())
-    venue = CcxtExchange(
-        CcxtVenueConfig(
-            venue="paper",
-            exchange_id="binanceusdm",
-            market_type=MarketType.PERPETUAL,
-            api_key=SecretStr("paper-main-read-key"),
-            api_secret=SecretStr("paper-main-read-secret"),
-            rest_url=constellation.paper_url,
-            ws_url=constellation.paper_url.replace("http", "ws"),
-        )
-    )
+    venue = paper_read_venue(constellation.paper_url)
     try:
         await venue.load_markets()
         url = f"{constellation.paper_url}/fapi/v1/klines?symbol=BTCUSDT&interval=1m&limit=1500"

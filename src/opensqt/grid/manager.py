@@ -233,14 +233,7 @@ class RedisSlotStore:
         return CasResult(False, decode_slot(current) if current else None)
 
     async def get_anchor(self) -> Decimal | None:
-        raw = await self._client.get(self._anchor_key)
-        if raw is None:
-            return None
-        try:
-            text = raw.decode() if isinstance(raw, bytes) else raw
-            return parse_decimal(text, field="anchor", positive=True)
-        except (DecimalParseError, UnicodeDecodeError) as exc:
-            raise SlotDecodeError(f"stored anchor {raw!r} is unreadable: {exc}") from exc
+        return await self._get_price(self._anchor_key, "anchor")
 
     async def set_anchor_if_absent(self, anchor: Decimal) -> Decimal:
         # SET NX cannot race: the anchor is never overwritten, so reading it back is exact.
@@ -251,14 +244,17 @@ class RedisSlotStore:
         return stored
 
     async def get_interval(self) -> Decimal | None:
-        raw = await self._client.get(self._interval_key)
+        return await self._get_price(self._interval_key, "interval")
+
+    async def _get_price(self, key: str, field: str) -> Decimal | None:
+        raw = await self._client.get(key)
         if raw is None:
             return None
         try:
             text = raw.decode() if isinstance(raw, bytes) else raw
-            return parse_decimal(text, field="interval", positive=True)
+            return parse_decimal(text, field=field, positive=True)
         except (DecimalParseError, UnicodeDecodeError) as exc:
-            raise SlotDecodeError(f"stored interval {raw!r} is unreadable: {exc}") from exc
+            raise SlotDecodeError(f"stored {field} {raw!r} is unreadable: {exc}") from exc
 
     async def set_interval(self, interval: Decimal) -> None:
         await self._client.set(self._interval_key, format(interval, "f"))
