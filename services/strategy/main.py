@@ -114,7 +114,8 @@ async def grid_start_config(
     config = mm.grid_config()
     stored = await store.get_interval()
     in_use = any(slot.has_order or slot.position_qty != 0 for slot in await store.load())
-    if not in_use and stored is not None and venue_holds is not None:
+    # asked only where it can change the interval: a stored one, or one to widen
+    if not in_use and venue_holds is not None and (stored is not None or mm.volatility_scale > 0):
         in_use = await venue_holds()
     atr = None
     if mm.volatility_scale > 0 and not in_use and monitor is not None:

@@ -150,7 +150,12 @@ async def test_orders_or_a_position_at_the_venue_keep_the_stored_interval_when_r
 
     config = await main.grid_start_config(MM, ETH, store, monitor, holds_nothing)
     assert config.price_interval == D("7.00")  # nothing anywhere: widened anew
-    fresh = InMemorySlotStore("mm1", "ETHUSDT")  # no stored interval: nothing was ever laid
+    # orders from before any interval was stored were laid on the configured one
+    fresh = InMemorySlotStore("mm1", "ETHUSDT")
+    config = await main.grid_start_config(MM, ETH, fresh, Monitor(HISTORY), holds)
+    assert config.price_interval == D("2")
+    # without a stored interval or a widening, the venue cannot change the answer: not asked
     asked.clear()
-    await main.grid_start_config(MM, ETH, fresh, Monitor(HISTORY), holds)
+    unwidened = MM.model_copy(update={"volatility_scale": D(0)})
+    await main.grid_start_config(unwidened, ETH, InMemorySlotStore("mm1", "ETHUSDT"), None, holds)
     assert asked == []
