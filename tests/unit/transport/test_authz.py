@@ -13,7 +13,7 @@ def all_methods() -> list[str]:
 
 def test_every_rpc_of_the_proto_files_has_an_entry_and_no_entry_is_stale() -> None:
     methods = all_methods()
-    assert len(methods) == 23
+    assert len(methods) == 24
     assert set(methods) == set(AUTHORIZATION)
 
 
