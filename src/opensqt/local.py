@@ -50,8 +50,9 @@ def default_ports(
 
 
 def service_of(instance: str) -> str:
-    """The service an instance runs (``executor-spot`` runs the executor)."""
-    return SPOT_INSTANCE_IDENTITIES.get(instance, instance)
+    """The service an instance runs: ``executor-spot`` and any ``executor-<name>`` (the
+    benchmark's extra executors) run the executor."""
+    return SPOT_INSTANCE_IDENTITIES.get(instance) or instance.partition("-")[0]
 
 
 @dataclass(frozen=True, slots=True)
