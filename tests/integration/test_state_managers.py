@@ -901,8 +901,9 @@ async def test_an_executors_heartbeat_outlives_a_redis_restart(redis: RedisServe
         assert not beating.done()
     finally:
         beating.cancel()
-        await asyncio.gather(beating, return_exceptions=True)
+        stopped, _ = await asyncio.wait({beating}, timeout=5)
         await store.close()
+    assert stopped, "the heartbeat did not stop when cancelled"
 
 
 async def _live(registry: ExecutorRegistry) -> bool:

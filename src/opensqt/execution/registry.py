@@ -6,6 +6,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 
+from opensqt.cancellation import raise_if_cancelled
 from opensqt.clock import Clock
 from opensqt.telemetry import get_logger
 from opensqt.transport.redis_keys import EXECUTOR_REGISTRY
@@ -49,6 +50,7 @@ class ExecutorRegistry:
         this executor once its entry went stale."""
         failing = False
         while True:
+            raise_if_cancelled()
             try:
                 await self.heartbeat(entry)
             except Exception as exc:

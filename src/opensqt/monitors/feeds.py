@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Literal, TypeVar
 
+from opensqt.cancellation import raise_if_cancelled
 from opensqt.clock import Clock
 from opensqt.errors import OpenSQTError, OrderNotFound
 from opensqt.exchange.port import ExchangePort
@@ -57,16 +58,6 @@ async def next_batch(batches: asyncio.Queue[T], wait: float) -> T | None:
             return await batches.get()
     except TimeoutError:
         return None
-
-
-def raise_if_cancelled() -> None:
-    """Raise the cancel a library swallowed. Python 3.11's ``asyncio.wait_for`` (used inside
-    nats-py and aiohttp) returns its result instead when a cancel and the result arrive in the
-    same turn of the loop: the task goes on with its cancel pending and nothing raised, and a
-    loop that only waits would never stop. Every feed loop checks at the top of each turn."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 def order_event_id(order: Order) -> str:

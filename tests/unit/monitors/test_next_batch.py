@@ -7,7 +7,8 @@ import contextlib
 
 import pytest
 
-from opensqt.monitors.feeds import next_batch, raise_if_cancelled
+from opensqt.cancellation import raise_if_cancelled
+from opensqt.monitors.feeds import next_batch
 
 
 async def test_a_cancel_that_comes_with_a_batch_stops_the_wait() -> None:
